@@ -1,0 +1,60 @@
+# The only entry point: CI (.ci/run) calls the same targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+# sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
+export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
+
+.PHONY: demo test lint fmt typecheck unit routes-check validate build deploy bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# SAM CLI pins its own boto3: it lives in its own virtualenv.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m emr_dispatch_tools.demo
+
+test: lint typecheck unit routes-check validate
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest
+
+routes-check: $(VENV)/.installed
+	$(VENV)/bin/emr-dispatch routes check config/routes.yaml
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
+
+deploy: build
+	$(SAM) deploy
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache

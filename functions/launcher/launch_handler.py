@@ -1,0 +1,30 @@
+"""Launcher: S3 arrivals (direct, or SQS-wrapped with partial batch failures) → EMR jobs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from emr_dispatch import wiring
+from emr_dispatch.arrivals import parse_message_body
+from emr_dispatch.observability import logger
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
+    """One SQS message: a bad one raises and alone goes back to the queue (then its DLQ)."""
+    launcher = wiring.launcher()
+    return [asdict(launcher.launch(item)) for item in parse_message_body(record.body)]
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(event=event, record_handler=launch_message, processor=processor, context=context)
+    return {"results": [asdict(result) for result in wiring.launcher().handle_event(event)]}

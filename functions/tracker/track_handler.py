@@ -1,0 +1,16 @@
+"""Tracker: EMR state-change events (EventBridge) → job outcome recorded, failure alerted, cleanup."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from emr_dispatch import wiring
+from emr_dispatch.observability import logger
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return asdict(wiring.tracker().handle(event))

@@ -1,0 +1,127 @@
+"""Failure alerts: one readable message per final failure, with what ops need to act on it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from emr_dispatch.errors import AlertPublishError
+from emr_dispatch.jobs import Job
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+SUBJECT_LIMIT = 100  # SNS subject limit (e-mail subject line)
+
+
+@dataclass(frozen=True)
+class Alert:
+    job_id: str
+    route: str
+    engine: str
+    state: str
+    attempt: int
+    engine_id: str | None
+    inputs: list[str]
+    reason_code: str | None
+    reason_message: str | None
+    failure: dict[str, Any]
+    log_locations: list[str]
+    console_link: str
+    actions: list[str]
+    severity: str = "ERROR"
+    next_commands: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_job(cls, job: Job, *, log_locations: list[str], console_link: str) -> Alert:
+        return cls(
+            job_id=job.job_id,
+            route=job.route,
+            engine=job.engine,
+            state=job.state.value,
+            attempt=job.attempt,
+            engine_id=job.engine_id,
+            inputs=job.input_uris,
+            reason_code=job.reason_code,
+            reason_message=job.reason_message,
+            failure=job.failure or {},
+            log_locations=log_locations,
+            console_link=console_link,
+            actions=list(job.actions),
+            next_commands=[f"emr-dispatch jobs show {job.job_id}"],
+        )
+
+    @property
+    def subject(self) -> str:
+        reason = f" ({self.reason_code})" if self.reason_code else ""
+        subject = f"[emr-dispatch] {self.state}: {self.route} job {self.job_id}{reason}"
+        return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"
+
+    def body(self) -> str:
+        lines = [
+            f"Job {self.job_id} on route {self.route} ended {self.state}.",
+            "",
+            f"Engine:     {self.engine} {self.engine_id or '(not started)'} (attempt {self.attempt})",
+            f"Reason:     {self.reason_code or '-'}: {self.reason_message or '-'}",
+        ]
+        for key in ("step_id", "reason", "message", "log_file"):
+            if key in self.failure:
+                lines.append(f"{('Step ' + key.replace('_', ' ')).capitalize() + ':':<12}{self.failure[key]}")
+        lines.append("Inputs:")
+        lines += [f"  - {uri}" for uri in self.inputs] or ["  (none)"]
+        lines.append("Logs:")
+        lines += [f"  - {uri}" for uri in self.log_locations] or ["  (none reported)"]
+        lines.append(f"Console:    {self.console_link}")
+        lines.append("Done by emr-dispatch:")
+        lines += [f"  - {action}" for action in self.actions] or ["  - nothing (no cleanup was needed)"]
+        lines.append("Next:")
+        lines += [f"  $ {command}" for command in self.next_commands]
+        lines += ["", "--- machine-readable ---", json.dumps(self.as_dict(), sort_keys=True)]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "route": self.route,
+            "engine": self.engine,
+            "engine_id": self.engine_id,
+            "state": self.state,
+            "attempt": self.attempt,
+            "inputs": self.inputs,
+            "reason_code": self.reason_code,
+            "reason_message": self.reason_message,
+            "failure": self.failure,
+            "log_locations": self.log_locations,
+            "console_link": self.console_link,
+            "actions": self.actions,
+            "severity": self.severity,
+        }
+
+
+class Alerter:
+    def __init__(self, topic_arn: str, client: SNSClient) -> None:
+        self._topic_arn = topic_arn
+        self._client = client
+
+    def publish(self, alert: Alert) -> str:
+        attributes = {
+            "route": alert.route,
+            "engine": alert.engine,
+            "severity": alert.severity,
+            "state": alert.state,
+        }
+        try:
+            response = self._client.publish(
+                TopicArn=self._topic_arn,
+                Subject=alert.subject,
+                Message=alert.body(),
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+        except ClientError as exc:
+            raise AlertPublishError(f"publishing the alert of job {alert.job_id} failed: {exc}") from exc
+        return str(response.get("MessageId", ""))

@@ -1,0 +1,158 @@
+"""S3 arrival events, modelled once: classic notifications and EventBridge "Object Created".
+
+This module is the only place that decodes an object key. Classic notifications carry keys
+form-URL-encoded ("a b+c.csv" arrives as "a+b%2Bc.csv"); EventBridge carries them as-is... except
+that it too percent-encodes them, so both shapes go through ``decode_s3_key`` exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from emr_dispatch.errors import MalformedEventError
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One S3 object version that landed."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str
+    sequencer: str
+    event_time: str
+    shape: str  # "s3-notification" | "eventbridge"
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def is_folder_marker(self) -> bool:
+        return self.key.endswith("/") and self.size == 0
+
+    def identity(self) -> str:
+        """What makes this object version unique: the same PUT seen twice gives the same identity."""
+        version = self.version_id or self.etag
+        return f"{self.bucket}\x00{self.key}\x00{version}\x00{self.sequencer}"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "size": self.size,
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "sequencer": self.sequencer,
+            "event_time": self.event_time,
+        }
+
+
+@dataclass(frozen=True)
+class TestEvent:
+    """The s3:TestEvent S3 sends when a notification destination is configured."""
+
+    bucket: str
+
+
+def decode_s3_key(raw: str) -> str:
+    """Decode a key as S3 event notifications encode it. Call this once per key, nowhere else."""
+    return unquote_plus(raw, encoding="utf-8", errors="strict")
+
+
+def parse_s3_event(event: Any) -> list[Arrival | TestEvent]:
+    """Parse an un-wrapped S3 event (classic notification or EventBridge) into arrivals.
+
+    Raises MalformedEventError when the event is neither shape or lacks required fields.
+    """
+    if not isinstance(event, dict):
+        raise MalformedEventError(f"event is a {type(event).__name__}, not an object")
+    if event.get("Event") == "s3:TestEvent":
+        return [TestEvent(bucket=str(event.get("Bucket", "")))]
+    if "Records" in event:
+        records = event["Records"]
+        if not isinstance(records, list):
+            raise MalformedEventError("Records is not a list")
+        return [_parse_classic_record(record, index) for index, record in enumerate(records)]
+    if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
+        return [_parse_eventbridge(event)]
+    raise MalformedEventError(
+        f"not an S3 arrival: source={event.get('source')!r} detail-type={event.get('detail-type')!r}"
+    )
+
+
+def parse_message_body(body: str) -> list[Arrival | TestEvent]:
+    """Parse the body of an SQS message that carries an S3 event of either shape."""
+    try:
+        event = json.loads(body)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise MalformedEventError(f"message body is not JSON: {exc}") from exc
+    return parse_s3_event(event)
+
+
+def _parse_classic_record(record: Any, index: int) -> Arrival:
+    where = f"Records[{index}]"
+    if not isinstance(record, dict):
+        raise MalformedEventError(f"{where} is not an object")
+    event_name = str(record.get("eventName", ""))
+    if record.get("eventSource") != "aws:s3" or not event_name.startswith("ObjectCreated:"):
+        raise MalformedEventError(f"{where} is not an S3 ObjectCreated record: {event_name!r}")
+    s3 = _field(record, "s3", dict, where)
+    bucket = _field(_field(s3, "bucket", dict, where + ".s3"), "name", str, where + ".s3.bucket")
+    obj = _field(s3, "object", dict, where + ".s3")
+    return Arrival(
+        bucket=bucket,
+        key=_decoded(_field(obj, "key", str, where + ".s3.object"), where),
+        size=_int(obj.get("size", 0), where + ".s3.object.size"),
+        etag=str(obj.get("eTag", "")),
+        version_id=str(obj.get("versionId") or ""),
+        sequencer=str(obj.get("sequencer", "")),
+        event_time=str(record.get("eventTime", "")),
+        shape="s3-notification",
+    )
+
+
+def _parse_eventbridge(event: dict[str, Any]) -> Arrival:
+    detail = _field(event, "detail", dict, "event")
+    bucket = _field(_field(detail, "bucket", dict, "detail"), "name", str, "detail.bucket")
+    obj = _field(detail, "object", dict, "detail")
+    return Arrival(
+        bucket=bucket,
+        key=_decoded(_field(obj, "key", str, "detail.object"), "detail.object"),
+        size=_int(obj.get("size", 0), "detail.object.size"),
+        etag=str(obj.get("etag", "")),
+        version_id=str(obj.get("version-id") or ""),
+        sequencer=str(obj.get("sequencer", "")),
+        event_time=str(event.get("time", "")),
+        shape="eventbridge",
+    )
+
+
+def _decoded(raw: str, where: str) -> str:
+    if not raw:
+        raise MalformedEventError(f"{where}: empty key")
+    try:
+        return decode_s3_key(raw)
+    except UnicodeDecodeError as exc:
+        raise MalformedEventError(f"{where}: key is not valid UTF-8 once decoded") from exc
+
+
+def _field(container: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = container.get(name)
+    if not isinstance(value, kind):
+        raise MalformedEventError(f"{where}.{name} is missing or not a {kind.__name__}")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise MalformedEventError(f"{where} is not an integer")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise MalformedEventError(f"{where} is not an integer") from exc

@@ -1,0 +1,60 @@
+"""The one factory of boto3 clients: created on first use (never at import), with standard retries.
+
+Only adapters (ledger, alerts, engines) call these. Tests swap AWS for moto and call ``reset_clients``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_emr import EMRClient
+    from mypy_boto3_sns import SNSClient
+
+# Standard mode retries throttling and transient errors with exponential backoff and jitter;
+# RunJobFlow refills at 0.5/s, so give a throttled call a few chances before giving up.
+_RETRIES = {"mode": "standard", "max_attempts": 5}
+
+
+@cache
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries=_RETRIES, connect_timeout=5, read_timeout=20, user_agent_extra="emr-dispatch")
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def dynamodb() -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def emr() -> EMRClient:
+    client: EMRClient = _client("emr")
+    return client
+
+
+def sns() -> SNSClient:
+    client: SNSClient = _client("sns")
+    return client
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError, or '' for anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
+def reset_clients() -> None:
+    """Forget every client (tests entering and leaving moto)."""
+    _client.cache_clear()

@@ -1,0 +1,263 @@
+"""EMR on EC2: one ephemeral cluster per job attempt, running the route's Spark step, then gone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from emr_dispatch import MANAGED_BY, NAME_PREFIX
+from emr_dispatch.aws import THROTTLING_CODES, error_code
+from emr_dispatch.engines.base import EngineEvent, FailureReport, StartedJob, parse_reason, placeholder_values
+from emr_dispatch.errors import EngineError, EngineThrottledError, MalformedEventError
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.placeholders import render
+from emr_dispatch.routes import EmrEc2Settings, Route
+from emr_dispatch.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_emr import EMRClient
+
+NAME = "emr-ec2"
+CLUSTER_EVENT = "EMR Cluster State Change"
+STEP_EVENT = "EMR Step Status Change"
+ALIVE_STATES = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
+_RUNNING_CLUSTER_STATES = frozenset({"RUNNING", "WAITING"})
+_FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED, "CANCELLED": JobState.CANCELLED}
+
+
+def cluster_name(job: Job) -> str:
+    return f"{NAME_PREFIX}{job.job_id}-a{job.attempt}"
+
+
+def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
+    """command-runner.jar arguments. Key-derived values only ever follow the entry point, where
+    spark-submit hands them to the application instead of reading them as its own options."""
+    values = placeholder_values(job, route, work_bucket)
+    spark = route.job
+    return [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        *(render(parameter, values) for parameter in spark.spark_submit_parameters),
+        render(spark.entry_point, values),
+        *(render(argument, values) for argument in spark.arguments),
+    ]
+
+
+def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> dict[str, Any]:
+    """The RunJobFlow request for one attempt of a job: pure, so it is tested without AWS."""
+    ec2: EmrEc2Settings = route.emr_ec2  # type: ignore[assignment]  # validated by Route
+    groups = [_instance_group("MASTER", ec2.instances.primary)]
+    if ec2.instances.core is not None:
+        groups.append(_instance_group("CORE", ec2.instances.core))
+    instances: dict[str, Any] = {
+        "InstanceGroups": groups,
+        "KeepJobFlowAliveWhenNoSteps": False,
+        "TerminationProtected": False,
+    }
+    if settings.emr_subnet_id:
+        instances["Ec2SubnetId"] = settings.emr_subnet_id
+    tags = {**route.tags, "managed-by": MANAGED_BY, "route": route.name, "job-id": job.job_id}
+    tags["attempt"] = str(job.attempt)
+    request: dict[str, Any] = {
+        "Name": cluster_name(job),
+        "LogUri": settings.emr_log_uri,
+        "ReleaseLabel": ec2.release_label,
+        "Applications": [{"Name": name} for name in ec2.applications],
+        "Instances": instances,
+        "Steps": [
+            {
+                "Name": f"{NAME_PREFIX}{route.name}",
+                "ActionOnFailure": "TERMINATE_CLUSTER",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": spark_step_args(job, route, settings.work_bucket)},
+            }
+        ],
+        "ServiceRole": settings.emr_service_role,
+        "JobFlowRole": settings.emr_instance_profile,
+        "VisibleToAllUsers": True,
+        "AutoTerminationPolicy": {"IdleTimeout": ec2.idle_timeout_seconds},
+        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+    }
+    if ec2.ebs_root_volume_size_gb is not None:
+        request["EbsRootVolumeSize"] = ec2.ebs_root_volume_size_gb
+    return request
+
+
+def _instance_group(role: str, group: Any) -> dict[str, Any]:
+    return {
+        "Name": role.lower(),
+        "InstanceRole": role,
+        "Market": group.market,
+        "InstanceType": group.instance_type,
+        "InstanceCount": group.count,
+    }
+
+
+class EmrEc2Engine:
+    name = NAME
+
+    def __init__(self, client: EMRClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    # ------------------------------------------------------------------ launch
+    def start(self, job: Job, route: Route) -> StartedJob:
+        request = build_run_job_flow_request(job, route, self._settings)
+        try:
+            response = self._client.run_job_flow(**request)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in THROTTLING_CODES:
+                raise EngineThrottledError(f"RunJobFlow throttled for job {job.job_id}") from exc
+            raise EngineError(f"RunJobFlow refused job {job.job_id}: {exc}", code or "ENGINE_ERROR") from exc
+        cluster_id = response["JobFlowId"]
+        return StartedJob(
+            engine_id=cluster_id,
+            details={
+                "cluster_id": cluster_id,
+                "cluster_name": request["Name"],
+                "log_uri": request["LogUri"],
+                "release_label": request["ReleaseLabel"],
+            },
+        )
+
+    # ------------------------------------------------------------------ events
+    def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
+        detail_type = event.get("detail-type")
+        if detail_type not in (CLUSTER_EVENT, STEP_EVENT):
+            return None
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            raise MalformedEventError(f"{detail_type}: detail is missing or not an object")
+        cluster_id = detail.get("clusterId")
+        state = detail.get("state")
+        if not isinstance(cluster_id, str) or not cluster_id or not isinstance(state, str):
+            raise MalformedEventError(f"{detail_type}: clusterId or state is missing")
+        if detail_type == CLUSTER_EVENT:
+            code, message = parse_reason(detail.get("stateChangeReason"))
+            return EngineEvent(
+                engine=NAME,
+                engine_id=cluster_id,
+                kind="cluster",
+                state=state,
+                name=str(detail.get("name", "")),
+                reason_code=code,
+                reason_message=message or _text(detail.get("message")),
+                time=str(event.get("time", "")),
+            )
+        step_id = detail.get("stepId")
+        if not isinstance(step_id, str) or not step_id:
+            raise MalformedEventError(f"{detail_type}: stepId is missing")
+        return EngineEvent(
+            engine=NAME,
+            engine_id=cluster_id,
+            kind="step",
+            state=state,
+            sub_id=step_id,
+            name=str(detail.get("name", "")),
+            reason_message=_text(detail.get("message")),
+            time=str(event.get("time", "")),
+        )
+
+    def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
+        source = f"{event.kind} {event.state}"
+        if event.kind == "step":
+            detail = {"step_id": event.sub_id}
+            if event.state == "RUNNING":
+                return StateUpdate(JobState.RUNNING, source, detail=detail)
+            if event.state == "COMPLETED":
+                # A job's cluster runs exactly one step: its completion is the job's success.
+                return StateUpdate(JobState.SUCCEEDED, source, "STEP_COMPLETED", event.reason_message, detail)
+            if event.state in _FAILED_STEP_STATES:
+                return StateUpdate(
+                    _FAILED_STEP_STATES[event.state], source, f"STEP_{event.state}", event.reason_message, detail
+                )
+            return None
+        if event.state in _RUNNING_CLUSTER_STATES:
+            return StateUpdate(JobState.RUNNING, source)
+        if event.state == "TERMINATED_WITH_ERRORS":
+            return StateUpdate(JobState.FAILED, source, event.reason_code or "TERMINATED_WITH_ERRORS", event.reason_message)
+        if event.state == "TERMINATED":
+            code = event.reason_code or "TERMINATED"
+            if code == "ALL_STEPS_COMPLETED":
+                return StateUpdate(JobState.SUCCEEDED, source, code, event.reason_message)
+            if code == "USER_REQUEST":
+                return StateUpdate(JobState.CANCELLED, source, code, event.reason_message)
+            return StateUpdate(JobState.FAILED, source, code, event.reason_message)
+        return None  # STARTING, BOOTSTRAPPING, TERMINATING: nothing the ledger does not know
+
+    # ------------------------------------------------------------------ failure and cleanup
+    def inspect_failure(self, job: Job, event: EngineEvent) -> FailureReport:
+        cluster_id = job.engine_id or event.engine_id
+        cluster = self._describe_cluster(cluster_id)
+        status = cluster.get("Status", {})
+        log_uri = _s3_uri(cluster.get("LogUri") or job.engine_details.get("log_uri", ""))
+        details: dict[str, Any] = {"cluster_id": cluster_id, "cluster_state": status.get("State", "UNKNOWN")}
+        reason = status.get("StateChangeReason", {})
+        if reason.get("Code"):
+            details["cluster_reason_code"] = reason["Code"]
+        if reason.get("Message"):
+            details["cluster_reason_message"] = reason["Message"]
+        step = self._failed_step(cluster_id, event.sub_id)
+        logs = [f"{log_uri}{cluster_id}/"] if log_uri else []
+        if step:
+            details["step_id"] = step["Id"]
+            details["step_state"] = step.get("Status", {}).get("State")
+            failure = step.get("Status", {}).get("FailureDetails", {})
+            for source, target in (("Reason", "reason"), ("Message", "message"), ("LogFile", "log_file")):
+                if failure.get(source):
+                    details[target] = failure[source]
+            if log_uri:
+                logs.insert(0, f"{log_uri}{cluster_id}/steps/{step['Id']}/stderr.gz")
+        if details.get("log_file"):
+            logs.insert(0, _s3_uri(details["log_file"]))
+        return FailureReport(
+            details=details,
+            log_locations=list(dict.fromkeys(logs)),
+            resource_alive=status.get("State") in ALIVE_STATES,
+        )
+
+    def stop(self, job: Job) -> None:
+        if not job.engine_id:
+            return
+        try:
+            self._client.terminate_job_flows(JobFlowIds=[job.engine_id])
+        except ClientError as exc:
+            raise EngineError(f"TerminateJobFlows {job.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def console_link(self, job: Job) -> str:
+        region = self._settings.region
+        return f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/{job.engine_id}"
+
+    def log_locations(self, job: Job) -> list[str]:
+        log_uri = _s3_uri(job.engine_details.get("log_uri", ""))
+        return [f"{log_uri}{job.engine_id}/"] if log_uri and job.engine_id else []
+
+    def _describe_cluster(self, cluster_id: str) -> dict[str, Any]:
+        try:
+            cluster: dict[str, Any] = dict(self._client.describe_cluster(ClusterId=cluster_id)["Cluster"])
+        except ClientError as exc:
+            raise EngineError(f"DescribeCluster {cluster_id} failed: {exc}", error_code(exc)) from exc
+        return cluster
+
+    def _failed_step(self, cluster_id: str, step_id: str | None) -> dict[str, Any] | None:
+        try:
+            if step_id:
+                return dict(self._client.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"])
+            steps = self._client.list_steps(ClusterId=cluster_id, StepStates=["FAILED", "INTERRUPTED", "CANCELLED"])
+        except ClientError as exc:
+            raise EngineError(f"reading steps of {cluster_id} failed: {exc}", error_code(exc)) from exc
+        found = steps.get("Steps", [])
+        return dict(found[0]) if found else None
+
+
+def _s3_uri(uri: str) -> str:
+    """EMR reports log locations as s3n://; people and the console use s3://."""
+    if uri.startswith("s3n://") or uri.startswith("s3a://"):
+        uri = "s3://" + uri[6:]
+    return uri if not uri or uri.endswith("/") or uri.endswith(".gz") else uri + "/"
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None

@@ -1,0 +1,44 @@
+"""Typed exceptions of emr-dispatch, in one place."""
+
+from __future__ import annotations
+
+
+class EmrDispatchError(Exception):
+    """Base class of every error emr-dispatch raises on purpose."""
+
+
+class ConfigurationError(EmrDispatchError):
+    """The function's environment is incomplete or wrong: a deployment problem."""
+
+
+class RoutesError(EmrDispatchError):
+    """The routes file is invalid. Each problem names the route and the field."""
+
+    def __init__(self, problems: list[str], source: str = "routes file") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class MalformedEventError(EmrDispatchError):
+    """An event does not have the shape its source promises; it goes to a DLQ, never crashes a batch."""
+
+
+class EngineError(EmrDispatchError):
+    """An engine API call failed in a way retrying will not fix (validation, access denied)."""
+
+    def __init__(self, message: str, code: str = "ENGINE_ERROR") -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class EngineThrottledError(EmrDispatchError):
+    """The engine throttled us beyond the SDK's retries; the arrival is retried later, not lost."""
+
+
+class LedgerError(EmrDispatchError):
+    """The ledger could not be read or written."""
+
+
+class AlertPublishError(EmrDispatchError):
+    """SNS refused an alert; the job keeps alert_pending so it can be sent again."""

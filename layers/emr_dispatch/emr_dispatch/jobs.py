@@ -1,0 +1,98 @@
+"""Jobs and their states: QUEUED → SUBMITTING → SUBMITTED → RUNNING → a terminal state.
+
+A job only moves forward; terminal states are sticky. The ledger enforces this with conditional
+writes built from ``predecessors``, so duplicate and out-of-order events are harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    SUBMITTING = "SUBMITTING"
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.rank == _TERMINAL_RANK
+
+    def predecessors(self) -> list[JobState]:
+        """States a job may be in for a move to this state to be allowed."""
+        return [state for state in JobState if state.rank < self.rank]
+
+    def can_follow(self, current: JobState) -> bool:
+        return current.rank < self.rank
+
+
+_TERMINAL_RANK = 4
+_RANK = {
+    JobState.QUEUED: 0,
+    JobState.SUBMITTING: 1,
+    JobState.SUBMITTED: 2,
+    JobState.RUNNING: 3,
+    JobState.SUCCEEDED: _TERMINAL_RANK,
+    JobState.FAILED: _TERMINAL_RANK,
+    JobState.CANCELLED: _TERMINAL_RANK,
+    JobState.TIMED_OUT: _TERMINAL_RANK,
+}
+
+ALERTING_STATES = frozenset({JobState.FAILED, JobState.TIMED_OUT})
+
+
+def job_id_for(route: str, arrival_identity: str) -> str:
+    """Deterministic job id: the same object version on the same route always names the same job."""
+    digest = hashlib.sha256(f"{route}\x00{arrival_identity}".encode()).hexdigest()[:16]
+    return f"{route}-{digest}"
+
+
+@dataclass
+class Job:
+    """One unit of EMR work for a route, as the ledger holds it."""
+
+    job_id: str
+    route: str
+    engine: str
+    state: JobState
+    attempt: int
+    inputs: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+    engine_id: str | None = None
+    engine_details: dict[str, Any] = field(default_factory=dict)
+    reason_code: str | None = None
+    reason_message: str | None = None
+    failure: dict[str, Any] | None = None
+    actions: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    alert_pending: bool = False
+    alerted_at: str | None = None
+    ended_at: str | None = None
+
+    @property
+    def input_uris(self) -> list[str]:
+        return [f"s3://{item['bucket']}/{item['key']}" for item in self.inputs]
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """What an engine event (or a describe call) says about a job."""
+
+    state: JobState
+    source: str
+    reason_code: str | None = None
+    reason_message: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)

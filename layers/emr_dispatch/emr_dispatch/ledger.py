@@ -1,0 +1,279 @@
+"""The ledger: one DynamoDB item per job, moved forward only by conditional writes.
+
+Key schema and index names come from template.yaml (LedgerTable); tests read them from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from emr_dispatch.errors import LedgerError
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_ENGINE_ID = "by_engine_id"
+BY_STATE = "by_state"
+RETENTION_SECONDS = 90 * 24 * 3600
+"""Terminal jobs expire (TTL) this long after they end."""
+ALERT_LEASE_SECONDS = 300
+"""How long an alert claim holds before another delivery may publish it instead."""
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+_JOB_SK = "JOB"
+
+
+def _key(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": _JOB_SK}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _to_job(item: dict[str, Any]) -> Job:
+    data = {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
+    return Job(
+        job_id=data["job_id"],
+        route=data["route"],
+        engine=data["engine"],
+        state=JobState(data["state"]),
+        attempt=int(data["attempt"]),
+        inputs=data.get("inputs", []),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        engine_id=data.get("engine_id"),
+        engine_details=data.get("engine_details", {}),
+        reason_code=data.get("reason_code"),
+        reason_message=data.get("reason_message"),
+        failure=data.get("failure"),
+        actions=data.get("actions", []),
+        history=data.get("history", []),
+        alert_pending=bool(data.get("alert_pending", False)),
+        alerted_at=data.get("alerted_at"),
+        ended_at=data.get("ended_at"),
+    )
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    return _SERIALIZER.serialize(value)  # type: ignore[no-any-return]
+
+
+class Ledger:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+
+    # ------------------------------------------------------------------ writes
+    def claim(self, job: Job) -> bool:
+        """Create the job item if no job of this id exists. False means someone already claimed it."""
+        item = {name: value for name, value in asdict(job).items() if value is not None}
+        item["state"] = job.state.value
+        item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**_key(job.job_id), **{k: _serialize(v) for k, v in item.items()}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise LedgerError(f"claiming job {job.job_id} failed: {exc}") from exc
+        return True
+
+    def release(self, job: Job) -> None:
+        """Drop a claim whose engine start did not happen, so a later delivery can claim it again."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_key(job.job_id),
+                ConditionExpression="#state = :submitting AND attempt = :attempt AND attribute_not_exists(engine_id)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":submitting": {"S": JobState.SUBMITTING.value},
+                    ":attempt": {"N": str(job.attempt)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise LedgerError(f"releasing job {job.job_id} failed: {exc}") from exc
+
+    def record_submitted(self, job: Job, engine_id: str, engine_details: dict[str, Any]) -> Job:
+        """SUBMITTING → SUBMITTED once the engine accepted the job."""
+        now = now_iso()
+        entry = {"at": now, "state": JobState.SUBMITTED.value, "source": "launcher", "engine_id": engine_id}
+        updated = self._update(
+            job.job_id,
+            "SET #state = :submitted, engine_id = :engine_id, engine_details = :details, "
+            "updated_at = :now, submitted_at = :now, history = list_append(history, :entry)",
+            "#state = :submitting AND attempt = :attempt",
+            {
+                ":submitted": JobState.SUBMITTED.value,
+                ":submitting": JobState.SUBMITTING.value,
+                ":engine_id": engine_id,
+                ":details": engine_details,
+                ":now": now,
+                ":entry": [entry],
+                ":attempt": job.attempt,
+            },
+        )
+        if updated is None:
+            raise LedgerError(f"job {job.job_id} left SUBMITTING before its engine id was recorded")
+        return updated
+
+    def transition(
+        self,
+        job: Job,
+        update: StateUpdate,
+        *,
+        failure: dict[str, Any] | None = None,
+        actions: list[str] | None = None,
+        alert: bool = False,
+    ) -> Job | None:
+        """Move a job forward to ``update.state``. None when the move is not allowed (any more)."""
+        now = now_iso()
+        target = update.state
+        entry: dict[str, Any] = {"at": now, "state": target.value, "source": update.source}
+        if update.reason_code:
+            entry["reason"] = update.reason_code
+        assignments = ["#state = :target", "updated_at = :now", "history = list_append(history, :entry)"]
+        values: dict[str, Any] = {":target": target.value, ":now": now, ":entry": [entry], ":attempt": job.attempt}
+        if update.reason_code is not None:
+            assignments.append("reason_code = :reason_code")
+            values[":reason_code"] = update.reason_code
+        if update.reason_message is not None:
+            assignments.append("reason_message = :reason_message")
+            values[":reason_message"] = update.reason_message
+        if failure:
+            assignments.append("failure = :failure")
+            values[":failure"] = failure
+        if actions:
+            assignments.append("actions = list_append(if_not_exists(actions, :empty), :actions)")
+            values[":actions"] = actions
+            values[":empty"] = []
+        if target.is_terminal:
+            assignments += ["ended_at = :now", "expires_at = :expires"]
+            values[":expires"] = epoch_seconds() + RETENTION_SECONDS
+        if alert:
+            # The alert outbox: whoever wins this transition owns the alert (claimed now), publishes it,
+            # then clears the flag. A crash in between leaves it pending for a later delivery to resend.
+            assignments += ["alert_pending = :true", "alert_claimed_at = :now"]
+            values[":true"] = True
+        allowed = target.predecessors()
+        placeholders = [f":from{i}" for i in range(len(allowed))]
+        values.update({name: state.value for name, state in zip(placeholders, allowed, strict=True)})
+        condition = f"attempt = :attempt AND #state IN ({', '.join(placeholders)})"
+        return self._update(job.job_id, "SET " + ", ".join(assignments), condition, values)
+
+    def add_actions(self, job_id: str, actions: list[str]) -> None:
+        self._update(
+            job_id,
+            "SET actions = list_append(if_not_exists(actions, :empty), :actions), updated_at = :now",
+            "attribute_exists(pk)",
+            {":actions": actions, ":empty": [], ":now": now_iso()},
+        )
+
+    def claim_pending_alert(self, job_id: str, lease_seconds: int = ALERT_LEASE_SECONDS) -> Job | None:
+        """Take over an alert whose publisher died: only when its claim is older than the lease."""
+        now = now_iso()
+        expired_before = iso_seconds_ago(lease_seconds)
+        return self._update(
+            job_id,
+            "SET alert_claimed_at = :now",
+            "alert_pending = :true AND (attribute_not_exists(alert_claimed_at) OR alert_claimed_at < :expired)",
+            {":now": now, ":true": True, ":expired": expired_before},
+        )
+
+    def mark_alerted(self, job_id: str) -> None:
+        self._update(
+            job_id,
+            "SET alerted_at = :now REMOVE alert_pending, alert_claimed_at",
+            "alert_pending = :true",
+            {":now": now_iso(), ":true": True},
+        )
+
+    def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any]) -> Job | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_key(job_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={name: _serialize(value) for name, value in values.items()},
+                ReturnValues="ALL_NEW",
+                **({"ExpressionAttributeNames": {"#state": "state"}} if "#state" in expression + condition else {}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise LedgerError(f"updating job {job_id} failed: {exc}") from exc
+        return _to_job(response["Attributes"])
+
+    # ------------------------------------------------------------------ reads
+    def get(self, job_id: str) -> Job | None:
+        try:
+            response = self._client.get_item(TableName=self._table, Key=_key(job_id), ConsistentRead=True)
+        except ClientError as exc:
+            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
+        item = response.get("Item")
+        return _to_job(item) if item else None
+
+    def find_by_engine_id(self, engine_id: str) -> Job | None:
+        """The job an engine resource (cluster, job run) belongs to; the newest if several claim it."""
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName=BY_ENGINE_ID,
+                KeyConditionExpression="engine_id = :id",
+                ExpressionAttributeValues={":id": {"S": engine_id}},
+            )
+        except ClientError as exc:
+            raise LedgerError(f"looking up engine id {engine_id} failed: {exc}") from exc
+        jobs = [_to_job(item) for item in response.get("Items", [])]
+        return max(jobs, key=lambda job: job.created_at) if jobs else None
+
+    def list_jobs(self, state: JobState | None = None, route: str | None = None) -> Iterator[Job]:
+        """Jobs newest first when filtered by state (the by_state index); all jobs by a scan otherwise."""
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        if route:
+            values[":route"] = {"S": route}
+            extra["FilterExpression"] = "route = :route"
+        try:
+            if state is not None:
+                values[":state"] = {"S": state.value}
+                pages = self._client.get_paginator("query").paginate(
+                    TableName=self._table,
+                    IndexName=BY_STATE,
+                    KeyConditionExpression="#state = :state",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=values,
+                    ScanIndexForward=False,
+                    **extra,
+                )
+            else:
+                if values:
+                    extra["ExpressionAttributeValues"] = values
+                pages = self._client.get_paginator("scan").paginate(TableName=self._table, **extra)
+            for page in pages:
+                for item in page.get("Items", []):
+                    if item.get("sk", {}).get("S") == _JOB_SK:
+                        yield _to_job(item)
+        except ClientError as exc:
+            raise LedgerError(f"listing jobs failed: {exc}") from exc

@@ -1,0 +1,44 @@
+"""Placeholders in route arguments: ``{name}`` replaced in a single pass.
+
+A single regex pass means a value is never scanned again, so a key containing ``{bucket}`` stays
+literal text (placeholders cannot be smuggled through object keys). ``{{`` and ``}}`` are literal braces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
+
+STATIC_PLACEHOLDERS = frozenset({"work_bucket", "route", "job_id", "attempt", "output_uri"})
+"""Known before any input is looked at: allowed everywhere in a route."""
+
+INPUT_PLACEHOLDERS = frozenset({"bucket", "key", "input_uri"})
+"""Derived from the object that landed: allowed only where the value stays data (application arguments)."""
+
+ALL_PLACEHOLDERS = STATIC_PLACEHOLDERS | INPUT_PLACEHOLDERS
+
+
+def placeholders_in(template: str) -> set[str]:
+    return {match.group(1) for match in _TOKEN.finditer(template) if match.group(1)}
+
+
+def unknown_braces(template: str) -> bool:
+    """True when the template has a brace that is neither a placeholder nor an escaped brace."""
+    stripped = _TOKEN.sub("", template)
+    return "{" in stripped or "}" in stripped
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Replace every placeholder at once. Unknown names raise KeyError (routes are validated first)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        return values[match.group(1)]
+
+    return _TOKEN.sub(substitute, template)

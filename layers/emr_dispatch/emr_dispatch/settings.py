@@ -1,0 +1,47 @@
+"""Function settings read from the environment that template.yaml sets, once per container."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from emr_dispatch.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger_table: str
+    alerts_topic_arn: str
+    work_bucket: str
+    routes_file: str
+    emr_service_role: str
+    emr_instance_profile: str
+    emr_subnet_id: str
+    region: str
+
+    @property
+    def emr_log_uri(self) -> str:
+        return f"s3://{self.work_bucket}/emr-logs/"
+
+
+_REQUIRED = ("LEDGER_TABLE", "ALERTS_TOPIC_ARN", "WORK_BUCKET", "ROUTES_FILE")
+
+
+@cache
+def get_settings() -> Settings:
+    """Read the environment once; a missing variable is a deployment error, named precisely."""
+    missing = [name for name in _REQUIRED if not os.environ.get(name)]
+    if missing:
+        raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
+    env = os.environ
+    return Settings(
+        ledger_table=env["LEDGER_TABLE"],
+        alerts_topic_arn=env["ALERTS_TOPIC_ARN"],
+        work_bucket=env["WORK_BUCKET"],
+        routes_file=env["ROUTES_FILE"],
+        emr_service_role=env.get("EMR_SERVICE_ROLE", "EMR_DefaultRole"),
+        emr_instance_profile=env.get("EMR_INSTANCE_PROFILE", "EMR_EC2_DefaultRole"),
+        emr_subnet_id=env.get("EMR_SUBNET_ID", ""),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )

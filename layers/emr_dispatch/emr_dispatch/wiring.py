@@ -1,0 +1,43 @@
+"""Builds the launcher and tracker from the environment, once per container (on first use)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from emr_dispatch import aws
+from emr_dispatch.alerts import Alerter
+from emr_dispatch.engines import build_engines
+from emr_dispatch.launch import Launcher
+from emr_dispatch.ledger import Ledger
+from emr_dispatch.outcomes import OutcomeRecorder
+from emr_dispatch.routes import load_routes
+from emr_dispatch.settings import get_settings
+from emr_dispatch.track import Tracker
+
+
+@cache
+def _ledger() -> Ledger:
+    return Ledger(get_settings().ledger_table, aws.dynamodb())
+
+
+@cache
+def _outcomes() -> OutcomeRecorder:
+    return OutcomeRecorder(_ledger(), Alerter(get_settings().alerts_topic_arn, aws.sns()))
+
+
+@cache
+def launcher() -> Launcher:
+    settings = get_settings()
+    return Launcher(load_routes(settings.routes_file), _ledger(), build_engines(settings), _outcomes())
+
+
+@cache
+def tracker() -> Tracker:
+    return Tracker(_ledger(), build_engines(get_settings()), _outcomes())
+
+
+def reset() -> None:
+    """Forget everything built (tests that change the environment or enter/leave moto)."""
+    for cached in (_ledger, _outcomes, launcher, tracker, get_settings, load_routes):
+        cached.cache_clear()
+    aws.reset_clients()

@@ -1,0 +1,267 @@
+"""Deploy the real template.yaml into moto and invoke its functions in-process, as `sam local invoke` would.
+
+SAM → CloudFormation happens offline with samtranslator; moto's CloudFormation then creates the table,
+topic, queues, rules, roles and functions. What moto cannot do is adjusted here, and only here:
+- code and layer content are small zips uploaded to a moto bucket (moto wants S3 locations);
+- resource types moto's CloudFormation does not implement (queue policies) are left out;
+- Lambda triggers (event source mappings, rule targets that are functions, invoke permissions and
+  event-invoke configs) are left out: moto would try to run Docker. The caller delivers those events
+  to the handlers itself, exactly as `sam local invoke -e` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+_ARTIFACT_BUCKET = "emr-dispatch-artifacts"
+_LAMBDA_TRIGGER_TYPES = {
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig",
+}
+_MOTO_UNSUPPORTED_TYPES = {"AWS::SQS::QueuePolicy"}  # moto's CloudFormation warns and skips them anyway
+
+
+class _NoManagedPolicies:
+    """samtranslator asks IAM for managed policy names; the template uses inline statements only."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def load_sam_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    from samtranslator.yaml_helper import yaml_parse
+
+    template: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
+    return template
+
+
+def translate(sam_template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """SAM → plain CloudFormation, offline."""
+    from samtranslator.translator.transform import transform
+
+    translated: dict[str, Any] = transform(json.loads(json.dumps(sam_template)), parameters, _NoManagedPolicies())
+    return translated
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    layer_dirs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id → physical id
+    functions: dict[str, FunctionSpec]
+    region: str
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
+        client = boto3.client("lambda", region_name=self.region)
+        config = client.get_function_configuration(FunctionName=self.resources[logical_id])
+        variables = dict(config.get("Environment", {}).get("Variables", {}))
+        spec = self.functions[logical_id]
+        for name, value in variables.items():
+            if value.startswith("/opt/"):
+                variables[name] = str(_find_in_layers(value.removeprefix("/opt/"), spec.layer_dirs))
+        return variables
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Run a function's handler in this process with the function's environment."""
+        spec = self.functions[logical_id]
+        environment = self.function_environment(logical_id)
+        environment.update(
+            AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id],
+            AWS_REGION=self.region,
+            POWERTOOLS_METRICS_NAMESPACE="emr-dispatch",
+        )
+        handler = _load_handler(spec)
+        with _environment(environment):
+            from emr_dispatch import wiring
+
+            wiring.reset()
+            try:
+                return handler(event, LambdaContext(self.resources[logical_id]))
+            finally:
+                wiring.reset()
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object Powertools reads."""
+
+    function_name: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def deploy(
+    stack_name: str = "emr-dispatch",
+    parameters: dict[str, str] | None = None,
+    region: str = "us-east-1",
+    template_path: Path = TEMPLATE,
+) -> DeployedStack:
+    """Deploy the template into the moto account that is active in this process (inside mock_aws)."""
+    parameters = parameters or {}
+    sam_template = load_sam_template(template_path)
+    functions = _function_specs(sam_template, template_path.parent)
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket=_ARTIFACT_BUCKET)
+    _point_code_at_s3(sam_template, s3, template_path.parent)
+    cfn_template = translate(sam_template, parameters)
+    _drop_lambda_triggers(cfn_template)
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn_template),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    resources = {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+        for resource in page["StackResourceSummaries"]
+    }
+    return DeployedStack(stack_name, outputs, resources, functions, region)
+
+
+def rule_patterns(sam_template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """EventBridge patterns of the template's function triggers, by '<function>.<event>' name."""
+    template = sam_template or load_sam_template()
+    patterns: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] == "EventBridgeRule":
+                patterns[f"{logical_id}.{event_name}"] = event["Properties"]["Pattern"]
+    return patterns
+
+
+def matching_rules(event: dict[str, Any], patterns: dict[str, dict[str, Any]]) -> list[str]:
+    """Names of the rules whose pattern matches the event (moto's own EventBridge matcher)."""
+    from moto.events.models import EventPattern
+
+    return [name for name, pattern in patterns.items() if EventPattern.load(json.dumps(pattern)).matches_event(event)]
+
+
+# ---------------------------------------------------------------------------- internals
+def _function_specs(sam_template: dict[str, Any], base: Path) -> dict[str, FunctionSpec]:
+    resources = sam_template["Resources"]
+    global_layers = sam_template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    specs = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        layer_refs = [*global_layers, *properties.get("Layers", [])]
+        layer_dirs = [
+            base / resources[ref["Ref"]]["Properties"]["ContentUri"]
+            for ref in layer_refs
+            if isinstance(ref, dict) and "Ref" in ref
+        ]
+        specs[logical_id] = FunctionSpec(logical_id, base / properties["CodeUri"], properties["Handler"], layer_dirs)
+    return specs
+
+
+def _point_code_at_s3(sam_template: dict[str, Any], s3: Any, base: Path) -> None:
+    for logical_id, resource in sam_template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for field_name in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(field_name), str):
+                key = f"{logical_id}.zip"
+                s3.put_object(Bucket=_ARTIFACT_BUCKET, Key=key, Body=_zip_dir(base / properties[field_name]))
+                properties[field_name] = f"s3://{_ARTIFACT_BUCKET}/{key}"
+
+
+def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
+    resources = cfn_template["Resources"]
+    functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::Function"}
+    dropped = _LAMBDA_TRIGGER_TYPES | _MOTO_UNSUPPORTED_TYPES
+    for name in [name for name, resource in resources.items() if resource["Type"] in dropped]:
+        del resources[name]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Events::Rule":
+            targets = resource["Properties"].get("Targets", [])
+            resource["Properties"]["Targets"] = [t for t in targets if not _refers_to(t.get("Arn"), functions)]
+
+
+def _refers_to(value: Any, names: set[str]) -> bool:
+    if isinstance(value, dict):
+        getatt = value.get("Fn::GetAtt")
+        if isinstance(getatt, list) and getatt and getatt[0] in names:
+            return True
+        return value.get("Ref") in names
+    return False
+
+
+def _zip_dir(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _find_in_layers(relative: str, layer_dirs: list[Path]) -> Path:
+    for layer_dir in layer_dirs:
+        candidate = layer_dir / relative
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"/opt/{relative} is in none of the function's layers: {layer_dirs}")
+
+
+def _load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+    module_name, function_name = spec.handler.rsplit(".", 1)
+    code_dir = str(spec.code_dir)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    module = importlib.import_module(module_name)
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(module, function_name)
+    return handler
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
