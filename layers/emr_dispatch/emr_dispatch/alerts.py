@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 SUBJECT_LIMIT = 100  # SNS subject limit (e-mail subject line)
+_FAILURE_LABELS = [("step_id", "Step:"), ("reason", "Failure:"), ("message", "Detail:"), ("log_file", "Log file:")]
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ class Alert:
             f"Engine:     {self.engine} {self.engine_id or '(not started)'} (attempt {self.attempt})",
             f"Reason:     {self.reason_code or '-'}: {self.reason_message or '-'}",
         ]
-        for key in ("step_id", "reason", "message", "log_file"):
+        for key, label in _FAILURE_LABELS:
             if key in self.failure:
-                lines.append(f"{('Step ' + key.replace('_', ' ')).capitalize() + ':':<12}{self.failure[key]}")
+                lines.append(f"{label:<12}{self.failure[key]}")
         lines.append("Inputs:")
         lines += [f"  - {uri}" for uri in self.inputs] or ["  (none)"]
         lines.append("Logs:")

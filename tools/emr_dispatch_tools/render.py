@@ -1,0 +1,64 @@
+"""Human renderings of jobs, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from emr_dispatch.jobs import Job
+
+_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
+
+
+def job_as_dict(job: Job) -> dict[str, Any]:
+    data = asdict(job)
+    data["state"] = job.state.value
+    return data
+
+
+def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("job id", "route", "state", "engine id", "input", "reason", "updated"):
+        table.add_column(column, overflow="fold")
+    for job in jobs:
+        style = _STATE_STYLE.get(job.state.value, "")
+        inputs = job.input_uris
+        shown = inputs[0] if inputs else "-"
+        if len(inputs) > 1:
+            shown += f" (+{len(inputs) - 1})"
+        table.add_row(
+            job.job_id,
+            job.route,
+            f"[{style}]{job.state.value}[/]" if style else job.state.value,
+            job.engine_id or "-",
+            shown,
+            job.reason_code or "",
+            job.updated_at,
+        )
+    return table
+
+
+def job_detail(job: Job) -> Table:
+    table = Table(title=f"job {job.job_id}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("route", job.route),
+        ("engine", f"{job.engine} {job.engine_id or ''}".strip()),
+        ("state", f"{job.state.value} (attempt {job.attempt})"),
+        ("reason", f"{job.reason_code or '-'}: {job.reason_message or '-'}"),
+        ("inputs", "\n".join(job.input_uris) or "-"),
+        ("created", job.created_at),
+        ("ended", job.ended_at or "-"),
+    ]
+    if job.failure:
+        rows.append(("failure", "\n".join(f"{key}: {value}" for key, value in sorted(job.failure.items()))))
+    if job.actions:
+        rows.append(("actions", "\n".join(job.actions)))
+    timeline = "\n".join(f"{entry.get('at', '')}  {entry.get('state', ''):<10} {entry.get('source', '')}" for entry in job.history)
+    rows.append(("timeline", timeline or "-"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
