@@ -6,9 +6,9 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from emr_dispatch import wiring
 from emr_dispatch.arrivals import parse_message_body
 from emr_dispatch.observability import logger
@@ -23,8 +23,10 @@ def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
-        return process_partial_response(event=event, record_handler=launch_message, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=launch_message, processor=processor, context=context
+        )
     return {"results": [asdict(result) for result in wiring.launcher().handle_event(event)]}

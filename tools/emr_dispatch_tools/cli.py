@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-
 from emr_dispatch.errors import LedgerError, RoutesError
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.routes import load_routes_file
+from rich.console import Console
+
 from emr_dispatch_tools.render import job_as_dict, job_detail, jobs_table
 
 EXIT_USAGE = 2
@@ -68,7 +68,9 @@ def _ledger(table: str | None, stack: str | None, region: str | None, profile: s
             stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
             outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
             if "LedgerTableName" not in outputs:
-                raise _fail(f"stack {stack} has no LedgerTableName output: is it an emr-dispatch stack?", EXIT_NOT_FOUND)
+                raise _fail(
+                    f"stack {stack} has no LedgerTableName output: is it an emr-dispatch stack?", EXIT_NOT_FOUND
+                )
             table = outputs["LedgerTableName"]
         return Ledger(table, session.client("dynamodb"))
     except ClientError as exc:
@@ -83,7 +85,9 @@ def _print_json(data: Any) -> None:
 
 @jobs_app.command("list")
 def jobs_list(
-    state: Annotated[JobState | None, typer.Option("--state", case_sensitive=False, help="Only jobs in this state.")] = None,
+    state: Annotated[
+        JobState | None, typer.Option("--state", case_sensitive=False, help="Only jobs in this state.")
+    ] = None,
     route: Annotated[str | None, typer.Option("--route", help="Only jobs of this route.")] = None,
     output: OutputOption = Output.table,
     table: TableOption = None,

@@ -69,9 +69,9 @@ def _capture_logs() -> LogCapture:
 
 def run_demo(console: Any) -> DemoReport:
     import boto3
+    from emr_dispatch.ledger import Ledger
     from moto import mock_aws
 
-    from emr_dispatch.ledger import Ledger
     from emr_dispatch_tools import moto_stack
     from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
 
@@ -102,7 +102,9 @@ def run_demo(console: Any) -> DemoReport:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         s3.put_bucket_notification_configuration(
             Bucket=landing,
-            NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+            },
         )
         for key in [*DEMO_KEYS, *SKIPPED_KEYS]:
             s3.put_object(Bucket=landing, Key=key, Body=b"" if key.endswith("/") else b"order_id,amount\n1,9.99\n")
@@ -191,7 +193,11 @@ def _sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> d
 
 def _alert_of(message: dict[str, Any]) -> dict[str, Any]:
     envelope = json.loads(message["Body"])
-    return {"subject": envelope.get("Subject"), "message": envelope.get("Message"), "attributes": envelope.get("MessageAttributes", {})}
+    return {
+        "subject": envelope.get("Subject"),
+        "message": envelope.get("Message"),
+        "attributes": envelope.get("MessageAttributes", {}),
+    }
 
 
 def _check(report: DemoReport) -> None:
@@ -219,7 +225,7 @@ def _check(report: DemoReport) -> None:
 def main() -> int:
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's fake credentials
         AWS_DEFAULT_REGION="us-east-1",
         AWS_REGION="us-east-1",
     )

@@ -173,7 +173,8 @@ def matching_rules(event: dict[str, Any], patterns: dict[str, dict[str, Any]]) -
     """Names of the rules whose pattern matches the event (moto's own EventBridge matcher)."""
     from moto.events.models import EventPattern
 
-    return [name for name, pattern in patterns.items() if EventPattern.load(json.dumps(pattern)).matches_event(event)]
+    message: Any = event
+    return [name for name, pattern in patterns.items() if EventPattern.load(json.dumps(pattern)).matches_event(message)]
 
 
 # ---------------------------------------------------------------------------- internals

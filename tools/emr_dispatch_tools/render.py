@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from rich.table import Table
-
 from emr_dispatch.jobs import Job
+from rich.table import Table
 
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
 
@@ -57,7 +56,9 @@ def job_detail(job: Job) -> Table:
         rows.append(("failure", "\n".join(f"{key}: {value}" for key, value in sorted(job.failure.items()))))
     if job.actions:
         rows.append(("actions", "\n".join(job.actions)))
-    timeline = "\n".join(f"{entry.get('at', '')}  {entry.get('state', ''):<10} {entry.get('source', '')}" for entry in job.history)
+    timeline = "\n".join(
+        f"{entry.get('at', '')}  {entry.get('state', ''):<10} {entry.get('source', '')}" for entry in job.history
+    )
     rows.append(("timeline", timeline or "-"))
     for name, value in rows:
         table.add_row(name, value)

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import Step, emr_backends
+
+MOTO_ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 class Outcome(StrEnum):
@@ -38,15 +39,16 @@ class _FailedStep(Step):
 
 
 class EmrEc2Simulator:
-    def __init__(self, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
         self._account_id = account_id
         self._clock = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
     def run(self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
         """Drive one cluster (and its single step) to its end, yielding each state-change event."""
-        cluster = emr_backends[self._account_id][self._region].clusters[cluster_id]
-        step = cluster.steps[0] if cluster.steps else None
+        # moto's models are edited in place; typed loosely because the simulator adds attributes.
+        cluster: Any = emr_backends[self._account_id][self._region].clusters[cluster_id]
+        step: Any = cluster.steps[0] if cluster.steps else None
         cluster.state = "STARTING"
         if step is not None:
             step.state = "PENDING"
@@ -131,6 +133,7 @@ class EmrEc2Simulator:
                 "name": step.name,
                 "clusterId": cluster.id,
                 "state": state,
-                "message": f"Step {step.id} ({step.name}) in Amazon EMR cluster {cluster.id} ({cluster.name}) is {state}.",
+                "message": f"Step {step.id} ({step.name}) in Amazon EMR cluster {cluster.id} "
+                f"({cluster.name}) is {state}.",
             },
         )

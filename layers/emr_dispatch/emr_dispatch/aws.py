@@ -13,17 +13,20 @@ if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
     from mypy_boto3_sns import SNSClient
 
-# Standard mode retries throttling and transient errors with exponential backoff and jitter;
-# RunJobFlow refills at 0.5/s, so give a throttled call a few chances before giving up.
-_RETRIES = {"mode": "standard", "max_attempts": 5}
-
 
 @cache
 def _client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries=_RETRIES, connect_timeout=5, read_timeout=20, user_agent_extra="emr-dispatch")
+    # Standard mode retries throttling and transient errors with exponential backoff and jitter;
+    # RunJobFlow refills at 0.5/s, so a throttled call gets a few chances before giving up.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=20,
+        user_agent_extra="emr-dispatch",
+    )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 

@@ -60,7 +60,9 @@ class Launcher:
         )
         if not self._ledger.claim(job):
             logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=item.uri)
-            return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, item.uri)
+            return LaunchResult(
+                "duplicate", "job already claimed for this object version", job.job_id, route.name, item.uri
+            )
         engine = self._engines[route.engine]
         try:
             started = engine.start(job, route)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -71,7 +71,7 @@ def _to_job(item: dict[str, Any]) -> Job:
 
 
 def _serialize(value: Any) -> dict[str, Any]:
-    return _SERIALIZER.serialize(value)  # type: ignore[no-any-return]
+    return cast(dict[str, Any], _SERIALIZER.serialize(value))
 
 
 class Ledger:
@@ -209,16 +209,18 @@ class Ledger:
         )
 
     def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any]) -> Job | None:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(job_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {name: _serialize(value) for name, value in values.items()},
+            "ReturnValues": "ALL_NEW",
+        }
+        if "#state" in expression + condition:
+            request["ExpressionAttributeNames"] = {"#state": "state"}
         try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=_key(job_id),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeValues={name: _serialize(value) for name, value in values.items()},
-                ReturnValues="ALL_NEW",
-                **({"ExpressionAttributeNames": {"#state": "state"}} if "#state" in expression + condition else {}),
-            )
+            response = self._client.update_item(**request)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None

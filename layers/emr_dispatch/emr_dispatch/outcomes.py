@@ -43,7 +43,9 @@ class OutcomeRecorder:
             alert=alerting,
         )
         if moved is None:
-            logger.info("state update not applied", job_id=job.job_id, target=update.state.value, stale_from=job.state.value)
+            logger.info(
+                "state update not applied", job_id=job.job_id, target=update.state.value, stale_from=job.state.value
+            )
             return Applied("stale", job)
         logger.info(
             "job state changed",

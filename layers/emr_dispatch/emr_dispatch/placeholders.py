@@ -34,11 +34,9 @@ def render(template: str, values: Mapping[str, str]) -> str:
     """Replace every placeholder at once. Unknown names raise KeyError (routes are validated first)."""
 
     def substitute(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        return values[match.group(1)]
+        name = match.group(1)
+        if name is None:  # an escaped brace: "{{" or "}}"
+            return match.group(0)[0]
+        return values[name]
 
     return _TOKEN.sub(substitute, template)

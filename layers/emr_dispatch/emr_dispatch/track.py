@@ -44,11 +44,15 @@ class Tracker:
             if job.alert_pending and self._ledger.claim_pending_alert(job.job_id) is not None:
                 # The publisher of this alert died before clearing it: this delivery sends it.
                 self._outcomes.publish_alert(job, engine)
-            logger.info("job already terminal", job_id=job.job_id, state=job.state.value, event_state=engine_event.state)
+            logger.info(
+                "job already terminal", job_id=job.job_id, state=job.state.value, event_state=engine_event.state
+            )
             return TrackResult("ignored", "job already terminal", job.job_id, job.state.value)
         update = engine.interpret(engine_event, job)
         if update is None or not update.state.can_follow(job.state):
-            logger.info("event changes nothing", job_id=job.job_id, state=job.state.value, event_state=engine_event.state)
+            logger.info(
+                "event changes nothing", job_id=job.job_id, state=job.state.value, event_state=engine_event.state
+            )
             return TrackResult("ignored", "no forward move", job.job_id, job.state.value)
         applied = self._outcomes.apply(job, update, engine, engine_event)
         return TrackResult(applied.status, update.reason_code or "", job.job_id, applied.job.state.value)

@@ -70,7 +70,10 @@ def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> di
             {
                 "Name": f"{NAME_PREFIX}{route.name}",
                 "ActionOnFailure": "TERMINATE_CLUSTER",
-                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": spark_step_args(job, route, settings.work_bucket)},
+                "HadoopJarStep": {
+                    "Jar": "command-runner.jar",
+                    "Args": spark_step_args(job, route, settings.work_bucket),
+                },
             }
         ],
         "ServiceRole": settings.emr_service_role,
@@ -177,7 +180,9 @@ class EmrEc2Engine:
         if event.state in _RUNNING_CLUSTER_STATES:
             return StateUpdate(JobState.RUNNING, source)
         if event.state == "TERMINATED_WITH_ERRORS":
-            return StateUpdate(JobState.FAILED, source, event.reason_code or "TERMINATED_WITH_ERRORS", event.reason_message)
+            return StateUpdate(
+                JobState.FAILED, source, event.reason_code or "TERMINATED_WITH_ERRORS", event.reason_message
+            )
         if event.state == "TERMINATED":
             code = event.reason_code or "TERMINATED"
             if code == "ALL_STEPS_COMPLETED":
