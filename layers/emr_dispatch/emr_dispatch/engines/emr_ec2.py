@@ -233,7 +233,8 @@ class EmrEc2Engine:
 
     def console_link(self, job: Job) -> str:
         region = self._settings.region
-        return f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/{job.engine_id}"
+        console = f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
+        return f"{console}#/clusterDetails/{job.engine_id}" if job.engine_id else f"{console}#/clusters"
 
     def log_locations(self, job: Job) -> list[str]:
         log_uri = _s3_uri(job.engine_details.get("log_uri", ""))
