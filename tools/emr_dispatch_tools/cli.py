@@ -31,7 +31,7 @@ routes_app = typer.Typer(help="The routes file.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(routes_app, name="routes")
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEMO_KEYS = {
-    # key → how its cluster's life ends
-    "raw/orders/2026-11-23/orders 1+2 café.csv": "succeed",
-    "raw/orders/2026-11-23/orders-0002.csv": "succeed",
+    # key → how its job's life ends (one route per engine, see config/routes.yaml)
+    "raw/orders/2026-11-23/orders 1+2 café.csv": "succeed",  # EMR on EC2
     "raw/orders/2026-11-23/orders-corrupt.csv": "step-failure",
+    "raw/returns/2026-11-23/returns-0001.csv": "succeed",  # EMR Serverless
+    "raw/returns/2026-11-23/returns-corrupt.csv": "step-failure",
+    "raw/payments/2026-11-23/payments-0001.csv": "succeed",  # EMR on EKS
+    "raw/payments/2026-11-23/payments-corrupt.csv": "step-failure",
 }
+ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 SKIPPED_KEYS = ["raw/orders/2026-11-23/", "raw/customers/customers.csv"]
 
 
@@ -29,6 +33,7 @@ class DemoReport:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     jobs: list[Any] = field(default_factory=list)
     clusters: dict[str, str] = field(default_factory=dict)
+    application_state: str = ""
     problems: list[str] = field(default_factory=list)
 
 
@@ -73,14 +78,34 @@ def run_demo(console: Any) -> DemoReport:
     from moto import mock_aws
 
     from emr_dispatch_tools import moto_stack
-    from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
+    from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
 
     report = DemoReport()
     region = "us-east-1"
     logs = _capture_logs()
     with mock_aws():
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
-        stack = moto_stack.deploy("emr-dispatch-demo", region=region)
+        # What an account already has: an EMR Serverless application (stopped: emr-dispatch starts it)
+        # and an EMR on EKS virtual cluster. Their ids and the job roles are stack parameters.
+        serverless = boto3.client("emr-serverless", region_name=region)
+        application_id = serverless.create_application(
+            name="shared-spark", releaseLabel="emr-7.5.0", type="SPARK", tags={"managed-by": "emr-dispatch"}
+        )["applicationId"]
+        serverless.stop_application(applicationId=application_id)
+        virtual_cluster_id = boto3.client("emr-containers", region_name=region).create_virtual_cluster(
+            name="analytics",
+            containerProvider={"id": "analytics-eks", "type": "EKS", "info": {"eksInfo": {"namespace": "emr"}}},
+        )["id"]
+        stack = moto_stack.deploy(
+            "emr-dispatch-demo",
+            region=region,
+            parameters={
+                "EmrServerlessApplicationId": application_id,
+                "EmrServerlessJobRoleName": "emr-dispatch-serverless-job",
+                "EmrEksVirtualClusterId": virtual_cluster_id,
+                "EmrEksJobRoleName": "emr-dispatch-eks-job",
+            },
+        )
         outputs = stack.outputs
         for name in ("LandingBucketName", "WorkBucketName", "LedgerTableName", "AlertsTopicArn", "ArrivalsQueueUrl"):
             console.print(f"  {name:<20} {outputs[name]}")
@@ -89,7 +114,7 @@ def run_demo(console: Any) -> DemoReport:
         sns = boto3.client("sns", region_name=region)
         emr = boto3.client("emr", region_name=region)
         landing, queue_url = outputs["LandingBucketName"], outputs["ArrivalsQueueUrl"]
-        s3.upload_file("jobs/clean_orders.py", outputs["WorkBucketName"], "jobs/clean_orders.py")
+        s3.upload_file(str(moto_stack.ROOT / "jobs/clean_csv.py"), outputs["WorkBucketName"], "jobs/clean_csv.py")
 
         # Ops subscribe to the alerts topic; the demo reads what they would receive.
         inbox = sqs.create_queue(QueueName="demo-ops-inbox")["QueueUrl"]
@@ -128,14 +153,26 @@ def run_demo(console: Any) -> DemoReport:
                 highlight=False,
             )
 
-        console.rule("4. EMR lifecycle simulated; the events AWS would send are delivered to the tracker")
+        console.rule("4. engine lifecycles simulated; the events AWS would send are delivered to the tracker")
         ledger = Ledger(outputs["LedgerTableName"], boto3.client("dynamodb", region_name=region))
-        simulator = EmrEc2Simulator(region=region)
+        simulators = {
+            "emr-ec2": EmrEc2Simulator(region=region),
+            "emr-serverless": EmrServerlessSimulator(region=region),
+            "emr-eks": EmrEksSimulator(region=region),
+        }
         patterns = moto_stack.rule_patterns()
         for job in sorted(ledger.list_jobs(), key=lambda j: j.created_at):
             outcome = Outcome(DEMO_KEYS[job.inputs[0]["key"]])
+            details = job.engine_details
+            lifecycle = {
+                "emr-ec2": lambda: simulators["emr-ec2"].run(str(job.engine_id), outcome),
+                "emr-serverless": lambda: simulators["emr-serverless"].run(
+                    details["application_id"], details["job_run_id"], outcome
+                ),
+                "emr-eks": lambda: simulators["emr-eks"].run(details["job_run_id"], outcome),
+            }[job.engine]
             events = []
-            for event in simulator.run(str(job.engine_id), outcome):
+            for event in lifecycle():
                 rules = moto_stack.matching_rules(event, patterns)
                 if not rules:
                     report.problems.append(f"no tracker rule matches {event['detail-type']} {event['detail']['state']}")
@@ -144,8 +181,10 @@ def run_demo(console: Any) -> DemoReport:
                 events.append(event)
                 report.tracked.append(result)
                 console.print(
-                    f"  {job.engine_id} {event['detail-type']:<24} {event['detail']['state']:<22} → {result['status']}"
-                    + (f" {result['state']}" if result["status"] == "moved" else "")
+                    f"  {job.engine:<14} {event['detail-type']:<36} {event['detail']['state']:<22} → {result['status']}"
+                    + (f" {result['state']}" if result["status"] == "moved" else ""),
+                    markup=False,
+                    highlight=False,
                 )
             # EventBridge may deliver again, and out of order: replay this job's events reversed.
             for event in reversed(events):
@@ -155,6 +194,7 @@ def run_demo(console: Any) -> DemoReport:
 
         report.jobs = sorted(ledger.list_jobs(), key=lambda j: j.created_at)
         report.clusters = {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
+        report.application_state = serverless.get_application(applicationId=application_id)["application"]["state"]
         report.alerts = [_alert_of(message) for message in _drain(sqs, inbox)]
     _check(report)
     return report
@@ -204,8 +244,12 @@ def _check(report: DemoReport) -> None:
     states = [job.state.value for job in report.jobs]
     if len(report.jobs) != len(DEMO_KEYS):
         report.problems.append(f"expected {len(DEMO_KEYS)} jobs, found {len(report.jobs)}")
-    if "SUCCEEDED" not in states or "FAILED" not in states:
-        report.problems.append(f"expected SUCCEEDED and FAILED jobs, found {states}")
+    for engine in ENGINES:
+        ended = {job.state.value for job in report.jobs if job.engine == engine}
+        if ended != {"SUCCEEDED", "FAILED"}:
+            report.problems.append(f"expected SUCCEEDED and FAILED jobs on {engine}, found {sorted(ended)}")
+    if report.application_state != "STOPPED":
+        report.problems.append(f"the managed Serverless application is {report.application_state}, not STOPPED")
     failed = states.count("FAILED")
     if len(report.alerts) != failed:
         report.problems.append(f"expected {failed} alert(s), one per failed job, received {len(report.alerts)}")
@@ -213,8 +257,8 @@ def _check(report: DemoReport) -> None:
     if alive:
         report.problems.append(f"clusters still alive: {alive}")
     started = [line for line in report.launches if line["message"] == "job started"]
-    if len(started) != len(DEMO_KEYS) or len(report.clusters) != len(DEMO_KEYS):
-        report.problems.append(f"expected {len(DEMO_KEYS)} clusters started, saw {len(report.clusters)}")
+    if len(started) != len(DEMO_KEYS):
+        report.problems.append(f"expected {len(DEMO_KEYS)} jobs started, saw {len(started)}")
     skipped = {line.get("reason") for line in report.launches if line["message"] == "arrival skipped"}
     if not {"s3 test event", "folder marker", "no route matches"} <= skipped:
         report.problems.append(f"expected test event, folder marker and unrouted file skipped, saw {skipped}")
@@ -238,7 +282,10 @@ def main() -> int:
     report = run_demo(console)
     console.rule("5. the ledger")
     console.print(jobs_table(report.jobs))
-    console.print("  clusters: " + ", ".join(f"{cid} {state}" for cid, state in sorted(report.clusters.items())))
+    console.print(
+        "  EMR on EC2 clusters: " + ", ".join(f"{cid} {state}" for cid, state in sorted(report.clusters.items()))
+    )
+    console.print(f"  EMR Serverless application (managed by emr-dispatch): {report.application_state}")
     console.rule(f"6. alerts received by ops ({len(report.alerts)})")
     for alert in report.alerts:
         console.print(f"Subject: {alert['subject']}", markup=False, highlight=False)
@@ -250,7 +297,9 @@ def main() -> int:
         for problem in report.problems:
             console.print(f"  - {problem}", markup=False)
         return 1
-    console.rule("[green]demo complete: every job recorded, the failure alerted once, every cluster terminated")
+    console.rule(
+        "[green]demo complete: every job recorded on three engines, each failure alerted once, nothing left running"
+    )
     return 0
 
 

@@ -16,14 +16,43 @@ from enum import StrEnum
 from typing import Any
 
 from moto.emr.models import Step, emr_backends
+from moto.emrcontainers.models import emrcontainers_backends
+from moto.emrserverless.models import emrserverless_backends
 
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 class Outcome(StrEnum):
     SUCCEED = "succeed"
-    STEP_FAILURE = "step-failure"
+    STEP_FAILURE = "step-failure"  # EMR on EC2: the Spark step fails; job runs: the application fails
     BOOTSTRAP_FAILURE = "bootstrap-failure"
+
+
+class _Clock:
+    """Event times that move forward, as a real lifecycle's would."""
+
+    def __init__(self) -> None:
+        self._now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def tick(self, seconds: int = 45) -> str:
+        self._now += timedelta(seconds=seconds)
+        return self._now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _envelope(
+    source: str, detail_type: str, detail: dict[str, Any], account: str, region: str, time: str
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }
 
 
 class _FailedStep(Step):
@@ -42,7 +71,7 @@ class EmrEc2Simulator:
     def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
         self._account_id = account_id
-        self._clock = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        self._clock = _Clock()
 
     def run(self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
         """Drive one cluster (and its single step) to its end, yielding each state-change event."""
@@ -91,18 +120,7 @@ class EmrEc2Simulator:
 
     # ---------------------------------------------------------------- event shapes (as AWS sends them)
     def _envelope(self, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
-        self._clock += timedelta(seconds=45)
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": "aws.emr",
-            "account": self._account_id,
-            "time": self._clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._region,
-            "resources": [],
-            "detail": detail,
-        }
+        return _envelope("aws.emr", detail_type, detail, self._account_id, self._region, self._clock.tick())
 
     def _cluster_event(self, cluster: Any, state: str, reason: tuple[str, str] | None) -> dict[str, Any]:
         code, message = reason if reason else ("", "")
@@ -136,4 +154,93 @@ class EmrEc2Simulator:
                 "message": f"Step {step.id} ({step.name}) in Amazon EMR cluster {cluster.id} "
                 f"({cluster.name}) is {state}.",
             },
+        )
+
+
+class EmrServerlessSimulator:
+    """Moves an EMR Serverless job run (moto: SUCCESS at once) through SUBMITTED → RUNNING → end."""
+
+    def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
+        self._region = region
+        self._account_id = account_id
+        self._clock = _Clock()
+
+    def run(self, application_id: str, job_run_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
+        backend = emrserverless_backends[self._account_id][self._region]
+        run: Any = next(r for r in backend.job_runs[application_id] if r.id == job_run_id)
+        previous = "SUBMITTED"
+        for state in ("SUBMITTED", "SCHEDULED", "RUNNING"):
+            run.state = state
+            yield self._event(run, state, previous)
+            previous = state
+        run.total_execution_duration_seconds = 312
+        run.billed_resource_utilization = {"vCPUHour": 0.347, "memoryGBHour": 1.388, "storageGBHour": 0.0}
+        if outcome is Outcome.SUCCEED:
+            run.state = "SUCCESS"
+        else:
+            run.state = "FAILED"
+            run.state_details = "Job failed, please check complete logs in configured logging destination. ExitCode: 1."
+        yield self._event(run, run.state, previous)
+
+    def _event(self, run: Any, state: str, previous: str) -> dict[str, Any]:
+        time = self._clock.tick()
+        return _envelope(
+            "aws.emr-serverless",
+            "EMR Serverless Job Run State Change",
+            {
+                "jobRunId": run.id,
+                "jobRunName": run.name,
+                "applicationId": run.application_id,
+                "arn": run.arn,
+                "releaseLabel": run.release_label,
+                "state": state,
+                "previousState": previous,
+                "createdBy": f"arn:aws:sts::{self._account_id}:assumed-role/emr-dispatch-launcher/launcher",
+                "updatedAt": time,
+                "createdAt": time,
+            },
+            self._account_id,
+            self._region,
+            time,
+        )
+
+
+class EmrEksSimulator:
+    """Moves an EMR on EKS job run (moto: RUNNING forever) through PENDING → RUNNING → end."""
+
+    def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
+        self._region = region
+        self._account_id = account_id
+        self._clock = _Clock()
+
+    def run(self, job_run_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
+        run: Any = emrcontainers_backends[self._account_id][self._region].job_runs[job_run_id]
+        for state in ("PENDING", "SUBMITTED", "RUNNING"):
+            run.state = state
+            yield self._event(run)
+        if outcome is Outcome.SUCCEED:
+            run.state = "COMPLETED"
+        else:
+            run.state = "FAILED"
+            run.failure_reason = "USER_ERROR"
+            run.state_details = "Job run failed: driver pod exited with code 1 (see the driver's stderr)."
+        yield self._event(run)
+
+    def _event(self, run: Any) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "severity": "ERROR" if run.state == "FAILED" else "INFO",
+            "name": run.name,
+            "id": run.id,
+            "arn": run.arn,
+            "virtualClusterId": run.virtual_cluster_id,
+            "state": run.state,
+            "releaseLabel": run.release_label,
+            "executionRoleArn": run.execution_role_arn,
+            "message": f"Job run {run.id} ({run.name}) is {run.state}.",
+        }
+        if run.failure_reason:
+            detail["failureReason"] = run.failure_reason
+            detail["stateDetails"] = run.state_details
+        return _envelope(
+            "aws.emr-containers", "EMR Job Run State Change", detail, self._account_id, self._region, self._clock.tick()
         )

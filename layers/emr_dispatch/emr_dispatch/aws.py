@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_emr import EMRClient
+    from mypy_boto3_emr_containers import EMRContainersClient
+    from mypy_boto3_emr_serverless import EMRServerlessClient
     from mypy_boto3_sns import SNSClient
 
 
@@ -37,6 +39,16 @@ def dynamodb() -> DynamoDBClient:
 
 def emr() -> EMRClient:
     client: EMRClient = _client("emr")
+    return client
+
+
+def emr_serverless() -> EMRServerlessClient:
+    client: EMRServerlessClient = _client("emr-serverless")
+    return client
+
+
+def emr_containers() -> EMRContainersClient:
+    client: EMRContainersClient = _client("emr-containers")
     return client
 
 

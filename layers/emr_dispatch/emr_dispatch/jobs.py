@@ -81,6 +81,7 @@ class Job:
     alert_pending: bool = False
     alerted_at: str | None = None
     ended_at: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_uris(self) -> list[str]:

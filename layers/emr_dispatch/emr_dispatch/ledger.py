@@ -67,6 +67,7 @@ def _to_job(item: dict[str, Any]) -> Job:
         alert_pending=bool(data.get("alert_pending", False)),
         alerted_at=data.get("alerted_at"),
         ended_at=data.get("ended_at"),
+        metrics=data.get("engine_metrics", {}),
     )
 
 
@@ -143,6 +144,7 @@ class Ledger:
         update: StateUpdate,
         *,
         failure: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
         actions: list[str] | None = None,
         alert: bool = False,
     ) -> Job | None:
@@ -163,6 +165,9 @@ class Ledger:
         if failure:
             assignments.append("failure = :failure")
             values[":failure"] = failure
+        if metrics:
+            assignments.append("engine_metrics = :metrics")
+            values[":metrics"] = metrics
         if actions:
             assignments.append("actions = list_append(if_not_exists(actions, :empty), :actions)")
             values[":actions"] = actions
@@ -249,6 +254,29 @@ class Ledger:
             raise LedgerError(f"looking up engine id {engine_id} failed: {exc}") from exc
         jobs = [_to_job(item) for item in response.get("Items", [])]
         return max(jobs, key=lambda job: job.created_at) if jobs else None
+
+    def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
+        """Whether any non-terminal job of an engine names this resource in engine_details[detail]."""
+        active = [JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING]
+        for state in active:
+            try:
+                response = self._client.query(
+                    TableName=self._table,
+                    IndexName=BY_STATE,
+                    KeyConditionExpression="#state = :state",
+                    FilterExpression="engine = :engine AND engine_details.#detail = :value",
+                    ExpressionAttributeNames={"#state": "state", "#detail": detail},
+                    ExpressionAttributeValues={
+                        ":state": {"S": state.value},
+                        ":engine": {"S": engine},
+                        ":value": {"S": value},
+                    },
+                )
+            except ClientError as exc:
+                raise LedgerError(f"looking for active {engine} jobs failed: {exc}") from exc
+            if response.get("Items"):
+                return True
+        return False
 
     def list_jobs(self, state: JobState | None = None, route: str | None = None) -> Iterator[Job]:
         """Jobs newest first when filtered by state (the by_state index); all jobs by a scan otherwise."""

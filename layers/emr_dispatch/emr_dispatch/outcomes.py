@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emr_dispatch.alerts import Alert, Alerter
-from emr_dispatch.engines.base import Engine, EngineEvent, FailureReport
+from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
 from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.ledger import Ledger
@@ -27,18 +27,20 @@ class OutcomeRecorder:
         self._alerter = alerter
 
     def apply(self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None) -> Applied:
-        report: FailureReport | None = None
+        inspection: Inspection | None = None
         actions: list[str] = []
         alerting = update.state in ALERTING_STATES
-        if alerting and job.engine_id and event is not None:
-            report = engine.inspect_failure(job, event)
-            if report.resource_alive:
-                # Recorded before terminating: the cluster's own reason will only say USER_REQUEST.
-                actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")
+        if update.state.is_terminal and job.engine_id and event is not None:
+            inspection = engine.inspect(job, event, update)
+        stop = bool(inspection and inspection.resource_alive and alerting)
+        if stop:
+            # Recorded before terminating: the engine's own reason will only say USER_REQUEST.
+            actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")
         moved = self._ledger.transition(
             job,
             update,
-            failure=report.details if report else None,
+            failure=inspection.details if inspection else None,
+            metrics=inspection.metrics if inspection else None,
             actions=actions,
             alert=alerting,
         )
@@ -55,10 +57,12 @@ class OutcomeRecorder:
             previous=job.state.value,
             reason=update.reason_code,
         )
-        if report is not None and report.resource_alive:
-            moved = self._stop(moved, engine)
+        if stop:
+            moved = self._record(moved, self._stop(moved, engine))
+        if moved.state.is_terminal:
+            moved = self._record(moved, self._housekeeping(moved, engine))
         if moved.alert_pending:
-            self.publish_alert(moved, engine, report.log_locations if report else None)
+            self.publish_alert(moved, engine, inspection.log_locations if inspection else None)
         return Applied("moved", moved)
 
     def publish_alert(self, job: Job, engine: Engine, log_locations: list[str] | None = None) -> None:
@@ -72,15 +76,24 @@ class OutcomeRecorder:
         self._ledger.mark_alerted(job.job_id)
         logger.info("alert published", job_id=job.job_id, state=job.state.value, message_id=message_id)
 
-    def _stop(self, job: Job, engine: Engine) -> Job:
+    def _stop(self, job: Job, engine: Engine) -> list[str]:
         try:
             engine.stop(job)
         except EngineError as exc:
             # Still alert (saying so); the sweeper terminates what is left behind.
             logger.error("cleanup failed", job_id=job.job_id, engine_id=job.engine_id, error=str(exc))
-            note = f"could not terminate {job.engine_id}: {exc.code}"
-        else:
-            note = f"terminated {job.engine_id}"
-        self._ledger.add_actions(job.job_id, [note])
-        job.actions = [*job.actions, note]
+            return [f"could not terminate {job.engine_id}: {exc.code}"]
+        return [f"terminated {job.engine_id}"]
+
+    def _housekeeping(self, job: Job, engine: Engine) -> list[str]:
+        try:
+            return engine.on_terminal(job)
+        except EngineError as exc:
+            logger.error("housekeeping failed", job_id=job.job_id, engine=job.engine, error=str(exc))
+            return [f"housekeeping failed: {exc.code}"]
+
+    def _record(self, job: Job, actions: list[str]) -> Job:
+        if actions:
+            self._ledger.add_actions(job.job_id, actions)
+            job.actions = [*job.actions, *actions]
         return job

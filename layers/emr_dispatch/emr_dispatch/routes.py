@@ -62,15 +62,22 @@ class SparkJob(_Model):
         return self
 
 
+InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9]+[a-z0-9-]*\.[a-z0-9]+$")]
+ReleaseLabel = Annotated[str, Field(pattern=r"^emr-\d+\.\d+\.\d+(-latest)?$")]
+
+
 class InstanceGroup(_Model):
-    instance_type: str = Field(pattern=r"^[a-z0-9]+[a-z0-9-]*\.[a-z0-9]+$")
+    instance_type: InstanceType
     count: int = Field(default=1, ge=1, le=256)
     market: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
 
 
 class Ec2Instances(_Model):
+    """Uniform instance groups: one primary node, optional core and task groups."""
+
     primary: InstanceGroup
     core: InstanceGroup | None = None
+    task: InstanceGroup | None = None
 
     @model_validator(mode="after")
     def _single_primary(self) -> Ec2Instances:
@@ -79,20 +86,107 @@ class Ec2Instances(_Model):
         return self
 
 
+class InstanceFleet(_Model):
+    instance_types: list[InstanceType] = Field(min_length=1, max_length=30)
+    on_demand_capacity: int = Field(default=0, ge=0)
+    spot_capacity: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_capacity(self) -> InstanceFleet:
+        if self.on_demand_capacity + self.spot_capacity == 0:
+            raise ValueError("a fleet needs on_demand_capacity or spot_capacity")
+        return self
+
+
+class SpotOptions(_Model):
+    timeout_minutes: int = Field(default=10, ge=5, le=1440)
+    timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = "SWITCH_TO_ON_DEMAND"
+    allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"] = (
+        "price-capacity-optimized"
+    )
+
+
+class Ec2Fleets(_Model):
+    """Instance fleets: several instance types per role, Spot with an on-demand fallback."""
+
+    primary: InstanceFleet
+    core: InstanceFleet | None = None
+    task: InstanceFleet | None = None
+    spot: SpotOptions = Field(default_factory=SpotOptions)
+
+    @model_validator(mode="after")
+    def _single_primary(self) -> Ec2Fleets:
+        if self.primary.on_demand_capacity + self.primary.spot_capacity != 1:
+            raise ValueError("primary fleet capacity must be 1 (one primary node)")
+        return self
+
+
+class BootstrapAction(_Model):
+    name: str = Field(min_length=1, max_length=256)
+    path: S3Template
+    args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _static_only(self) -> BootstrapAction:
+        for where, text in [("path", self.path)] + [(f"args[{i}]", a) for i, a in enumerate(self.args)]:
+            _check_template(text, STATIC_PLACEHOLDERS, where, "input placeholders are only allowed in job.arguments")
+        return self
+
+
+class EmrConfiguration(_Model):
+    """An EMR configuration classification, e.g. spark-defaults; nested configurations allowed."""
+
+    classification: str = Field(min_length=1)
+    properties: dict[str, str] = Field(default_factory=dict)
+    configurations: list[EmrConfiguration] = Field(default_factory=list)
+
+
 class EmrEc2Settings(_Model):
-    release_label: str = Field(pattern=r"^emr-\d+\.\d+\.\d+$")
+    release_label: ReleaseLabel
     applications: list[str] = Field(default_factory=lambda: ["Spark"], min_length=1)
-    instances: Ec2Instances
+    instances: Ec2Instances | None = None
+    fleets: Ec2Fleets | None = None
     idle_timeout_seconds: int = Field(default=600, ge=60, le=604800)
     ebs_root_volume_size_gb: int | None = Field(default=None, ge=15, le=100)
+    bootstrap_actions: list[BootstrapAction] = Field(default_factory=list, max_length=16)
+    configurations: list[EmrConfiguration] = Field(default_factory=list)
+    step_concurrency: int = Field(default=1, ge=1, le=256)
+    security_configuration: str | None = None
+
+    @model_validator(mode="after")
+    def _groups_or_fleets(self) -> EmrEc2Settings:
+        if (self.instances is None) == (self.fleets is None):
+            raise ValueError("give exactly one of instances (instance groups) or fleets (instance fleets)")
+        return self
+
+
+class EmrServerlessSettings(_Model):
+    application_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrServerlessApplicationId"
+    )
+    managed_application: bool = Field(
+        default=False, description="start the application when a job needs it, stop it when none is active"
+    )
+
+
+class EmrEksSettings(_Model):
+    virtual_cluster_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrEksVirtualClusterId"
+    )
+    release_label: ReleaseLabel
+
+
+ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 
 
 class Route(_Model):
     name: RouteName
     description: str = ""
     match: Match
-    engine: Literal["emr-ec2"]
+    engine: Literal["emr-ec2", "emr-serverless", "emr-eks"]
     emr_ec2: EmrEc2Settings | None = None
+    emr_serverless: EmrServerlessSettings | None = None
+    emr_eks: EmrEksSettings | None = None
     job: SparkJob
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
@@ -102,8 +196,12 @@ class Route(_Model):
 
     @model_validator(mode="after")
     def _engine_settings_present(self) -> Route:
-        if self.engine == "emr-ec2" and self.emr_ec2 is None:
-            raise ValueError("engine emr-ec2 needs an emr_ec2 section")
+        sections = {"emr-ec2": self.emr_ec2, "emr-serverless": self.emr_serverless, "emr-eks": self.emr_eks}
+        if sections[self.engine] is None:
+            raise ValueError(f"engine {self.engine} needs an {self.engine.replace('-', '_')} section")
+        others = [name.replace("-", "_") for name, section in sections.items() if section and name != self.engine]
+        if others:
+            raise ValueError(f"engine is {self.engine} but the route also has {', '.join(others)}")
         if self.output is not None:
             _check_template(self.output, STATIC_PLACEHOLDERS - {"output_uri"}, "output", "")
         reserved = {key for key in self.tags if key in {"managed-by", "route", "job-id"} or key.startswith("aws:")}

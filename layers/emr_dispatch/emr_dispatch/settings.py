@@ -19,6 +19,10 @@ class Settings:
     emr_instance_profile: str
     emr_subnet_id: str
     region: str
+    emr_serverless_application_id: str = ""
+    emr_serverless_job_role_arn: str = ""
+    emr_eks_virtual_cluster_id: str = ""
+    emr_eks_job_role_arn: str = ""
 
     @property
     def emr_log_uri(self) -> str:
@@ -44,4 +48,8 @@ def get_settings() -> Settings:
         emr_instance_profile=env.get("EMR_INSTANCE_PROFILE", "EMR_EC2_DefaultRole"),
         emr_subnet_id=env.get("EMR_SUBNET_ID", ""),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        emr_serverless_application_id=env.get("EMR_SERVERLESS_APPLICATION_ID", ""),
+        emr_serverless_job_role_arn=env.get("EMR_SERVERLESS_JOB_ROLE_ARN", ""),
+        emr_eks_virtual_cluster_id=env.get("EMR_EKS_VIRTUAL_CLUSTER_ID", ""),
+        emr_eks_job_role_arn=env.get("EMR_EKS_JOB_ROLE_ARN", ""),
     )

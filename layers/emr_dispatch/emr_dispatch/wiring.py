@@ -6,7 +6,7 @@ from functools import cache
 
 from emr_dispatch import aws
 from emr_dispatch.alerts import Alerter
-from emr_dispatch.engines import build_engines
+from emr_dispatch.engines import Engine, build_engines
 from emr_dispatch.launch import Launcher
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.outcomes import OutcomeRecorder
@@ -26,18 +26,23 @@ def _outcomes() -> OutcomeRecorder:
 
 
 @cache
+def _engines() -> dict[str, Engine]:
+    return build_engines(get_settings(), _ledger())
+
+
+@cache
 def launcher() -> Launcher:
     settings = get_settings()
-    return Launcher(load_routes(settings.routes_file), _ledger(), build_engines(settings), _outcomes())
+    return Launcher(load_routes(settings.routes_file), _ledger(), _engines(), _outcomes())
 
 
 @cache
 def tracker() -> Tracker:
-    return Tracker(_ledger(), build_engines(get_settings()), _outcomes())
+    return Tracker(_ledger(), _engines(), _outcomes())
 
 
 def reset() -> None:
     """Forget everything built (tests that change the environment or enter/leave moto)."""
-    for cached in (_ledger, _outcomes, launcher, tracker, get_settings, load_routes):
+    for cached in (_ledger, _outcomes, _engines, launcher, tracker, get_settings, load_routes):
         cached.cache_clear()
     aws.reset_clients()

@@ -1,4 +1,4 @@
-"""The one engine interface. Launcher and tracker talk to engines only through it."""
+"""The one engine interface. Launcher, tracker (and the sweeper) talk to engines only through it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from emr_dispatch.aws import THROTTLING_CODES, error_code
+from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, StateUpdate
 from emr_dispatch.placeholders import render
 from emr_dispatch.routes import Route
@@ -25,7 +27,7 @@ class EngineEvent:
 
     engine: str
     engine_id: str
-    kind: str  # cluster | step | job-run
+    kind: str  # cluster | step | job-run | retry
     state: str
     sub_id: str | None = None  # step id
     name: str = ""
@@ -35,16 +37,22 @@ class EngineEvent:
 
 
 @dataclass(frozen=True)
-class FailureReport:
-    """Everything an engine can tell about a failed job, gathered once for the alert and the ledger."""
+class Inspection:
+    """What an engine tells about a job that reached a terminal state, gathered once."""
 
-    details: dict[str, Any]
-    log_locations: list[str]
-    resource_alive: bool
+    details: dict[str, Any] = field(default_factory=dict)  # failure details, recorded on the job
+    log_locations: list[str] = field(default_factory=list)
+    resource_alive: bool = False  # a cluster still running that emr-dispatch should stop
+    metrics: dict[str, Any] = field(default_factory=dict)  # duration, billed resources
+
+
+class ActiveJobs(Protocol):
+    def has_active_jobs(self, engine: str, detail: str, value: str) -> bool: ...
 
 
 class Engine(Protocol):
     name: str
+    event_source: str
 
     def start(self, job: Job, route: Route) -> StartedJob: ...
 
@@ -56,10 +64,16 @@ class Engine(Protocol):
         """The job state an event implies, or None when it implies no change."""
         ...
 
-    def inspect_failure(self, job: Job, event: EngineEvent) -> FailureReport: ...
+    def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
+        """Details worth recording for a terminal update (None: nothing to ask the engine)."""
+        ...
 
     def stop(self, job: Job) -> None:
         """Terminate or cancel the job's engine resource."""
+        ...
+
+    def on_terminal(self, job: Job) -> list[str]:
+        """Housekeeping once a job ended (e.g. stop an idle managed application); actions taken."""
         ...
 
     def console_link(self, job: Job) -> str: ...
@@ -82,6 +96,46 @@ def placeholder_values(job: Job, route: Route, work_bucket: str) -> dict[str, st
     return values
 
 
+def spark_submit_parts(job: Job, route: Route, work_bucket: str) -> tuple[list[str], str, list[str]]:
+    """(spark-submit parameters, entry point, application arguments), rendered.
+
+    Key-derived values only ever appear in the application arguments, after the entry point, where
+    spark-submit hands them to the application instead of reading them as its own options."""
+    values = placeholder_values(job, route, work_bucket)
+    spark = route.job
+    return (
+        [render(parameter, values) for parameter in spark.spark_submit_parameters],
+        render(spark.entry_point, values),
+        [render(argument, values) for argument in spark.arguments],
+    )
+
+
+def client_token(job: Job) -> str:
+    """Idempotency token of one attempt: a retried call sends the same, a new attempt a new one.
+    Job ids are [a-z0-9-] and at most 57 characters, so this fits the 64-character limit."""
+    return f"{job.job_id}-a{job.attempt}"
+
+
+def tags_for(job: Job, route: Route) -> dict[str, str]:
+    from emr_dispatch import MANAGED_BY
+
+    return {
+        **route.tags,
+        "managed-by": MANAGED_BY,
+        "route": route.name,
+        "job-id": job.job_id,
+        "attempt": str(job.attempt),
+    }
+
+
+def start_error(exc: Exception, action: str, job: Job) -> EngineError | EngineThrottledError:
+    """A refused start: throttling is retried later (the arrival comes back); anything else is final."""
+    code = error_code(exc)
+    if code in THROTTLING_CODES:
+        return EngineThrottledError(f"{action} throttled for job {job.job_id}")
+    return EngineError(f"{action} refused job {job.job_id}: {exc}", code or "ENGINE_ERROR")
+
+
 def parse_reason(raw: Any) -> tuple[str | None, str | None]:
     """EMR's stateChangeReason is JSON inside JSON; accept a string, an object or nothing."""
     if isinstance(raw, str):
@@ -94,3 +148,12 @@ def parse_reason(raw: Any) -> tuple[str | None, str | None]:
     code = raw.get("code") or raw.get("Code")
     message = raw.get("message") or raw.get("Message")
     return (str(code) if code else None), (str(message) if message else None)
+
+
+def text_field(detail: dict[str, Any], *names: str) -> str | None:
+    """The first of several possible field names that holds a non-empty string (defensive parsing)."""
+    for name in names:
+        value = detail.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -6,13 +6,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from emr_dispatch import MANAGED_BY, NAME_PREFIX
-from emr_dispatch.aws import THROTTLING_CODES, error_code
-from emr_dispatch.engines.base import EngineEvent, FailureReport, StartedJob, parse_reason, placeholder_values
-from emr_dispatch.errors import EngineError, EngineThrottledError, MalformedEventError
-from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch.aws import error_code
+from emr_dispatch.engines.base import (
+    EngineEvent,
+    Inspection,
+    StartedJob,
+    parse_reason,
+    placeholder_values,
+    spark_submit_parts,
+    start_error,
+    tags_for,
+)
+from emr_dispatch.errors import EngineError, MalformedEventError
+from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.placeholders import render
-from emr_dispatch.routes import EmrEc2Settings, Route
+from emr_dispatch.routes import Ec2Fleets, EmrConfiguration, EmrEc2Settings, Route
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,35 +40,32 @@ def cluster_name(job: Job) -> str:
 
 
 def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
-    """command-runner.jar arguments. Key-derived values only ever follow the entry point, where
-    spark-submit hands them to the application instead of reading them as its own options."""
-    values = placeholder_values(job, route, work_bucket)
-    spark = route.job
-    return [
-        "spark-submit",
-        "--deploy-mode",
-        "cluster",
-        *(render(parameter, values) for parameter in spark.spark_submit_parameters),
-        render(spark.entry_point, values),
-        *(render(argument, values) for argument in spark.arguments),
-    ]
+    """command-runner.jar arguments: spark-submit, its parameters, the entry point, then the application's."""
+    parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket)
+    return ["spark-submit", "--deploy-mode", "cluster", *parameters, entry_point, *arguments]
 
 
 def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> dict[str, Any]:
     """The RunJobFlow request for one attempt of a job: pure, so it is tested without AWS."""
     ec2: EmrEc2Settings = route.emr_ec2  # type: ignore[assignment]  # validated by Route
-    groups = [_instance_group("MASTER", ec2.instances.primary)]
-    if ec2.instances.core is not None:
-        groups.append(_instance_group("CORE", ec2.instances.core))
-    instances: dict[str, Any] = {
-        "InstanceGroups": groups,
-        "KeepJobFlowAliveWhenNoSteps": False,
-        "TerminationProtected": False,
-    }
-    if settings.emr_subnet_id:
-        instances["Ec2SubnetId"] = settings.emr_subnet_id
-    tags = {**route.tags, "managed-by": MANAGED_BY, "route": route.name, "job-id": job.job_id}
-    tags["attempt"] = str(job.attempt)
+    instances: dict[str, Any] = {"KeepJobFlowAliveWhenNoSteps": False, "TerminationProtected": False}
+    if ec2.fleets is not None:
+        instances["InstanceFleets"] = _instance_fleets(ec2.fleets)
+        if settings.emr_subnet_id:
+            instances["Ec2SubnetIds"] = [settings.emr_subnet_id]
+    else:
+        groups = ec2.instances
+        if groups is None:  # unreachable for a validated route: it has instances or fleets
+            raise EngineError(f"route {route.name} has neither instances nor fleets", "ROUTE_INVALID")
+        instances["InstanceGroups"] = [
+            _instance_group(role, group)
+            for role, group in (("MASTER", groups.primary), ("CORE", groups.core), ("TASK", groups.task))
+            if group is not None
+        ]
+        if settings.emr_subnet_id:
+            instances["Ec2SubnetId"] = settings.emr_subnet_id
+    tags = tags_for(job, route)
+    static_values = placeholder_values(job, route, settings.work_bucket)
     request: dict[str, Any] = {
         "Name": cluster_name(job),
         "LogUri": settings.emr_log_uri,
@@ -80,11 +86,64 @@ def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> di
         "JobFlowRole": settings.emr_instance_profile,
         "VisibleToAllUsers": True,
         "AutoTerminationPolicy": {"IdleTimeout": ec2.idle_timeout_seconds},
+        "StepConcurrencyLevel": ec2.step_concurrency,
         "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
     }
     if ec2.ebs_root_volume_size_gb is not None:
         request["EbsRootVolumeSize"] = ec2.ebs_root_volume_size_gb
+    if ec2.security_configuration:
+        request["SecurityConfiguration"] = ec2.security_configuration
+    if ec2.bootstrap_actions:
+        request["BootstrapActions"] = [
+            {
+                "Name": action.name,
+                "ScriptBootstrapAction": {
+                    "Path": render(action.path, static_values),
+                    "Args": [render(arg, static_values) for arg in action.args],
+                },
+            }
+            for action in ec2.bootstrap_actions
+        ]
+    if ec2.configurations:
+        request["Configurations"] = [_configuration(item) for item in ec2.configurations]
     return request
+
+
+def _configuration(item: EmrConfiguration) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"Classification": item.classification, "Properties": dict(item.properties)}
+    if item.configurations:
+        shaped["Configurations"] = [_configuration(child) for child in item.configurations]
+    return shaped
+
+
+def _instance_fleets(fleets: Ec2Fleets) -> list[dict[str, Any]]:
+    spot = fleets.spot
+    shaped = []
+    for role, fleet in (("MASTER", fleets.primary), ("CORE", fleets.core), ("TASK", fleets.task)):
+        if fleet is None:
+            continue
+        entry: dict[str, Any] = {
+            "Name": role.lower(),
+            "InstanceFleetType": role,
+            "TargetOnDemandCapacity": fleet.on_demand_capacity,
+            "TargetSpotCapacity": fleet.spot_capacity,
+            "InstanceTypeConfigs": [{"InstanceType": instance_type} for instance_type in fleet.instance_types],
+        }
+        if fleet.spot_capacity:
+            # Spot that cannot be had in time falls back to on-demand instead of failing the job.
+            entry["LaunchSpecifications"] = {
+                "SpotSpecification": {
+                    "TimeoutDurationMinutes": spot.timeout_minutes,
+                    "TimeoutAction": spot.timeout_action,
+                    "AllocationStrategy": spot.allocation_strategy,
+                }
+            }
+        if fleet.on_demand_capacity:
+            entry.setdefault("LaunchSpecifications", {})["OnDemandSpecification"] = {
+                "AllocationStrategy": "lowest-price"
+            }
+        shaped.append(entry)
+    return shaped
 
 
 def _instance_group(role: str, group: Any) -> dict[str, Any]:
@@ -99,10 +158,15 @@ def _instance_group(role: str, group: Any) -> dict[str, Any]:
 
 class EmrEc2Engine:
     name = NAME
+    event_source = "aws.emr"
 
-    def __init__(self, client: EMRClient, settings: Settings) -> None:
-        self._client = client
+    def __init__(self, settings: Settings, client: EMRClient | None = None) -> None:
         self._settings = settings
+        self._given_client = client
+
+    @property
+    def _client(self) -> EMRClient:
+        return self._given_client or aws.emr()
 
     # ------------------------------------------------------------------ launch
     def start(self, job: Job, route: Route) -> StartedJob:
@@ -110,10 +174,7 @@ class EmrEc2Engine:
         try:
             response = self._client.run_job_flow(**request)
         except ClientError as exc:
-            code = error_code(exc)
-            if code in THROTTLING_CODES:
-                raise EngineThrottledError(f"RunJobFlow throttled for job {job.job_id}") from exc
-            raise EngineError(f"RunJobFlow refused job {job.job_id}: {exc}", code or "ENGINE_ERROR") from exc
+            raise start_error(exc, "RunJobFlow", job) from exc
         cluster_id = response["JobFlowId"]
         return StartedJob(
             engine_id=cluster_id,
@@ -193,7 +254,10 @@ class EmrEc2Engine:
         return None  # STARTING, BOOTSTRAPPING, TERMINATING: nothing the ledger does not know
 
     # ------------------------------------------------------------------ failure and cleanup
-    def inspect_failure(self, job: Job, event: EngineEvent) -> FailureReport:
+    def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
+        """Failures only: a cluster that succeeded terminates itself (no steps left, no keep-alive)."""
+        if update.state not in ALERTING_STATES or not job.engine_id:
+            return None
         cluster_id = job.engine_id or event.engine_id
         cluster = self._describe_cluster(cluster_id)
         status = cluster.get("Status", {})
@@ -217,7 +281,7 @@ class EmrEc2Engine:
                 logs.insert(0, f"{log_uri}{cluster_id}/steps/{step['Id']}/stderr.gz")
         if details.get("log_file"):
             logs.insert(0, _s3_uri(details["log_file"]))
-        return FailureReport(
+        return Inspection(
             details=details,
             log_locations=list(dict.fromkeys(logs)),
             resource_alive=status.get("State") in ALIVE_STATES,
@@ -230,6 +294,9 @@ class EmrEc2Engine:
             self._client.terminate_job_flows(JobFlowIds=[job.engine_id])
         except ClientError as exc:
             raise EngineError(f"TerminateJobFlows {job.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def on_terminal(self, job: Job) -> list[str]:
+        return []
 
     def console_link(self, job: Job) -> str:
         region = self._settings.region

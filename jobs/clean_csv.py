@@ -1,4 +1,4 @@
-"""Example PySpark job run by the orders-daily route: read one CSV of orders, write it as Parquet.
+"""Example PySpark job run by the example routes: read one CSV that landed, write it as Parquet.
 
 Arguments arrive as --name=value so an object key is always the value of an option, never an option.
 """
@@ -15,13 +15,14 @@ def main() -> None:
     parser.add_argument("--input", required=True, help="s3:// URI of the CSV that landed")
     parser.add_argument("--output", required=True, help="s3:// prefix to write Parquet to")
     parser.add_argument("--job-id", required=True, help="emr-dispatch job id, recorded in the output")
+    parser.add_argument("--key-column", default="id", help="rows without it are dropped")
     args = parser.parse_args()
 
-    spark = SparkSession.builder.appName(f"clean-orders-{args.job_id}").getOrCreate()
-    orders = spark.read.option("header", "true").option("inferSchema", "true").csv(args.input)
+    spark = SparkSession.builder.appName(f"clean-csv-{args.job_id}").getOrCreate()
+    rows = spark.read.option("header", "true").option("inferSchema", "true").csv(args.input)
     cleaned = (
-        orders.dropDuplicates()
-        .na.drop(subset=["order_id"])
+        rows.dropDuplicates()
+        .na.drop(subset=[args.key_column])
         .withColumn("emr_dispatch_job_id", functions.lit(args.job_id))
         .withColumn("ingested_at", functions.current_timestamp())
     )

@@ -1,0 +1,162 @@
+"""EMR on EKS: one job run per job attempt on the route's virtual cluster."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch.aws import error_code
+from emr_dispatch.engines.base import (
+    EngineEvent,
+    Inspection,
+    StartedJob,
+    client_token,
+    spark_submit_parts,
+    start_error,
+    tags_for,
+    text_field,
+)
+from emr_dispatch.errors import EngineError, MalformedEventError
+from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.routes import EmrEksSettings, Route
+from emr_dispatch.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_emr_containers import EMRContainersClient
+
+NAME = "emr-eks"
+STATE_EVENT = "EMR Job Run State Change"
+_STATES = {
+    "RUNNING": JobState.RUNNING,
+    "COMPLETED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+}
+
+
+class EmrEksEngine:
+    name = NAME
+    event_source = "aws.emr-containers"
+
+    def __init__(self, settings: Settings, client: EMRContainersClient | None = None) -> None:
+        self._settings = settings
+        self._given_client = client
+
+    @property
+    def _client(self) -> EMRContainersClient:
+        return self._given_client or aws.emr_containers()
+
+    def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
+        settings: EmrEksSettings = route.emr_eks  # type: ignore[assignment]  # validated by Route
+        virtual_cluster_id = settings.virtual_cluster_id or self._settings.emr_eks_virtual_cluster_id
+        if not virtual_cluster_id:
+            raise EngineError("no EMR on EKS virtual cluster: set the route's or the stack's", "NO_VIRTUAL_CLUSTER")
+        parameters, entry_point, arguments = spark_submit_parts(job, route, self._settings.work_bucket)
+        driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
+        if parameters:
+            driver["sparkSubmitParameters"] = " ".join(parameters)
+        return {
+            "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
+            "virtualClusterId": virtual_cluster_id,
+            "clientToken": client_token(job),
+            "executionRoleArn": self._settings.emr_eks_job_role_arn,
+            "releaseLabel": settings.release_label,
+            "jobDriver": {"sparkSubmitJobDriver": driver},
+            "configurationOverrides": {
+                "monitoringConfiguration": {
+                    "persistentAppUI": "ENABLED",
+                    "s3MonitoringConfiguration": {"logUri": self._log_uri()},
+                }
+            },
+            "tags": tags_for(job, route),
+        }
+
+    def start(self, job: Job, route: Route) -> StartedJob:
+        request = self.build_start_job_run_request(job, route)
+        try:
+            response = self._client.start_job_run(**request)
+        except ClientError as exc:
+            raise start_error(exc, "StartJobRun", job) from exc
+        virtual_cluster_id = request["virtualClusterId"]
+        return StartedJob(
+            engine_id=f"{virtual_cluster_id}/{response['id']}",
+            details={
+                "virtual_cluster_id": virtual_cluster_id,
+                "job_run_id": response["id"],
+                "client_token": request["clientToken"],
+                "log_uri": self._log_uri(),
+            },
+        )
+
+    def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
+        """Defensive: AWS has not published a sample of this event, so several field names are accepted."""
+        if event.get("detail-type") != STATE_EVENT:
+            return None
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            raise MalformedEventError(f"{STATE_EVENT}: detail is missing or not an object")
+        virtual_cluster_id = text_field(detail, "virtualClusterId", "virtualClusterID")
+        job_run_id = text_field(detail, "id", "jobRunId", "jobId")
+        state = text_field(detail, "state")
+        if not virtual_cluster_id or not job_run_id or not state:
+            raise MalformedEventError(f"{STATE_EVENT}: virtualClusterId, id or state is missing")
+        return EngineEvent(
+            engine=NAME,
+            engine_id=f"{virtual_cluster_id}/{job_run_id}",
+            kind="job-run",
+            state=state,
+            name=text_field(detail, "name", "jobRunName") or "",
+            reason_code=text_field(detail, "failureReason"),
+            reason_message=text_field(detail, "stateDetails", "message"),
+            time=str(event.get("time", "")),
+        )
+
+    def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
+        target = _STATES.get(event.state)
+        if target is None:
+            return None  # PENDING, SUBMITTED, CANCEL_PENDING
+        code = (event.reason_code or f"JOB_RUN_{event.state}") if target.is_terminal else None
+        return StateUpdate(target, f"job-run {event.state}", code, event.reason_message)
+
+    def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
+        if update.state not in ALERTING_STATES:
+            return None
+        details = job.engine_details
+        try:
+            run = self._client.describe_job_run(
+                id=details["job_run_id"], virtualClusterId=details["virtual_cluster_id"]
+            )["jobRun"]
+        except ClientError as exc:
+            raise EngineError(f"DescribeJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        failure: dict[str, Any] = {}
+        if run.get("failureReason"):
+            failure["reason"] = run["failureReason"]
+        if run.get("stateDetails"):
+            failure["message"] = run["stateDetails"]
+        return Inspection(details=failure, log_locations=self.log_locations(job))
+
+    def stop(self, job: Job) -> None:
+        details = job.engine_details
+        try:
+            self._client.cancel_job_run(id=details["job_run_id"], virtualClusterId=details["virtual_cluster_id"])
+        except ClientError as exc:
+            raise EngineError(f"CancelJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def on_terminal(self, job: Job) -> list[str]:
+        return []
+
+    def console_link(self, job: Job) -> str:
+        region = self._settings.region
+        virtual_cluster_id = job.engine_details.get("virtual_cluster_id", "")
+        return f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/eks/clusters/{virtual_cluster_id}"
+
+    def log_locations(self, job: Job) -> list[str]:
+        details = job.engine_details
+        if "job_run_id" not in details:
+            return []
+        return [f"{details['log_uri']}{details['virtual_cluster_id']}/jobs/{details['job_run_id']}/containers/"]
+
+    def _log_uri(self) -> str:
+        return f"s3://{self._settings.work_bucket}/emr-eks-logs/"

@@ -1,0 +1,198 @@
+"""EMR Serverless: one job run per job attempt on the route's application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch.aws import error_code
+from emr_dispatch.engines.base import (
+    ActiveJobs,
+    EngineEvent,
+    Inspection,
+    StartedJob,
+    client_token,
+    spark_submit_parts,
+    start_error,
+    tags_for,
+    text_field,
+)
+from emr_dispatch.errors import EngineError, MalformedEventError
+from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.routes import EmrServerlessSettings, Route
+from emr_dispatch.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_emr_serverless import EMRServerlessClient
+
+NAME = "emr-serverless"
+STATE_EVENT = "EMR Serverless Job Run State Change"
+RETRY_EVENT = "EMR Serverless Job Run Retry"
+_STATES = {
+    "RUNNING": JobState.RUNNING,
+    "SUCCESS": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+}
+_STARTABLE = frozenset({"CREATED", "STOPPED"})
+
+
+class EmrServerlessEngine:
+    name = NAME
+    event_source = "aws.emr-serverless"
+
+    def __init__(self, settings: Settings, active_jobs: ActiveJobs, client: EMRServerlessClient | None = None) -> None:
+        self._settings = settings
+        self._active_jobs = active_jobs
+        self._given_client = client
+
+    @property
+    def _client(self) -> EMRServerlessClient:
+        return self._given_client or aws.emr_serverless()
+
+    def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
+        """The StartJobRun request of one attempt: pure, so its token and arguments are tested without AWS."""
+        settings: EmrServerlessSettings = route.emr_serverless  # type: ignore[assignment]  # validated
+        parameters, entry_point, arguments = spark_submit_parts(job, route, self._settings.work_bucket)
+        driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
+        if parameters:
+            driver["sparkSubmitParameters"] = " ".join(parameters)
+        return {
+            "applicationId": self.application_id(settings),
+            "clientToken": client_token(job),
+            "executionRoleArn": self._settings.emr_serverless_job_role_arn,
+            "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
+            "jobDriver": {"sparkSubmit": driver},
+            "configurationOverrides": {
+                "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
+            },
+            "executionTimeoutMinutes": max(route.timeout_minutes, 5),  # EMR Serverless minimum
+            "tags": tags_for(job, route),
+        }
+
+    def application_id(self, settings: EmrServerlessSettings) -> str:
+        application_id = settings.application_id or self._settings.emr_serverless_application_id
+        if not application_id:
+            raise EngineError("no EMR Serverless application: set the route's or the stack's", "NO_APPLICATION")
+        return application_id
+
+    def start(self, job: Job, route: Route) -> StartedJob:
+        request = self.build_start_job_run_request(job, route)
+        application_id = request["applicationId"]
+        managed = bool(route.emr_serverless and route.emr_serverless.managed_application)
+        try:
+            if managed:
+                self._ensure_started(application_id)
+            response = self._client.start_job_run(**request)
+        except ClientError as exc:
+            raise start_error(exc, "StartJobRun", job) from exc
+        job_run_id = response["jobRunId"]
+        return StartedJob(
+            engine_id=f"{application_id}/{job_run_id}",
+            details={
+                "application_id": application_id,
+                "job_run_id": job_run_id,
+                "client_token": request["clientToken"],
+                "log_uri": self._log_uri(),
+                "managed_application": managed,
+            },
+        )
+
+    def _ensure_started(self, application_id: str) -> None:
+        state = self._client.get_application(applicationId=application_id)["application"]["state"]
+        if state in _STARTABLE:
+            self._client.start_application(applicationId=application_id)
+
+    def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
+        detail_type = event.get("detail-type")
+        if detail_type not in (STATE_EVENT, RETRY_EVENT):
+            return None
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            raise MalformedEventError(f"{detail_type}: detail is missing or not an object")
+        application_id = text_field(detail, "applicationId")
+        job_run_id = text_field(detail, "jobRunId", "id")
+        state = text_field(detail, "state") or ""
+        if not application_id or not job_run_id or (detail_type == STATE_EVENT and not state):
+            raise MalformedEventError(f"{detail_type}: applicationId, jobRunId or state is missing")
+        return EngineEvent(
+            engine=NAME,
+            engine_id=f"{application_id}/{job_run_id}",
+            kind="retry" if detail_type == RETRY_EVENT else "job-run",
+            state=state,
+            name=text_field(detail, "jobRunName", "name") or "",
+            reason_message=text_field(detail, "stateDetails", "message"),
+            time=str(event.get("time", "")),
+        )
+
+    def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
+        if event.kind == "retry":
+            # The engine retries the run itself: the job is (again) running; the ledger records it.
+            return StateUpdate(JobState.RUNNING, "job-run RETRY", "ENGINE_RETRY", event.reason_message)
+        target = _STATES.get(event.state)
+        if target is None:
+            return None  # SUBMITTED, PENDING, SCHEDULED, QUEUED, CANCELLING
+        code = f"JOB_RUN_{event.state}" if target.is_terminal else None
+        return StateUpdate(target, f"job-run {event.state}", code, event.reason_message)
+
+    def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
+        """Every terminal state: GetJobRun carries stateDetails, duration and billed resources."""
+        if not update.state.is_terminal:
+            return None
+        details = job.engine_details
+        try:
+            run = self._client.get_job_run(applicationId=details["application_id"], jobRunId=details["job_run_id"])[
+                "jobRun"
+            ]
+        except ClientError as exc:
+            raise EngineError(f"GetJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        metrics: dict[str, Any] = {}
+        if run.get("totalExecutionDurationSeconds") is not None:
+            metrics["duration_seconds"] = int(run["totalExecutionDurationSeconds"])
+        billed = run.get("billedResourceUtilization")
+        if billed:
+            metrics["billed"] = {key: str(value) for key, value in billed.items()}
+        failure: dict[str, Any] = {}
+        if update.state in ALERTING_STATES and run.get("stateDetails"):
+            failure["message"] = run["stateDetails"]
+        return Inspection(details=failure, log_locations=self.log_locations(job), metrics=metrics)
+
+    def stop(self, job: Job) -> None:
+        details = job.engine_details
+        try:
+            self._client.cancel_job_run(applicationId=details["application_id"], jobRunId=details["job_run_id"])
+        except ClientError as exc:
+            raise EngineError(f"CancelJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def on_terminal(self, job: Job) -> list[str]:
+        """A managed application is stopped once no emr-dispatch job is active on it."""
+        details = job.engine_details
+        if not details.get("managed_application"):
+            return []
+        application_id = details["application_id"]
+        if self._active_jobs.has_active_jobs(NAME, "application_id", application_id):
+            return []
+        try:
+            self._client.stop_application(applicationId=application_id)
+        except ClientError as exc:
+            raise EngineError(f"StopApplication {application_id} failed: {exc}", error_code(exc)) from exc
+        return [f"stopped application {application_id}: no emr-dispatch job active on it"]
+
+    def console_link(self, job: Job) -> str:
+        region = self._settings.region
+        application_id = job.engine_details.get("application_id", "")
+        return f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/serverless/applications/{application_id}"
+
+    def log_locations(self, job: Job) -> list[str]:
+        details = job.engine_details
+        if "job_run_id" not in details:
+            return []
+        base = (
+            f"{details['log_uri']}applications/{details['application_id']}/jobs/{details['job_run_id']}/SPARK_DRIVER/"
+        )
+        return [f"{base}stderr.gz", f"{base}stdout.gz"]
+
+    def _log_uri(self) -> str:
+        return f"s3://{self._settings.work_bucket}/emr-serverless-logs/"
