@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,11 +90,16 @@ def run_demo(console: Any) -> DemoReport:
         # and an EMR on EKS virtual cluster. Their ids and the job roles are stack parameters.
         serverless = boto3.client("emr-serverless", region_name=region)
         application_id = serverless.create_application(
-            name="shared-spark", releaseLabel="emr-7.5.0", type="SPARK", tags={"managed-by": "emr-dispatch"}
+            name="shared-spark",
+            releaseLabel="emr-7.5.0",
+            type="SPARK",
+            clientToken="demo-application",
+            tags={"managed-by": "emr-dispatch"},
         )["applicationId"]
         serverless.stop_application(applicationId=application_id)
         virtual_cluster_id = boto3.client("emr-containers", region_name=region).create_virtual_cluster(
             name="analytics",
+            clientToken="demo-virtual-cluster",
             containerProvider={"id": "analytics-eks", "type": "EKS", "info": {"eksInfo": {"namespace": "emr"}}},
         )["id"]
         stack = moto_stack.deploy(
@@ -155,24 +161,13 @@ def run_demo(console: Any) -> DemoReport:
 
         console.rule("4. engine lifecycles simulated; the events AWS would send are delivered to the tracker")
         ledger = Ledger(outputs["LedgerTableName"], boto3.client("dynamodb", region_name=region))
-        simulators = {
-            "emr-ec2": EmrEc2Simulator(region=region),
-            "emr-serverless": EmrServerlessSimulator(region=region),
-            "emr-eks": EmrEksSimulator(region=region),
-        }
+        simulators = Simulators(
+            EmrEc2Simulator(region=region), EmrServerlessSimulator(region=region), EmrEksSimulator(region=region)
+        )
         patterns = moto_stack.rule_patterns()
         for job in sorted(ledger.list_jobs(), key=lambda j: j.created_at):
-            outcome = Outcome(DEMO_KEYS[job.inputs[0]["key"]])
-            details = job.engine_details
-            lifecycle = {
-                "emr-ec2": lambda: simulators["emr-ec2"].run(str(job.engine_id), outcome),
-                "emr-serverless": lambda: simulators["emr-serverless"].run(
-                    details["application_id"], details["job_run_id"], outcome
-                ),
-                "emr-eks": lambda: simulators["emr-eks"].run(details["job_run_id"], outcome),
-            }[job.engine]
             events = []
-            for event in lifecycle():
+            for event in simulators.lifecycle(job, Outcome(DEMO_KEYS[job.inputs[0]["key"]])):
                 rules = moto_stack.matching_rules(event, patterns)
                 if not rules:
                     report.problems.append(f"no tracker rule matches {event['detail-type']} {event['detail']['state']}")
@@ -198,6 +193,22 @@ def run_demo(console: Any) -> DemoReport:
         report.alerts = [_alert_of(message) for message in _drain(sqs, inbox)]
     _check(report)
     return report
+
+
+@dataclass
+class Simulators:
+    ec2: Any
+    serverless: Any
+    eks: Any
+
+    def lifecycle(self, job: Any, outcome: Any) -> Iterator[dict[str, Any]]:
+        """The engine events of one job's life, in the order AWS would send them."""
+        details = job.engine_details
+        if job.engine == "emr-ec2":
+            return self.ec2.run(str(job.engine_id), outcome)  # type: ignore[no-any-return]
+        if job.engine == "emr-serverless":
+            return self.serverless.run(details["application_id"], details["job_run_id"], outcome)  # type: ignore[no-any-return]
+        return self.eks.run(details["job_run_id"], outcome)  # type: ignore[no-any-return]
 
 
 def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
