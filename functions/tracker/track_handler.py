@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from emr_dispatch import wiring
 from emr_dispatch.observability import logger
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+
 from emr_dispatch.errors import LedgerError, RoutesError
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.routes import load_routes_file
-from rich.console import Console
-
 from emr_dispatch_tools.render import job_as_dict, job_detail, jobs_table
 
 EXIT_USAGE = 2

@@ -6,6 +6,7 @@ Exits non-zero when the story does not end as promised, so the demo is also a ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -61,30 +62,38 @@ class LogCapture(logging.Handler):
 _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 
-def _capture_logs() -> LogCapture:
+@contextlib.contextmanager
+def _captured_logs() -> Iterator[LogCapture]:
+    """Route the package logger to a LogCapture for the demo's duration, then put it back as it was."""
     from emr_dispatch.observability import logger
 
     capture = LogCapture()
     std_logger = logging.getLogger(logger.name)
-    for handler in list(std_logger.handlers):
+    saved_handlers, saved_level = list(std_logger.handlers), std_logger.level
+    for handler in saved_handlers:
         std_logger.removeHandler(handler)
     std_logger.addHandler(capture)
     std_logger.setLevel(logging.INFO)
-    return capture
+    try:
+        yield capture
+    finally:
+        std_logger.removeHandler(capture)
+        for handler in saved_handlers:
+            std_logger.addHandler(handler)
+        std_logger.setLevel(saved_level)
 
 
 def run_demo(console: Any) -> DemoReport:
     import boto3
-    from emr_dispatch.ledger import Ledger
     from moto import mock_aws
 
+    from emr_dispatch.ledger import Ledger
     from emr_dispatch_tools import moto_stack
     from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
 
     report = DemoReport()
     region = "us-east-1"
-    logs = _capture_logs()
-    with mock_aws():
+    with mock_aws(), _captured_logs() as logs:
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
         # What an account already has: an EMR Serverless application (stopped: emr-dispatch starts it)
         # and an EMR on EKS virtual cluster. Their ids and the job roles are stack parameters.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from emr_dispatch.jobs import Job
 from rich.table import Table
+
+from emr_dispatch.jobs import Job
 
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
 

@@ -1,0 +1,67 @@
+"""Builders of the domain objects tests need: settings, routes, jobs (no AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emr_dispatch.jobs import Job, JobState
+from emr_dispatch.routes import Route, parse_routes
+from emr_dispatch.settings import Settings
+
+ACCOUNT = "123456789012"
+
+
+def settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "ledger_table": "ledger",
+        "alerts_topic_arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts",
+        "work_bucket": "work-bucket",
+        "routes_file": "config/routes.yaml",
+        "emr_service_role": "EMR_DefaultRole",
+        "emr_instance_profile": "EMR_EC2_DefaultRole",
+        "emr_subnet_id": "",
+        "region": "us-east-1",
+        "emr_serverless_application_id": "00fabc123serverless",
+        "emr_serverless_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/serverless-job",
+        "emr_eks_virtual_cluster_id": "vc123eks",
+        "emr_eks_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/eks-job",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+_ENGINE_SECTIONS: dict[str, dict[str, Any]] = {
+    "emr-ec2": {"emr_ec2": {"release_label": "emr-7.5.0", "instances": {"primary": {"instance_type": "m7g.xlarge"}}}},
+    "emr-serverless": {"emr_serverless": {}},
+    "emr-eks": {"emr_eks": {"release_label": "emr-7.5.0-latest"}},
+}
+
+
+def route(engine: str = "emr-ec2", name: str = "orders", **overrides: Any) -> Route:
+    raw: dict[str, Any] = {
+        "name": name,
+        "match": {"prefix": "raw/"},
+        "engine": engine,
+        **_ENGINE_SECTIONS[engine],
+        "job": {
+            "entry_point": "s3://{work_bucket}/jobs/clean_csv.py",
+            "spark_submit_parameters": ["--conf", "spark.executor.cores=2"],
+            "arguments": ["--input={input_uri}", "--job-id={job_id}"],
+        },
+        "timeout_minutes": 45,
+    }
+    raw.update(overrides)
+    return parse_routes({"version": 1, "routes": [raw]}).routes[0]
+
+
+def job(route_name: str = "orders", engine: str = "emr-ec2", key: str = "raw/a b+c.csv", attempt: int = 1) -> Job:
+    return Job(
+        job_id=f"{route_name}-0123456789abcdef",
+        route=route_name,
+        engine=engine,
+        state=JobState.SUBMITTING,
+        attempt=attempt,
+        inputs=[{"bucket": "landing", "key": key, "size": 10, "etag": "e", "version_id": "", "sequencer": "01"}],
+        created_at="2026-11-23T09:00:00.000Z",
+        updated_at="2026-11-23T09:00:00.000Z",
+    )

@@ -1,0 +1,30 @@
+"""`make demo`'s story, as a test: three engines, a success and a failure each, one alert per failure."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from emr_dispatch_tools.demo import ENGINES, run_demo
+
+
+def test_demo_ends_as_promised(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given moto's fake credentials
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # When the demo runs
+    report = run_demo(Console(file=None, quiet=True))
+    # Then nothing went other than promised
+    assert report.problems == []
+    for engine in ENGINES:
+        assert {job.state.value for job in report.jobs if job.engine == engine} == {"SUCCEEDED", "FAILED"}
+    assert len(report.alerts) == 3
+    assert report.application_state == "STOPPED"
+    # And the key with spaces, '+' and non-ASCII reached the job decoded exactly once
+    keys = {job.inputs[0]["key"] for job in report.jobs}
+    assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
