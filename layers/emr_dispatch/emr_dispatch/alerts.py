@@ -57,8 +57,9 @@ class Alert:
 
     @property
     def subject(self) -> str:
+        # Most telling first: state, route, reason; the job id (in the body too) is what gets cut.
         reason = f" ({self.reason_code})" if self.reason_code else ""
-        subject = f"[emr-dispatch] {self.state}: {self.route} job {self.job_id}{reason}"
+        subject = f"[emr-dispatch] {self.state}: {self.route}{reason} job {self.job_id}"
         return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"
 
     def body(self) -> str:

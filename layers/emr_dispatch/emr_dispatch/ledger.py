@@ -24,8 +24,9 @@ BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
 RETENTION_SECONDS = 90 * 24 * 3600
 """Terminal jobs expire (TTL) this long after they end."""
-ALERT_LEASE_SECONDS = 300
-"""How long an alert claim holds before another delivery may publish it instead."""
+ALERT_LEASE_SECONDS = 60
+"""How long an alert claim holds before another delivery may publish it instead (a publisher that
+crashed without releasing it). Publishing takes milliseconds; Lambda retries after 1 and 2 minutes."""
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -203,6 +204,15 @@ class Ledger:
             "SET alert_claimed_at = :now",
             "alert_pending = :true AND (attribute_not_exists(alert_claimed_at) OR alert_claimed_at < :expired)",
             {":now": now, ":true": True, ":expired": expired_before},
+        )
+
+    def release_alert_claim(self, job_id: str) -> None:
+        """Give a pending alert back after a failed publish, so the retried delivery can send it at once."""
+        self._update(
+            job_id,
+            "REMOVE alert_claimed_at",
+            "alert_pending = :true",
+            {":true": True},
         )
 
     def mark_alerted(self, job_id: str) -> None:

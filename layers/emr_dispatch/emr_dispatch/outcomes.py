@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
-from emr_dispatch.errors import EngineError
+from emr_dispatch.errors import AlertPublishError, EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
@@ -72,7 +72,12 @@ class OutcomeRecorder:
             log_locations=log_locations if log_locations is not None else engine.log_locations(job),
             console_link=engine.console_link(job),
         )
-        message_id = self._alerter.publish(alert)
+        try:
+            message_id = self._alerter.publish(alert)
+        except AlertPublishError:
+            # Still pending: release the claim and fail the invocation, so its retry sends the alert.
+            self._ledger.release_alert_claim(job.job_id)
+            raise
         self._ledger.mark_alerted(job.job_id)
         logger.info("alert published", job_id=job.job_id, state=job.state.value, message_id=message_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emr_dispatch.errors import RoutesError
+from emr_dispatch.locations import log_uri
 from emr_dispatch.placeholders import (
     ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
@@ -42,6 +44,22 @@ class Match(_Model):
         if self.suffix is not None and not key.endswith(self.suffix):
             return False
         return self.glob is None or fnmatch.fnmatchcase(key, self.glob)
+
+    def could_take(self, location: str, file_suffix: str | None = None) -> bool:
+        """Whether objects written under an s3:// location template could match. Conservative: unknown
+        parts (placeholders, wildcards, names of files a job writes) are assumed to match. The stack's
+        own work bucket ({work_bucket}) is never a bucket a route names."""
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        if self.bucket is not None and ("{work_bucket}" in bucket or ("{" not in bucket and bucket != self.bucket)):
+            return False
+        if file_suffix and self.suffix and not (self.suffix.endswith(file_suffix) or file_suffix.endswith(self.suffix)):
+            return False
+        written = key.split("{", 1)[0]
+        taken = self.prefix
+        if self.glob:
+            glob_static = re.split(r"[*?\[]", self.glob, maxsplit=1)[0]
+            taken = max(taken, glob_static, key=len) if glob_static.startswith(taken) else taken
+        return written.startswith(taken) or taken.startswith(written)
 
 
 class SparkJob(_Model):
@@ -194,6 +212,13 @@ class Route(_Model):
         default_factory=dict
     )
 
+    def writes(self) -> list[tuple[str, str, str | None]]:
+        """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
+        written: list[tuple[str, str, str | None]] = [("engine logs", log_uri("{work_bucket}", self.engine), ".gz")]
+        if self.output:
+            written.insert(0, ("output", self.output, None))
+        return written
+
     @model_validator(mode="after")
     def _engine_settings_present(self) -> Route:
         sections = {"emr-ec2": self.emr_ec2, "emr-serverless": self.emr_serverless, "emr-eks": self.emr_eks}
@@ -221,6 +246,24 @@ class RoutesFile(_Model):
             if route.name in seen:
                 raise ValueError(f"route name {route.name!r} is used twice")
             seen.add(route.name)
+        return self
+
+    @model_validator(mode="after")
+    def _no_loops(self) -> RoutesFile:
+        """No route may write (output, engine logs) where any route, itself included, takes inputs."""
+        loops = []
+        for writer in self.routes:
+            for what, location, file_suffix in writer.writes():
+                for reader in self.routes:
+                    if reader.match.could_take(location, file_suffix):
+                        loops.append(
+                            f"route {writer.name!r}: {what} {location} could be matched by route {reader.name!r} "
+                            f"(bucket {reader.match.bucket or 'any'}, prefix {reader.match.prefix!r}"
+                            + (f", glob {reader.match.glob!r}" if reader.match.glob else "")
+                            + ") — an S3 → EMR → S3 loop"
+                        )
+        if loops:
+            raise ValueError("; ".join(loops))
         return self
 
     def match(self, bucket: str, key: str) -> Route | None:

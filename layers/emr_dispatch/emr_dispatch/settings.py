@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from emr_dispatch.errors import ConfigurationError
+from emr_dispatch.locations import log_uri
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Settings:
 
     @property
     def emr_log_uri(self) -> str:
-        return f"s3://{self.work_bucket}/emr-logs/"
+        return log_uri(self.work_bucket, "emr-ec2")
 
 
 _REQUIRED = ("LEDGER_TABLE", "ALERTS_TOPIC_ARN", "WORK_BUCKET", "ROUTES_FILE")

@@ -20,6 +20,7 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.locations import log_uri
 from emr_dispatch.routes import EmrEksSettings, Route
 from emr_dispatch.settings import Settings
 
@@ -159,4 +160,4 @@ class EmrEksEngine:
         return [f"{details['log_uri']}{details['virtual_cluster_id']}/jobs/{details['job_run_id']}/containers/"]
 
     def _log_uri(self) -> str:
-        return f"s3://{self._settings.work_bucket}/emr-eks-logs/"
+        return log_uri(self._settings.work_bucket, NAME)

@@ -21,6 +21,7 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.locations import log_uri
 from emr_dispatch.routes import EmrServerlessSettings, Route
 from emr_dispatch.settings import Settings
 
@@ -195,4 +196,4 @@ class EmrServerlessEngine:
         return [f"{base}stderr.gz", f"{base}stdout.gz"]
 
     def _log_uri(self) -> str:
-        return f"s3://{self._settings.work_bucket}/emr-serverless-logs/"
+        return log_uri(self._settings.work_bucket, NAME)

@@ -1,0 +1,64 @@
+"""Integration fixtures: the real template.yaml deployed into moto, one fresh account per test.
+
+Each test gets its own ``mock_aws`` context (nothing survives it), fake credentials set through
+monkeypatch (restored afterwards), and emr-dispatch's cached clients and settings forgotten on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto_helpers import Published, subscribe_queue
+
+from emr_dispatch import wiring
+from emr_dispatch.ledger import Ledger
+from emr_dispatch_tools import moto_stack
+
+REGION = "us-east-1"
+
+_AMBIENT_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_REGION",
+)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a fixed region; whatever the developer's shell holds cannot leak in."""
+    for name in _AMBIENT_AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "emr-dispatch-tests")
+
+
+@pytest.fixture
+def stack(aws_env: None) -> Iterator[moto_stack.DeployedStack]:
+    """template.yaml deployed into a fresh moto account."""
+    with mock_aws():
+        wiring.reset()
+        try:
+            yield moto_stack.deploy("emr-dispatch-test", region=REGION)
+        finally:
+            wiring.reset()
+
+
+@pytest.fixture
+def ledger(stack: moto_stack.DeployedStack) -> Ledger:
+    return Ledger(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
+
+
+@pytest.fixture
+def alerts(stack: moto_stack.DeployedStack) -> Callable[[], list[Published]]:
+    """A queue subscribed to the stack's AlertsTopic; the returned callable lists what was published so far."""
+    return subscribe_queue(stack.outputs["AlertsTopicArn"], "alerts-inbox")
