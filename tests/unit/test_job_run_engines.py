@@ -12,6 +12,8 @@ from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import JobState
+from emr_dispatch_tools.moto_stack import matching_rules, rule_patterns
+from sample_events import load_event
 
 
 class _NoActiveJobs:
@@ -220,3 +222,33 @@ def test_eks_event_without_state_is_malformed() -> None:
     event = _event("aws.emr-containers", "EMR Job Run State Change", {"id": "r", "virtualClusterId": "v"})
     with pytest.raises(MalformedEventError):
         EmrEksEngine(settings()).parse_event(event)
+
+
+# ------------------------------------------------------------------ events/ samples
+JOB_RUN_EVENT_FILES = {
+    "emr-serverless-job-run-running.json": ("emr-serverless", JobState.RUNNING),
+    "emr-serverless-job-run-success.json": ("emr-serverless", JobState.SUCCEEDED),
+    "emr-serverless-job-run-failed.json": ("emr-serverless", JobState.FAILED),
+    "emr-serverless-job-run-retry.json": ("emr-serverless", JobState.RUNNING),
+    "emr-eks-job-run-running.json": ("emr-eks", JobState.RUNNING),
+    "emr-eks-job-run-completed.json": ("emr-eks", JobState.SUCCEEDED),
+    "emr-eks-job-run-failed.json": ("emr-eks", JobState.FAILED),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(JOB_RUN_EVENT_FILES.items()))
+def test_job_run_sample_events_reach_the_tracker_and_mean_what_they_say(
+    name: str, expected: tuple[str, JobState]
+) -> None:
+    # Given a sample event of events/ and the template's EventBridge patterns
+    event = load_event(name)
+    engine_name, state = expected
+    matched = matching_rules(event, rule_patterns())
+    # Then exactly one tracker rule takes it, and its engine maps it to the expected job state
+    assert len(matched) == 1, matched
+    engine = _serverless() if engine_name == "emr-serverless" else EmrEksEngine(settings())
+    parsed = engine.parse_event(event)
+    assert parsed is not None
+    update = engine.interpret(parsed, job(engine=engine_name))
+    assert update is not None
+    assert update.state is state
