@@ -55,6 +55,8 @@ def job_detail(job: Job) -> Table:
     ]
     if job.failure:
         rows.append(("failure", "\n".join(f"{key}: {value}" for key, value in sorted(job.failure.items()))))
+    if job.metrics:
+        rows.append(("usage", "\n".join(f"{key}: {value}" for key, value in sorted(job.metrics.items()))))
     if job.actions:
         rows.append(("actions", "\n".join(job.actions)))
     timeline = "\n".join(
