@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 from moto import mock_aws
-from moto_helpers import Published, subscribe_queue
 
 from emr_dispatch import wiring
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
+from moto_helpers import Published, subscribe_queue
 
 REGION = "us-east-1"
 
@@ -43,12 +43,35 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def moto_account(aws_env: None) -> Iterator[None]:
+    """A fresh, empty moto account (no stack): for tests that build only what they need."""
+    with mock_aws():
+        wiring.reset()
+        try:
+            yield
+        finally:
+            wiring.reset()
+
+
+@pytest.fixture
 def stack(aws_env: None) -> Iterator[moto_stack.DeployedStack]:
     """template.yaml deployed into a fresh moto account."""
     with mock_aws():
         wiring.reset()
         try:
             yield moto_stack.deploy("emr-dispatch-test", region=REGION)
+        finally:
+            wiring.reset()
+
+
+@pytest.fixture
+def engines_stack(aws_env: None) -> Iterator[moto_stack.DeployedStack]:
+    """template.yaml deployed into a fresh moto account that also has an EMR Serverless application and an
+    EMR on EKS virtual cluster: the shipped routes can start jobs on all three engines."""
+    with mock_aws():
+        wiring.reset()
+        try:
+            yield moto_stack.deploy_with_engines("emr-dispatch-test", region=REGION)
         finally:
             wiring.reset()
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from builders import job
@@ -21,18 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[moto_stack.DeployedStack]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "EMR_DISPATCH_TABLE", "EMR_DISPATCH_STACK"):
+@pytest.fixture(autouse=True)
+def _no_cli_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EMR_DISPATCH_TABLE", "EMR_DISPATCH_STACK"):
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield moto_stack.deploy("cli-test")
 
 
 def _seed(stack: moto_stack.DeployedStack) -> Ledger:
@@ -49,7 +39,7 @@ def test_jobs_list_json_via_stack_outputs(stack: moto_stack.DeployedStack) -> No
     # Given two jobs in the stack's ledger
     _seed(stack)
     # When jobs are listed as JSON, finding the table through the stack's outputs
-    result = runner.invoke(app, ["jobs", "list", "--stack", "cli-test", "--output", "json"])
+    result = runner.invoke(app, ["jobs", "list", "--stack", "emr-dispatch-test", "--output", "json"])
     # Then both come back, machine-readable
     assert result.exit_code == 0, result.output
     jobs = json.loads(result.stdout)

@@ -4,12 +4,9 @@ moto ignores clientToken, so these tests capture what botocore sends, not what m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from builders import ACCOUNT, job, route, settings
 from emr_dispatch.engines.emr_eks import EmrEksEngine
@@ -19,19 +16,6 @@ from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
 class _NoActiveJobs:
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
         return False
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 def _capture(client: Any, operation: str) -> list[dict[str, Any]]:
@@ -47,7 +31,7 @@ def _capture(client: Any, operation: str) -> list[dict[str, Any]]:
     return sent
 
 
-def test_serverless_retried_start_sends_the_same_token_and_a_rerun_a_new_one(aws: None) -> None:
+def test_serverless_retried_start_sends_the_same_token_and_a_rerun_a_new_one(moto_account: None) -> None:
     # Given an EMR Serverless application and an engine wired to a recording client
     client = boto3.client("emr-serverless", region_name="us-east-1")
     application_id = client.create_application(
@@ -72,7 +56,7 @@ def test_serverless_retried_start_sends_the_same_token_and_a_rerun_a_new_one(aws
     assert tokens == ["orders-0123456789abcdef-a1", "orders-0123456789abcdef-a1", "orders-0123456789abcdef-a2"]
 
 
-def test_eks_retried_start_sends_the_same_token_and_a_rerun_a_new_one(aws: None) -> None:
+def test_eks_retried_start_sends_the_same_token_and_a_rerun_a_new_one(moto_account: None) -> None:
     # Given an EMR on EKS virtual cluster and an engine wired to a recording client
     client = boto3.client("emr-containers", region_name="us-east-1")
     virtual_cluster_id = client.create_virtual_cluster(

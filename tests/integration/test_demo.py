@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from rich.console import Console
 
 from emr_dispatch_tools.demo import ENGINES, run_demo
 
 
-def test_demo_ends_as_promised(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given moto's fake credentials
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    # When the demo runs
+def test_demo_ends_as_promised(aws_env: None) -> None:
+    # Given moto's fake credentials (aws_env) / When the demo runs
     report = run_demo(Console(file=None, quiet=True))
     # Then nothing went other than promised
     assert report.problems == []

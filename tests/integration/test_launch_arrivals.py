@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import boto3
-from moto_helpers import clusters, launch_classic, receive_as_lambda_event, step_args
 
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
+from moto_helpers import clusters, launch_classic, receive_as_lambda_event, step_args
 from sample_events import CLASSIC_DECODED_KEY, load_event, with_bucket
 
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import boto3
 import pytest
-from moto_helpers import Launched, Published, cluster_state, clusters, launch_classic, set_step_state, subscribe_queue
 
 from emr_dispatch.errors import AlertPublishError, MalformedEventError
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
+from moto_helpers import Launched, Published, cluster_state, clusters, launch_classic, set_step_state, subscribe_queue
 from sample_events import EXAMPLE_CLUSTER_ID, for_cluster
 
 Alerts = Callable[[], list[Published]]

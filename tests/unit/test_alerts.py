@@ -165,3 +165,13 @@ def test_alerter_wraps_sns_errors() -> None:
     alerter = Alerter("arn:aws:sns:us-east-1:123456789012:alerts", _RecordingSns(fail=True))  # type: ignore[arg-type]
     with pytest.raises(AlertPublishError):
         alerter.publish(_alert())
+
+
+def test_subject_is_ascii_and_under_100_characters_as_sns_requires() -> None:
+    # Given a long route and a job whose reason is long
+    alert = _alert(_failed_job("r" * 40, reason_code="INSTANCE_FLEET_TIMEOUT_" + "X" * 40))
+    # When / Then SNS would accept the subject: ASCII, no line break, fewer than 100 characters
+    assert alert.subject.isascii()
+    assert "\n" not in alert.subject
+    assert len(alert.subject) < 100
+    assert alert.subject.endswith("...")

@@ -95,32 +95,11 @@ def run_demo(console: Any) -> DemoReport:
     region = "us-east-1"
     with mock_aws(), _captured_logs() as logs:
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
-        # What an account already has: an EMR Serverless application (stopped: emr-dispatch starts it)
-        # and an EMR on EKS virtual cluster. Their ids and the job roles are stack parameters.
+        # An account that already runs all three engines: a stopped EMR Serverless application (emr-dispatch
+        # starts and stops it) and an EMR on EKS virtual cluster; their ids and job roles are stack parameters.
+        stack = moto_stack.deploy_with_engines("emr-dispatch-demo", region=region)
+        application_id = stack.parameters["EmrServerlessApplicationId"]
         serverless = boto3.client("emr-serverless", region_name=region)
-        application_id = serverless.create_application(
-            name="shared-spark",
-            releaseLabel="emr-7.5.0",
-            type="SPARK",
-            clientToken="demo-application",
-            tags={"managed-by": "emr-dispatch"},
-        )["applicationId"]
-        serverless.stop_application(applicationId=application_id)
-        virtual_cluster_id = boto3.client("emr-containers", region_name=region).create_virtual_cluster(
-            name="analytics",
-            clientToken="demo-virtual-cluster",
-            containerProvider={"id": "analytics-eks", "type": "EKS", "info": {"eksInfo": {"namespace": "emr"}}},
-        )["id"]
-        stack = moto_stack.deploy(
-            "emr-dispatch-demo",
-            region=region,
-            parameters={
-                "EmrServerlessApplicationId": application_id,
-                "EmrServerlessJobRoleName": "emr-dispatch-serverless-job",
-                "EmrEksVirtualClusterId": virtual_cluster_id,
-                "EmrEksJobRoleName": "emr-dispatch-eks-job",
-            },
-        )
         outputs = stack.outputs
         for name in ("LandingBucketName", "WorkBucketName", "LedgerTableName", "AlertsTopicArn", "ArrivalsQueueUrl"):
             console.print(f"  {name:<20} {outputs[name]}")

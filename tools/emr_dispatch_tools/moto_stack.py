@@ -73,6 +73,7 @@ class DeployedStack:
     resources: dict[str, str]  # logical id → physical id
     functions: dict[str, FunctionSpec]
     region: str
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -153,7 +154,37 @@ def deploy(
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
         for resource in page["StackResourceSummaries"]
     }
-    return DeployedStack(stack_name, outputs, resources, functions, region)
+    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters))
+
+
+def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:
+    """Deploy as an account that already runs all three engines would: an EMR Serverless application
+    (stopped, tagged for emr-dispatch to start and stop) and an EMR on EKS virtual cluster, whose ids
+    and job roles are the stack's parameters."""
+    serverless = boto3.client("emr-serverless", region_name=region)
+    application_id = serverless.create_application(
+        name="shared-spark",
+        releaseLabel="emr-7.5.0",
+        type="SPARK",
+        clientToken="moto-application",
+        tags={"managed-by": "emr-dispatch"},
+    )["applicationId"]
+    serverless.stop_application(applicationId=application_id)
+    virtual_cluster_id = boto3.client("emr-containers", region_name=region).create_virtual_cluster(
+        name="analytics",
+        clientToken="moto-virtual-cluster",
+        containerProvider={"id": "analytics-eks", "type": "EKS", "info": {"eksInfo": {"namespace": "emr"}}},
+    )["id"]
+    return deploy(
+        stack_name,
+        region=region,
+        parameters={
+            "EmrServerlessApplicationId": application_id,
+            "EmrServerlessJobRoleName": "emr-dispatch-serverless-job",
+            "EmrEksVirtualClusterId": virtual_cluster_id,
+            "EmrEksJobRoleName": "emr-dispatch-eks-job",
+        },
+    )
 
 
 def rule_patterns(sam_template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

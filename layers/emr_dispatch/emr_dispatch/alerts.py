@@ -14,7 +14,7 @@ from emr_dispatch.jobs import Job
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
-SUBJECT_LIMIT = 100  # SNS subject limit (e-mail subject line)
+SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, "less than 100 characters"
 _FAILURE_LABELS = [("step_id", "Step:"), ("reason", "Failure:"), ("message", "Detail:"), ("log_file", "Log file:")]
 
 
@@ -60,7 +60,8 @@ class Alert:
         # Most telling first: state, route, reason; the job id (in the body too) is what gets cut.
         reason = f" ({self.reason_code})" if self.reason_code else ""
         subject = f"[emr-dispatch] {self.state}: {self.route}{reason} job {self.job_id}"
-        return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"
+        subject = subject.encode("ascii", "replace").decode("ascii").replace("\n", " ")
+        return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 3] + "..."
 
     def body(self) -> str:
         lines = [

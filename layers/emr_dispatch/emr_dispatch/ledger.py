@@ -6,7 +6,7 @@ Key schema and index names come from template.yaml (LedgerTable); tests read the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +31,17 @@ crashed without releasing it). Publishing takes milliseconds; Lambda retries aft
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _JOB_SK = "JOB"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a job: truthy when this caller now owns it."""
+
+    claimed: bool
+    held_by: Job | None  # the job already holding the id, when the claim failed
+
+    def __bool__(self) -> bool:
+        return self.claimed
 
 
 def _key(job_id: str) -> dict[str, Any]:
@@ -82,8 +93,8 @@ class Ledger:
         self._client = client
 
     # ------------------------------------------------------------------ writes
-    def claim(self, job: Job) -> bool:
-        """Create the job item if no job of this id exists. False means someone already claimed it."""
+    def claim(self, job: Job) -> Claim:
+        """Create the job item if no job of this id exists; otherwise say who holds it (same single call)."""
         item = {name: value for name, value in asdict(job).items() if value is not None}
         item["state"] = job.state.value
         item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
@@ -92,12 +103,31 @@ class Ledger:
                 TableName=self._table,
                 Item={**_key(job.job_id), **{k: _serialize(v) for k, v in item.items()}},
                 ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                held: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                return Claim(False, _to_job(held) if held else None)
             raise LedgerError(f"claiming job {job.job_id} failed: {exc}") from exc
-        return True
+        return Claim(True, None)
+
+    def take_over(self, job: Job) -> Job | None:
+        """Take over an abandoned claim (SUBMITTING, no engine id, unchanged since seen); None if lost."""
+        now = now_iso()
+        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (recovering an abandoned claim)"}
+        return self._update(
+            job.job_id,
+            "SET updated_at = :now, history = list_append(history, :entry)",
+            "#state = :submitting AND attempt = :attempt AND attribute_not_exists(engine_id) AND updated_at = :seen",
+            {
+                ":now": now,
+                ":entry": [entry],
+                ":submitting": JobState.SUBMITTING.value,
+                ":attempt": job.attempt,
+                ":seen": job.updated_at,
+            },
+        )
 
     def release(self, job: Job) -> None:
         """Drop a claim whose engine start did not happen, so a later delivery can claim it again."""

@@ -56,6 +56,11 @@ class Engine(Protocol):
 
     def start(self, job: Job, route: Route) -> StartedJob: ...
 
+    def find_started(self, job: Job) -> StartedJob | None:
+        """The engine resource an earlier, interrupted start of this attempt created, if any. Engines with
+        an idempotency token return None: starting again with the same token returns the same run."""
+        ...
+
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
         """The engine's view of an EventBridge event; None when the detail-type is not one it tracks."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -185,6 +186,27 @@ class EmrEc2Engine:
                 "release_label": request["ReleaseLabel"],
             },
         )
+
+    def find_started(self, job: Job) -> StartedJob | None:
+        """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
+        name = cluster_name(job)
+        created_after = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")) - timedelta(minutes=5)
+        try:
+            for page in self._client.get_paginator("list_clusters").paginate(CreatedAfter=created_after):
+                for cluster in page.get("Clusters", []):
+                    if cluster.get("Name") == name:
+                        return StartedJob(
+                            engine_id=cluster["Id"],
+                            details={
+                                "cluster_id": cluster["Id"],
+                                "cluster_name": name,
+                                "log_uri": self._settings.emr_log_uri,
+                                "recovered": True,
+                            },
+                        )
+        except ClientError as exc:
+            raise EngineError(f"ListClusters failed while recovering job {job.job_id}: {exc}", error_code(exc)) from exc
+        return None
 
     # ------------------------------------------------------------------ events
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:

@@ -91,6 +91,9 @@ class EmrEksEngine:
             },
         )
 
+    def find_started(self, job: Job) -> StartedJob | None:
+        return None  # StartJobRun with the same clientToken returns the original run
+
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
         """Defensive: AWS has not published a sample of this event, so several field names are accepted."""
         if event.get("detail-type") != STATE_EVENT:

@@ -101,6 +101,9 @@ class EmrServerlessEngine:
             },
         )
 
+    def find_started(self, job: Job) -> StartedJob | None:
+        return None  # StartJobRun with the same clientToken returns the original run
+
     def _ensure_started(self, application_id: str) -> None:
         state = self._client.get_application(applicationId=application_id)["application"]["state"]
         if state in _STARTABLE:
