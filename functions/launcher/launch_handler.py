@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emr_dispatch import wiring
-from emr_dispatch.arrivals import parse_message_body
 from emr_dispatch.observability import logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -19,8 +18,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
     """One SQS message: a bad one raises and alone goes back to the queue (then its DLQ)."""
-    launcher = wiring.launcher()
-    return [asdict(launcher.launch(item)) for item in parse_message_body(record.body)]
+    return [asdict(result) for result in wiring.launcher().handle_message(record.body)]
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -86,10 +86,11 @@ class DeployedStack:
                 variables[name] = str(_find_in_layers(value.removeprefix("/opt/"), spec.layer_dirs))
         return variables
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Run a function's handler in this process with the function's environment."""
+    def invoke(self, logical_id: str, event: dict[str, Any], overrides: dict[str, str] | None = None) -> Any:
+        """Run a function's handler in this process with the function's environment (plus overrides,
+        e.g. another ROUTES_FILE, as a redeploy with a changed routes layer would give)."""
         spec = self.functions[logical_id]
-        environment = self.function_environment(logical_id)
+        environment = {**self.function_environment(logical_id), **(overrides or {})}
         environment.update(
             AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id],
             AWS_REGION=self.region,

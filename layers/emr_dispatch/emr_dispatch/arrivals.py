@@ -86,13 +86,17 @@ def parse_s3_event(event: Any) -> list[Arrival | TestEvent]:
     )
 
 
-def parse_message_body(body: str) -> list[Arrival | TestEvent]:
-    """Parse the body of an SQS message that carries an S3 event of either shape."""
+def load_json(body: str) -> Any:
+    """An SQS message body, parsed; anything but JSON is a malformed event."""
     try:
-        event = json.loads(body)
+        return json.loads(body)
     except (json.JSONDecodeError, TypeError) as exc:
         raise MalformedEventError(f"message body is not JSON: {exc}") from exc
-    return parse_s3_event(event)
+
+
+def parse_message_body(body: str) -> list[Arrival | TestEvent]:
+    """Parse the body of an SQS message that carries an S3 event of either shape."""
+    return parse_s3_event(load_json(body))
 
 
 def _parse_classic_record(record: Any, index: int) -> Arrival:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_emr_containers import EMRContainersClient
     from mypy_boto3_emr_serverless import EMRServerlessClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 
 @cache
@@ -54,6 +55,11 @@ def emr_containers() -> EMRContainersClient:
 
 def sns() -> SNSClient:
     client: SNSClient = _client("sns")
+    return client
+
+
+def sqs() -> SQSClient:
+    client: SQSClient = _client("sqs")
     return client
 
 

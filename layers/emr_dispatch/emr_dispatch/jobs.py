@@ -82,6 +82,7 @@ class Job:
     alerted_at: str | None = None
     ended_at: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    slots: list[str] = field(default_factory=list)  # capacity counters this job holds a slot in
 
     @property
     def input_uris(self) -> list[str]:

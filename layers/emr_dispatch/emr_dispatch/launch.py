@@ -1,11 +1,16 @@
-"""Launching: arrivals → route → claim → engine start → ledger."""
+"""Launching: arrivals → route → claim (and capacity slot) → engine start → ledger.
+
+Also starts QUEUED jobs, oldest first, when asked to (a slot was freed).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from emr_dispatch.arrivals import Arrival, TestEvent, parse_s3_event
+from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
+from emr_dispatch.capacity import Capacity, Caps
+from emr_dispatch.control import START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
@@ -19,10 +24,13 @@ ABANDONED_CLAIM_SECONDS = 300
 """Longer than the launcher's timeout (120 s): a claim this old with no engine id was left by a dead invocation.
 SQS redelivers a failed message only after the queue's visibility timeout (720 s), so recovery waits for no one."""
 
+DRAIN_BATCH = 25
+"""QUEUED jobs looked at per request to start queued jobs."""
+
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | recovered | duplicate | skipped | failed
+    status: str  # started | queued | recovered | duplicate | skipped | failed
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -32,15 +40,27 @@ class LaunchResult:
 
 class Launcher:
     def __init__(
-        self, routes: RoutesFile, ledger: Ledger, engines: dict[str, Engine], outcomes: OutcomeRecorder
+        self,
+        routes: RoutesFile,
+        ledger: Ledger,
+        capacity: Capacity,
+        engines: dict[str, Engine],
+        outcomes: OutcomeRecorder,
     ) -> None:
         self._routes = routes
         self._ledger = ledger
+        self._capacity = capacity
         self._engines = engines
         self._outcomes = outcomes
 
+    def handle_message(self, body: str) -> list[LaunchResult]:
+        """One SQS message body: an S3 event of either shape, or a control message."""
+        return self.handle_event(load_json(body))
+
     def handle_event(self, event: Any) -> list[LaunchResult]:
-        """An un-wrapped S3 event (or an SQS message body, parsed): launch each of its arrivals."""
+        """An un-wrapped S3 event or control message (or an SQS message body, parsed)."""
+        if control_kind(event) == START_QUEUED:
+            return self.start_queued()
         return [self.launch(item) for item in parse_s3_event(event)]
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
@@ -62,17 +82,48 @@ class Launcher:
             created_at=now,
             updated_at=now,
         )
-        claim = self._ledger.claim(job)
         engine = self._engines[route.engine]
-        if not claim:
+        caps = self._caps(route)
+        if caps.limited:
+            claimed = self._capacity.claim(job, caps)
+            if claimed.status == "queued":
+                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, item.uri)
+            held = claimed.held_by if claimed.status == "duplicate" else None
+            if claimed.status == "claimed":
+                return self._start(job, route, engine, item.uri)
+        else:
+            claim = self._ledger.claim(job)
+            if claim:
+                return self._start(job, route, engine, item.uri)
             held = claim.held_by
-            if held is None or not _abandoned(held):
-                logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=item.uri)
-                return LaunchResult(
-                    "duplicate", "job already claimed for this object version", job.job_id, route.name, item.uri
-                )
+        if held is not None and _abandoned(held):
             return self._recover(held, route, engine, item.uri)
-        return self._start(job, route, engine, item.uri)
+        logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=item.uri)
+        return LaunchResult(
+            "duplicate", "job already claimed for this object version", job.job_id, route.name, item.uri
+        )
+
+    def start_queued(self) -> list[LaunchResult]:
+        """Start QUEUED jobs, oldest first, while their route's and the overall caps allow."""
+        results: list[LaunchResult] = []
+        blocked: set[str] = set()  # routes at their cap: their later jobs wait too (FIFO per route)
+        for job in self._capacity.oldest_queued(DRAIN_BATCH):
+            route = self._routes.get(job.route)
+            uri = job.input_uris[0] if job.input_uris else None
+            if route is None:
+                logger.error("queued job's route is gone from the routes file", job_id=job.job_id, route=job.route)
+                continue
+            if route.name in blocked:
+                continue
+            taken = self._capacity.start_queued(job, self._caps(route))
+            if taken is None:
+                blocked.add(route.name)
+                continue
+            results.append(self._start(taken, route, self._engines[route.engine], uri or "", from_queue=True))
+        return results
+
+    def _caps(self, route: Route) -> Caps:
+        return Caps(route.name, route.max_concurrent, self._routes.max_concurrent_jobs)
 
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work
@@ -89,12 +140,17 @@ class Launcher:
         logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
         return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
 
-    def _start(self, job: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
+    def _start(self, job: Job, route: Route, engine: Engine, uri: str, from_queue: bool = False) -> LaunchResult:
         try:
             started = engine.start(job, route)
         except EngineThrottledError:
-            # Let the message come back; releasing the claim lets that delivery start the job.
-            self._ledger.release(job)
+            # Not lost: a job from the queue goes back to it; an arrival's claim is dropped so the message,
+            # which fails and comes back from SQS, can claim it again.
+            if from_queue:
+                self._capacity.requeue(job)
+            else:
+                self._ledger.release(job)
+                self._capacity.release(job)
             raise
         except EngineError as exc:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))

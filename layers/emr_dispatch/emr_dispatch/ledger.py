@@ -44,7 +44,7 @@ class Claim:
         return self.claimed
 
 
-def _key(job_id: str) -> dict[str, Any]:
+def job_key(job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": _JOB_SK}}
 
 
@@ -58,7 +58,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _to_job(item: dict[str, Any]) -> Job:
+def to_job(item: dict[str, Any]) -> Job:
     data = {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
     return Job(
         job_id=data["job_id"],
@@ -80,10 +80,11 @@ def _to_job(item: dict[str, Any]) -> Job:
         alerted_at=data.get("alerted_at"),
         ended_at=data.get("ended_at"),
         metrics=data.get("engine_metrics", {}),
+        slots=data.get("slots", []),
     )
 
 
-def _serialize(value: Any) -> dict[str, Any]:
+def serialize(value: Any) -> dict[str, Any]:
     return cast(dict[str, Any], _SERIALIZER.serialize(value))
 
 
@@ -101,14 +102,14 @@ class Ledger:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**_key(job.job_id), **{k: _serialize(v) for k, v in item.items()}},
+                Item={**job_key(job.job_id), **{k: serialize(v) for k, v in item.items()}},
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 held: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-                return Claim(False, _to_job(held) if held else None)
+                return Claim(False, to_job(held) if held else None)
             raise LedgerError(f"claiming job {job.job_id} failed: {exc}") from exc
         return Claim(True, None)
 
@@ -134,7 +135,7 @@ class Ledger:
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=_key(job.job_id),
+                Key=job_key(job.job_id),
                 ConditionExpression="#state = :submitting AND attempt = :attempt AND attribute_not_exists(engine_id)",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
@@ -256,10 +257,10 @@ class Ledger:
     def _update(self, job_id: str, expression: str, condition: str, values: dict[str, Any]) -> Job | None:
         request: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _key(job_id),
+            "Key": job_key(job_id),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": {name: _serialize(value) for name, value in values.items()},
+            "ExpressionAttributeValues": {name: serialize(value) for name, value in values.items()},
             "ReturnValues": "ALL_NEW",
         }
         if "#state" in expression + condition:
@@ -270,16 +271,16 @@ class Ledger:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise LedgerError(f"updating job {job_id} failed: {exc}") from exc
-        return _to_job(response["Attributes"])
+        return to_job(response["Attributes"])
 
     # ------------------------------------------------------------------ reads
     def get(self, job_id: str) -> Job | None:
         try:
-            response = self._client.get_item(TableName=self._table, Key=_key(job_id), ConsistentRead=True)
+            response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
         except ClientError as exc:
             raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
         item = response.get("Item")
-        return _to_job(item) if item else None
+        return to_job(item) if item else None
 
     def find_by_engine_id(self, engine_id: str) -> Job | None:
         """The job an engine resource (cluster, job run) belongs to; the newest if several claim it."""
@@ -292,7 +293,7 @@ class Ledger:
             )
         except ClientError as exc:
             raise LedgerError(f"looking up engine id {engine_id} failed: {exc}") from exc
-        jobs = [_to_job(item) for item in response.get("Items", [])]
+        jobs = [to_job(item) for item in response.get("Items", [])]
         return max(jobs, key=lambda job: job.created_at) if jobs else None
 
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
@@ -344,6 +345,6 @@ class Ledger:
             for page in pages:
                 for item in page.get("Items", []):
                     if item.get("sk", {}).get("S") == _JOB_SK:
-                        yield _to_job(item)
+                        yield to_job(item)
         except ClientError as exc:
             raise LedgerError(f"listing jobs failed: {exc}") from exc

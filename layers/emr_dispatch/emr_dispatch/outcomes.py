@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emr_dispatch.alerts import Alert, Alerter
+from emr_dispatch.capacity import Capacity
+from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
 from emr_dispatch.errors import AlertPublishError, EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
@@ -22,9 +24,11 @@ class Applied:
 
 
 class OutcomeRecorder:
-    def __init__(self, ledger: Ledger, alerter: Alerter) -> None:
+    def __init__(self, ledger: Ledger, alerter: Alerter, capacity: Capacity, signal: QueueSignal) -> None:
         self._ledger = ledger
         self._alerter = alerter
+        self._capacity = capacity
+        self._signal = signal
 
     def apply(self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None) -> Applied:
         inspection: Inspection | None = None
@@ -61,6 +65,10 @@ class OutcomeRecorder:
             moved = self._record(moved, self._stop(moved, engine))
         if moved.state.is_terminal:
             moved = self._record(moved, self._housekeeping(moved, engine))
+            if moved.slots:
+                # Only the writer of the terminal state gets here, so a slot is given back once.
+                self._capacity.release(moved)
+                self._signal.slot_freed(moved.route)
         if moved.alert_pending:
             self.publish_alert(moved, engine, inspection.log_locations if inspection else None)
         return Applied("moved", moved)

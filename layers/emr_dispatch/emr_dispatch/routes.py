@@ -208,6 +208,7 @@ class Route(_Model):
     job: SparkJob
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
+    max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
@@ -237,6 +238,7 @@ class Route(_Model):
 
 class RoutesFile(_Model):
     version: Literal[1] = 1
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10000, description="jobs of all routes at once")
     routes: list[Route] = Field(min_length=1)
 
     @model_validator(mode="after")

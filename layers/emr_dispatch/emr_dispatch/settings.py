@@ -24,6 +24,7 @@ class Settings:
     emr_serverless_job_role_arn: str = ""
     emr_eks_virtual_cluster_id: str = ""
     emr_eks_job_role_arn: str = ""
+    arrivals_queue_url: str = ""
 
     @property
     def emr_log_uri(self) -> str:
@@ -53,4 +54,5 @@ def get_settings() -> Settings:
         emr_serverless_job_role_arn=env.get("EMR_SERVERLESS_JOB_ROLE_ARN", ""),
         emr_eks_virtual_cluster_id=env.get("EMR_EKS_VIRTUAL_CLUSTER_ID", ""),
         emr_eks_job_role_arn=env.get("EMR_EKS_JOB_ROLE_ARN", ""),
+        arrivals_queue_url=env.get("ARRIVALS_QUEUE_URL", ""),
     )

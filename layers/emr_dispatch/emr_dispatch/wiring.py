@@ -6,6 +6,8 @@ from functools import cache
 
 from emr_dispatch import aws
 from emr_dispatch.alerts import Alerter
+from emr_dispatch.capacity import Capacity
+from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines import Engine, build_engines
 from emr_dispatch.launch import Launcher
 from emr_dispatch.ledger import Ledger
@@ -21,8 +23,16 @@ def _ledger() -> Ledger:
 
 
 @cache
+def _capacity() -> Capacity:
+    return Capacity(get_settings().ledger_table, aws.dynamodb())
+
+
+@cache
 def _outcomes() -> OutcomeRecorder:
-    return OutcomeRecorder(_ledger(), Alerter(get_settings().alerts_topic_arn, aws.sns()))
+    settings = get_settings()
+    return OutcomeRecorder(
+        _ledger(), Alerter(settings.alerts_topic_arn, aws.sns()), _capacity(), QueueSignal(settings.arrivals_queue_url)
+    )
 
 
 @cache
@@ -33,7 +43,7 @@ def _engines() -> dict[str, Engine]:
 @cache
 def launcher() -> Launcher:
     settings = get_settings()
-    return Launcher(load_routes(settings.routes_file), _ledger(), _engines(), _outcomes())
+    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), _engines(), _outcomes())
 
 
 @cache
@@ -43,6 +53,6 @@ def tracker() -> Tracker:
 
 def reset() -> None:
     """Forget everything built (tests that change the environment or enter/leave moto)."""
-    for cached in (_ledger, _outcomes, _engines, launcher, tracker, get_settings, load_routes):
+    for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, get_settings, load_routes):
         cached.cache_clear()
     aws.reset_clients()
