@@ -89,7 +89,7 @@ def test_jobs_list_without_a_ledger_is_a_usage_error(stack: moto_stack.DeployedS
 def test_routes_check_accepts_the_shipped_routes() -> None:
     result = runner.invoke(app, ["routes", "check", str(ROOT / "config" / "routes.yaml")])
     assert result.exit_code == 0, result.output
-    assert "3 route(s) valid" in result.stdout
+    assert "5 route(s) valid" in result.stdout
 
 
 def test_routes_check_names_the_route_and_field_of_an_invalid_file(tmp_path: Path) -> None:

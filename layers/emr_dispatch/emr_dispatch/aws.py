@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
     from mypy_boto3_emr_containers import EMRContainersClient
     from mypy_boto3_emr_serverless import EMRServerlessClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -55,6 +56,11 @@ def emr_containers() -> EMRContainersClient:
 
 def sns() -> SNSClient:
     client: SNSClient = _client("sns")
+    return client
+
+
+def s3() -> S3Client:
+    client: S3Client = _client("s3")
     return client
 
 

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 MARKER = "emr-dispatch"
 START_QUEUED = "start-queued"
-KINDS = frozenset({START_QUEUED})
+CLOSE_BATCH = "close-batch"
+KINDS = frozenset({START_QUEUED, CLOSE_BATCH})
+MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 
 
 def control_kind(message: Any) -> str | None:
@@ -40,12 +42,19 @@ class QueueSignal:
         self._given_client = client
 
     def slot_freed(self, route: str) -> None:
+        self._send(control_body(START_QUEUED, route=route), 0)
+
+    def close_later(self, batch_id: str, delay_seconds: int) -> None:
+        """Ask for a batch to be closed when its window ends (SQS delivers the message after the delay)."""
+        self._send(control_body(CLOSE_BATCH, batch_id=batch_id), min(delay_seconds, MAX_DELAY_SECONDS))
+
+    def _send(self, body: str, delay_seconds: int) -> None:
         if not self._queue_url:
-            return  # no queue configured (a deployment without caps needs none)
+            raise EmrDispatchError("ARRIVALS_QUEUE_URL is not set: control messages cannot be sent")
         from emr_dispatch import aws
 
         client = self._given_client or aws.sqs()
         try:
-            client.send_message(QueueUrl=self._queue_url, MessageBody=control_body(START_QUEUED, route=route))
+            client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay_seconds)
         except ClientError as exc:
-            raise EmrDispatchError(f"asking for queued jobs to start failed: {exc}") from exc
+            raise EmrDispatchError(f"sending a control message failed: {exc}") from exc

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
+from emr_dispatch.batches import Batches
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import START_QUEUED, control_kind
+from emr_dispatch.control import CLOSE_BATCH, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
@@ -30,7 +31,7 @@ DRAIN_BATCH = 25
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | recovered | duplicate | skipped | failed
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -44,12 +45,14 @@ class Launcher:
         routes: RoutesFile,
         ledger: Ledger,
         capacity: Capacity,
+        batches: Batches,
         engines: dict[str, Engine],
         outcomes: OutcomeRecorder,
     ) -> None:
         self._routes = routes
         self._ledger = ledger
         self._capacity = capacity
+        self._batches = batches
         self._engines = engines
         self._outcomes = outcomes
 
@@ -59,8 +62,11 @@ class Launcher:
 
     def handle_event(self, event: Any) -> list[LaunchResult]:
         """An un-wrapped S3 event or control message (or an SQS message body, parsed)."""
-        if control_kind(event) == START_QUEUED:
+        kind = control_kind(event)
+        if kind == START_QUEUED:
             return self.start_queued()
+        if kind == CLOSE_BATCH:
+            return self.close_batch(str(event.get("batch_id", "")))
         return [self.launch(item) for item in parse_s3_event(event)]
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
@@ -71,37 +77,78 @@ class Launcher:
         route = self._routes.match(item.bucket, item.key)
         if route is None:
             return _skip("no route matches", uri=item.uri)
+        batching = route.batching
+        if batching.mode == "batch":
+            return self._join_batch(item, route)
+        if batching.mode == "marker":
+            if item.key.rsplit("/", 1)[-1] != batching.marker:
+                return _skip("waiting for the marker object", uri=item.uri)
+            prefix = item.key[: -len(batching.marker)]
+            inputs = [{**item.to_record(), "key": prefix, "marker": item.key}]
+            return self._admit(self._new_job(route, item.identity(), inputs), route, item.uri)
+        return self._admit(self._new_job(route, item.identity(), [item.to_record()]), route, item.uri)
+
+    def close_batch(self, batch_id: str) -> list[LaunchResult]:
+        """Close a batch (full, or its window ended) and admit its one job over the manifest."""
+        closed = self._batches.close(batch_id)
+        if closed is None:
+            return []
+        route = self._routes.get(closed.route)
+        if route is None:
+            logger.error("closed batch's route is gone from the routes file", batch_id=batch_id, route=closed.route)
+            return []
+        manifest = {
+            "bucket": closed.manifest_bucket,
+            "key": closed.manifest_key,
+            "manifest": closed.manifest_uri,
+            "count": closed.count,
+            "size": closed.bytes,
+        }
+        job = self._new_job(route, f"batch\x00{batch_id}", [manifest])
+        return [self._admit(job, route, closed.manifest_uri)]
+
+    def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
+        joined = self._batches.join(item, route.name, route.batching)
+        if joined.status == "duplicate":
+            logger.info("duplicate arrival", batch_id=joined.batch_id, route=route.name, uri=item.uri)
+            return LaunchResult("duplicate", "already in a batch", None, route.name, item.uri)
+        if joined.full:
+            self.close_batch(joined.batch_id)
+        return LaunchResult("batched", joined.batch_id, None, route.name, item.uri)
+
+    def _new_job(self, route: Route, identity: str, inputs: list[dict[str, Any]]) -> Job:
         now = now_iso()
-        job = Job(
-            job_id=job_id_for(route.name, item.identity()),
+        return Job(
+            job_id=job_id_for(route.name, identity),
             route=route.name,
             engine=route.engine,
             state=JobState.SUBMITTING,
             attempt=1,
-            inputs=[item.to_record()],
+            inputs=inputs,
             created_at=now,
             updated_at=now,
         )
+
+    def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
+        """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
         engine = self._engines[route.engine]
         caps = self._caps(route)
         if caps.limited:
             claimed = self._capacity.claim(job, caps)
             if claimed.status == "queued":
-                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, item.uri)
-            held = claimed.held_by if claimed.status == "duplicate" else None
+                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
             if claimed.status == "claimed":
-                return self._start(job, route, engine, item.uri)
+                return self._start(job, route, engine, uri)
+            held = claimed.held_by
         else:
             claim = self._ledger.claim(job)
             if claim:
-                return self._start(job, route, engine, item.uri)
+                return self._start(job, route, engine, uri)
             held = claim.held_by
         if held is not None and _abandoned(held):
-            return self._recover(held, route, engine, item.uri)
-        logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=item.uri)
-        return LaunchResult(
-            "duplicate", "job already claimed for this object version", job.job_id, route.name, item.uri
-        )
+            return self._recover(held, route, engine, uri)
+        logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
+        return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
 
     def start_queued(self) -> list[LaunchResult]:
         """Start QUEUED jobs, oldest first, while their route's and the overall caps allow."""

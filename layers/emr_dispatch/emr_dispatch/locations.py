@@ -11,5 +11,13 @@ LOG_PREFIXES = {
 """Key prefix, in the work bucket, of each engine's logs."""
 
 
+MANIFEST_PREFIX = "manifests/"
+"""Key prefix, in the work bucket, of batch jobs' input manifests."""
+
+
+def manifest_key(route: str, batch_id: str) -> str:
+    return f"{MANIFEST_PREFIX}{route}/{batch_id}.json"
+
+
 def log_uri(work_bucket: str, engine: str) -> str:
     return f"s3://{work_bucket}/{LOG_PREFIXES[engine]}"

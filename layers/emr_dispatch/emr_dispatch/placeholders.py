@@ -11,8 +11,9 @@ from collections.abc import Mapping
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
 
-STATIC_PLACEHOLDERS = frozenset({"work_bucket", "route", "job_id", "attempt", "output_uri"})
-"""Known before any input is looked at: allowed everywhere in a route."""
+STATIC_PLACEHOLDERS = frozenset({"work_bucket", "route", "job_id", "attempt", "output_uri", "inputs_manifest_uri"})
+"""Not derived from object keys: allowed everywhere in a route ({inputs_manifest_uri} is emr-dispatch's own
+manifest of a batch job's inputs; empty for other jobs)."""
 
 INPUT_PLACEHOLDERS = frozenset({"bucket", "key", "input_uri"})
 """Derived from the object that landed: allowed only where the value stays data (application arguments)."""

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emr_dispatch.errors import RoutesError
-from emr_dispatch.locations import log_uri
+from emr_dispatch.locations import MANIFEST_PREFIX, log_uri
 from emr_dispatch.placeholders import (
     ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
@@ -194,6 +194,16 @@ class EmrEksSettings(_Model):
     release_label: ReleaseLabel
 
 
+class Batching(_Model):
+    """How arrivals become jobs: one per object, many per window, or one per marker object."""
+
+    mode: Literal["per-object", "batch", "marker"] = "per-object"
+    window_seconds: int = Field(default=300, ge=10, le=900, description="batch: how long a batch stays open")
+    max_count: int = Field(default=1000, ge=1, le=100000, description="batch: close early at this many inputs")
+    max_bytes: int = Field(default=1024**4, ge=1, description="batch: close early at this many bytes")
+    marker: str = Field(default="_SUCCESS", min_length=1, description="marker: the object that starts the job")
+
+
 ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 
 
@@ -209,6 +219,7 @@ class Route(_Model):
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
+    batching: Batching = Field(default_factory=Batching)
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
@@ -218,6 +229,8 @@ class Route(_Model):
         written: list[tuple[str, str, str | None]] = [("engine logs", log_uri("{work_bucket}", self.engine), ".gz")]
         if self.output:
             written.insert(0, ("output", self.output, None))
+        if self.batching.mode == "batch":
+            written.append(("input manifests", f"s3://{{work_bucket}}/{MANIFEST_PREFIX}", ".json"))
         return written
 
     @model_validator(mode="after")
@@ -230,6 +243,11 @@ class Route(_Model):
             raise ValueError(f"engine is {self.engine} but the route also has {', '.join(others)}")
         if self.output is not None:
             _check_template(self.output, STATIC_PLACEHOLDERS - {"output_uri"}, "output", "")
+        used = {name for argument in self.job.arguments for name in placeholders_in(argument)}
+        if self.batching.mode == "batch" and used & {"key", "input_uri", "bucket"}:
+            raise ValueError("a batch job has many inputs: pass {inputs_manifest_uri}, not {key}/{input_uri}/{bucket}")
+        if self.batching.mode != "batch" and "inputs_manifest_uri" in used:
+            raise ValueError("{inputs_manifest_uri} is only set for routes with batching mode batch")
         reserved = {key for key in self.tags if key in {"managed-by", "route", "job-id"} or key.startswith("aws:")}
         if reserved:
             raise ValueError(f"tags use reserved keys: {', '.join(sorted(reserved))}")

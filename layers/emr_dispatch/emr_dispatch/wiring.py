@@ -6,6 +6,7 @@ from functools import cache
 
 from emr_dispatch import aws
 from emr_dispatch.alerts import Alerter
+from emr_dispatch.batches import Batches
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines import Engine, build_engines
@@ -43,7 +44,10 @@ def _engines() -> dict[str, Engine]:
 @cache
 def launcher() -> Launcher:
     settings = get_settings()
-    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), _engines(), _outcomes())
+    batches = Batches(
+        settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
+    )
+    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), batches, _engines(), _outcomes())
 
 
 @cache

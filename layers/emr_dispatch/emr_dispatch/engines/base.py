@@ -95,8 +95,9 @@ def placeholder_values(job: Job, route: Route, work_bucket: str) -> dict[str, st
         "attempt": str(job.attempt),
     }
     values["output_uri"] = render(route.output, values) if route.output else ""
-    if job.inputs:
-        first = job.inputs[0]
+    first = job.inputs[0] if job.inputs else {}
+    values["inputs_manifest_uri"] = str(first.get("manifest", ""))
+    if first:
         values.update(bucket=first["bucket"], key=first["key"], input_uri=f"s3://{first['bucket']}/{first['key']}")
     return values
 
