@@ -13,7 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emr_dispatch import wiring
 from emr_dispatch.observability import logger
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed (e.g. EMR throttling) is still a partial-batch answer, not a function
+# error: SQS redelivers the same messages either way, and function errors stay for real faults.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
