@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from emr_dispatch.errors import EngineThrottledError
 from emr_dispatch.jobs import JobState
@@ -28,12 +28,13 @@ def _emr_throttles_run_job_flow() -> Iterator[None]:
     meanwhile (the launcher creates its clients inside the invocation)."""
 
     def throttled(**_: Any) -> tuple[Any, dict[str, Any]]:
-        response = AWSResponse("https://elasticmapreduce.us-east-1.amazonaws.com", 400, {}, None)
+        response = AWSResponse("https://elasticmapreduce.us-east-1.amazonaws.com", 400, HTTPHeaders(), None)
         error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}}
         return response, error
 
     events = boto3._get_default_session().events
-    events.register("before-call.emr.RunJobFlow", throttled, unique_id="test-throttle")
+    handler: Any = throttled  # a before-call handler may answer in place of AWS
+    events.register("before-call.emr.RunJobFlow", handler, unique_id="test-throttle")
     try:
         yield
     finally:
