@@ -116,6 +116,16 @@ def spark_submit_parts(job: Job, route: Route, work_bucket: str) -> tuple[list[s
     )
 
 
+def spark_driver(job: Job, route: Route, work_bucket: str) -> dict[str, Any]:
+    """The Spark submit driver of the job-run engines (EMR Serverless sparkSubmit, EMR on EKS
+    sparkSubmitJobDriver): the same three fields in both APIs."""
+    parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket)
+    driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
+    if parameters:
+        driver["sparkSubmitParameters"] = " ".join(parameters)
+    return driver
+
+
 def client_token(job: Job) -> str:
     """Idempotency token of one attempt: a retried call sends the same, a new attempt a new one.
     Job ids are [a-z0-9-] and at most 57 characters, so this fits the 64-character limit."""

@@ -13,7 +13,7 @@ from emr_dispatch.engines.base import (
     Inspection,
     StartedJob,
     client_token,
-    spark_submit_parts,
+    spark_driver,
     start_error,
     tags_for,
     text_field,
@@ -54,10 +54,7 @@ class EmrEksEngine:
         virtual_cluster_id = settings.virtual_cluster_id or self._settings.emr_eks_virtual_cluster_id
         if not virtual_cluster_id:
             raise EngineError("no EMR on EKS virtual cluster: set the route's or the stack's", "NO_VIRTUAL_CLUSTER")
-        parameters, entry_point, arguments = spark_submit_parts(job, route, self._settings.work_bucket)
-        driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
-        if parameters:
-            driver["sparkSubmitParameters"] = " ".join(parameters)
+        driver = spark_driver(job, route, self._settings.work_bucket)
         return {
             "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
             "virtualClusterId": virtual_cluster_id,

@@ -14,7 +14,7 @@ from emr_dispatch.engines.base import (
     Inspection,
     StartedJob,
     client_token,
-    spark_submit_parts,
+    spark_driver,
     start_error,
     tags_for,
     text_field,
@@ -56,10 +56,7 @@ class EmrServerlessEngine:
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
         """The StartJobRun request of one attempt: pure, so its token and arguments are tested without AWS."""
         settings: EmrServerlessSettings = route.emr_serverless  # type: ignore[assignment]  # validated
-        parameters, entry_point, arguments = spark_submit_parts(job, route, self._settings.work_bucket)
-        driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
-        if parameters:
-            driver["sparkSubmitParameters"] = " ".join(parameters)
+        driver = spark_driver(job, route, self._settings.work_bucket)
         return {
             "applicationId": self.application_id(settings),
             "clientToken": client_token(job),
