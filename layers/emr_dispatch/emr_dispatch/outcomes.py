@@ -12,7 +12,7 @@ from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
 from emr_dispatch.errors import AlertPublishError, EngineError
-from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
+from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
 
@@ -36,7 +36,9 @@ class OutcomeRecorder:
         alerting = update.state in ALERTING_STATES
         if update.state.is_terminal and job.engine_id and event is not None:
             inspection = engine.inspect(job, event, update)
-        stop = bool(inspection and inspection.resource_alive and alerting)
+        # A failed job's cluster is stopped if still alive; a timed-out job is always stopped (a job run
+        # that is merely slow reports itself alive only to the engine).
+        stop = bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
         if stop:
             # Recorded before terminating: the engine's own reason will only say USER_REQUEST.
             actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")

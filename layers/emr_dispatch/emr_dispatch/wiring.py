@@ -15,6 +15,7 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import load_routes
 from emr_dispatch.settings import get_settings
+from emr_dispatch.sweep import Sweeper
 from emr_dispatch.track import Tracker
 
 
@@ -55,8 +56,16 @@ def tracker() -> Tracker:
     return Tracker(_ledger(), _engines(), _outcomes())
 
 
+@cache
+def sweeper() -> Sweeper:
+    settings = get_settings()
+    return Sweeper(
+        load_routes(settings.routes_file), _ledger(), _engines(), _outcomes(), QueueSignal(settings.arrivals_queue_url)
+    )
+
+
 def reset() -> None:
     """Forget everything built (tests that change the environment or enter/leave moto)."""
-    for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, get_settings, load_routes):
+    for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, sweeper, get_settings, load_routes):
         cached.cache_clear()
     aws.reset_clients()

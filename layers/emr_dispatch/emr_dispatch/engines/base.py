@@ -65,6 +65,11 @@ class Engine(Protocol):
         """The engine's view of an EventBridge event; None when the detail-type is not one it tracks."""
         ...
 
+    def describe(self, job: Job) -> EngineEvent | None:
+        """The engine's current truth about a started job, in the shape of the event that would have said
+        it (events are best effort: the sweeper replays what was lost). None if the job has no resource."""
+        ...
+
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
         """The job state an event implies, or None when it implies no change."""
         ...

@@ -246,6 +246,38 @@ class EmrEc2Engine:
             time=str(event.get("time", "")),
         )
 
+    def describe(self, job: Job) -> EngineEvent | None:
+        """The step's end decides a job; before it, the cluster's state says how far it got."""
+        if not job.engine_id:
+            return None
+        cluster = self._describe_cluster(job.engine_id)
+        status = cluster.get("Status", {})
+        reason = status.get("StateChangeReason", {})
+        try:
+            steps = self._client.list_steps(ClusterId=job.engine_id).get("Steps", [])
+        except ClientError as exc:
+            raise EngineError(f"ListSteps {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        step = steps[0] if steps else None
+        if step is not None and step.get("Status", {}).get("State") in ("COMPLETED", *_FAILED_STEP_STATES):
+            return EngineEvent(
+                engine=NAME,
+                engine_id=job.engine_id,
+                kind="step",
+                state=step["Status"]["State"],
+                sub_id=step["Id"],
+                name=str(step.get("Name", "")),
+                reason_message=_text(step["Status"].get("StateChangeReason", {}).get("Message")),
+            )
+        return EngineEvent(
+            engine=NAME,
+            engine_id=job.engine_id,
+            kind="cluster",
+            state=str(status.get("State", "")),
+            name=str(cluster.get("Name", "")),
+            reason_code=_text(reason.get("Code")),
+            reason_message=_text(reason.get("Message")),
+        )
+
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
         source = f"{event.kind} {event.state}"
         if event.kind == "step":

@@ -114,6 +114,29 @@ class EmrEksEngine:
             time=str(event.get("time", "")),
         )
 
+    def describe(self, job: Job) -> EngineEvent | None:
+        if "job_run_id" not in job.engine_details:
+            return None
+        run = self._describe_job_run(job)
+        return EngineEvent(
+            engine=NAME,
+            engine_id=str(job.engine_id),
+            kind="job-run",
+            state=str(run.get("state", "")),
+            reason_code=str(run["failureReason"]) if run.get("failureReason") else None,
+            reason_message=str(run["stateDetails"]) if run.get("stateDetails") else None,
+        )
+
+    def _describe_job_run(self, job: Job) -> dict[str, Any]:
+        details = job.engine_details
+        try:
+            run = self._client.describe_job_run(
+                id=details["job_run_id"], virtualClusterId=details["virtual_cluster_id"]
+            )
+        except ClientError as exc:
+            raise EngineError(f"DescribeJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        return dict(run["jobRun"])
+
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
         target = _STATES.get(event.state)
         if target is None:
@@ -124,13 +147,7 @@ class EmrEksEngine:
     def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
         if update.state not in ALERTING_STATES:
             return None
-        details = job.engine_details
-        try:
-            run = self._client.describe_job_run(
-                id=details["job_run_id"], virtualClusterId=details["virtual_cluster_id"]
-            )["jobRun"]
-        except ClientError as exc:
-            raise EngineError(f"DescribeJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        run = self._describe_job_run(job)
         failure: dict[str, Any] = {}
         if run.get("failureReason"):
             failure["reason"] = run["failureReason"]

@@ -128,6 +128,27 @@ class EmrServerlessEngine:
             time=str(event.get("time", "")),
         )
 
+    def describe(self, job: Job) -> EngineEvent | None:
+        details = job.engine_details
+        if "job_run_id" not in details:
+            return None
+        run = self._get_job_run(job)
+        return EngineEvent(
+            engine=NAME,
+            engine_id=str(job.engine_id),
+            kind="job-run",
+            state=str(run.get("state", "")),
+            reason_message=_text(run.get("stateDetails")),
+        )
+
+    def _get_job_run(self, job: Job) -> dict[str, Any]:
+        details = job.engine_details
+        try:
+            run = self._client.get_job_run(applicationId=details["application_id"], jobRunId=details["job_run_id"])
+        except ClientError as exc:
+            raise EngineError(f"GetJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        return dict(run["jobRun"])
+
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
         if event.kind == "retry":
             # The engine retries the run itself: the job is (again) running; the ledger records it.
@@ -142,13 +163,7 @@ class EmrServerlessEngine:
         """Every terminal state: GetJobRun carries stateDetails, duration and billed resources."""
         if not update.state.is_terminal:
             return None
-        details = job.engine_details
-        try:
-            run = self._client.get_job_run(applicationId=details["application_id"], jobRunId=details["job_run_id"])[
-                "jobRun"
-            ]
-        except ClientError as exc:
-            raise EngineError(f"GetJobRun {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        run = self._get_job_run(job)
         metrics: dict[str, Any] = {}
         if run.get("totalExecutionDurationSeconds") is not None:
             metrics["duration_seconds"] = int(run["totalExecutionDurationSeconds"])
@@ -197,3 +212,7 @@ class EmrServerlessEngine:
 
     def _log_uri(self) -> str:
         return log_uri(self._settings.work_bucket, NAME)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None

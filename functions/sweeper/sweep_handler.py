@@ -1,0 +1,17 @@
+"""Sweeper: on a schedule, reconcile non-terminal jobs with their engines, enforce timeouts, resend
+alerts whose publisher died, and ask for queued jobs to start (EMR events are best effort)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from emr_dispatch import wiring
+from emr_dispatch.observability import logger
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return asdict(wiring.sweeper().sweep())

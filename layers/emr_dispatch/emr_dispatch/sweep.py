@@ -1,0 +1,133 @@
+"""Sweeping: engine events are best effort, so on a schedule the sweeper asks the engines what happened.
+
+For every job that is not terminal (within a per-run budget of engine calls): apply what the engine says
+now, through the same state machine the tracker uses; past its route's timeout, record TIMED_OUT and the
+reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
+QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from emr_dispatch.control import QueueSignal
+from emr_dispatch.engines.base import Engine, EngineEvent
+from emr_dispatch.errors import EngineError
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.ledger import ALERT_LEASE_SECONDS, Ledger
+from emr_dispatch.observability import logger
+from emr_dispatch.outcomes import OutcomeRecorder
+from emr_dispatch.routes import RoutesFile
+from emr_dispatch.timeutil import iso_seconds_ago
+
+DEFAULT_BUDGET = 60
+"""Jobs described per sweep: at two EMR calls each, well inside DescribeCluster's 1/s and ListSteps' 0.5/s
+refill over a five-minute schedule, shared with the tracker."""
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    moved: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    alerts_resent: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    budget_exhausted: bool = False
+    queued_waiting: bool = False
+
+
+class Sweeper:
+    def __init__(
+        self,
+        routes: RoutesFile,
+        ledger: Ledger,
+        engines: dict[str, Engine],
+        outcomes: OutcomeRecorder,
+        signal: QueueSignal,
+        budget: int = DEFAULT_BUDGET,
+    ) -> None:
+        self._routes = routes
+        self._ledger = ledger
+        self._engines = engines
+        self._outcomes = outcomes
+        self._signal = signal
+        self._budget = budget
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        now = now or datetime.now(UTC)
+        report = SweepReport()
+        # Oldest first: the jobs most likely to have lost their events or to be past their timeout.
+        active = [job for state in (JobState.RUNNING, JobState.SUBMITTED) for job in self._ledger.list_jobs(state)]
+        for job in sorted(active, key=lambda job: job.created_at):
+            if report.examined >= self._budget:
+                report.budget_exhausted = True
+                break
+            report.examined += 1
+            try:
+                self._reconcile(job, now, report)
+            except EngineError as exc:
+                # One unreachable resource must not stop the sweep of the others; it is tried next run.
+                logger.error("sweep of job failed", job_id=job.job_id, engine=job.engine, error=str(exc))
+                report.errors.append(f"{job.job_id}: {exc.code}")
+        self._resend_alerts(report)
+        if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
+            report.queued_waiting = True
+            self._signal.slot_freed("*")
+        logger.info(
+            "sweep done",
+            examined=report.examined,
+            moved=len(report.moved),
+            timed_out=len(report.timed_out),
+            alerts_resent=len(report.alerts_resent),
+            errors=len(report.errors),
+            budget_exhausted=report.budget_exhausted,
+        )
+        return report
+
+    def _reconcile(self, job: Job, now: datetime, report: SweepReport) -> None:
+        engine = self._engines[job.engine]
+        truth = engine.describe(job)
+        update = engine.interpret(truth, job) if truth is not None else None
+        if update is not None and update.state.can_follow(job.state):
+            applied = self._outcomes.apply(job, _from_sweep(update), engine, truth)
+            if applied.status == "moved":
+                report.moved.append(job.job_id)
+                if applied.job.state.is_terminal:
+                    return
+                job = applied.job
+        route = self._routes.get(job.route)
+        if route is None or not _past(job, route.timeout_minutes, now):
+            return
+        reason = f"running longer than the route's timeout of {route.timeout_minutes} min"
+        timeout = StateUpdate(JobState.TIMED_OUT, "sweeper", "TIMEOUT", reason)
+        applied = self._outcomes.apply(job, timeout, engine, truth or _no_event(job))
+        if applied.status == "moved":
+            report.timed_out.append(job.job_id)
+
+    def _resend_alerts(self, report: SweepReport) -> None:
+        """Alerts left pending by a publisher that died (its claim older than the lease)."""
+        stale_before = iso_seconds_ago(ALERT_LEASE_SECONDS)
+        for state in (JobState.FAILED, JobState.TIMED_OUT):
+            for job in self._ledger.list_jobs(state):
+                if not job.alert_pending or job.updated_at > stale_before:
+                    continue
+                claimed = self._ledger.claim_pending_alert(job.job_id)
+                if claimed is not None:
+                    self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
+                    report.alerts_resent.append(job.job_id)
+
+
+def _from_sweep(update: StateUpdate) -> StateUpdate:
+    return StateUpdate(
+        update.state, f"sweeper: {update.source}", update.reason_code, update.reason_message, update.detail
+    )
+
+
+def _past(job: Job, timeout_minutes: int, now: datetime) -> bool:
+    started = datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
+    return now > started + timedelta(minutes=timeout_minutes)
+
+
+def _no_event(job: Job) -> EngineEvent:
+    return EngineEvent(engine=job.engine, engine_id=job.engine_id or "", kind="sweep", state="")
