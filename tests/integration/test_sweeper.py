@@ -107,4 +107,5 @@ def test_a_job_past_its_timeout_is_recorded_then_stopped(engines_stack: Deployed
 
 
 def _at(job: Job, minutes: int) -> datetime:
-    return datetime.fromisoformat(job.created_at.replace("Z", "+00:00")).astimezone(UTC) + timedelta(minutes=minutes)
+    assert job.submitted_at is not None
+    return datetime.fromisoformat(job.submitted_at.replace("Z", "+00:00")).astimezone(UTC) + timedelta(minutes=minutes)

@@ -81,6 +81,7 @@ class Job:
     alert_pending: bool = False
     alerted_at: str | None = None
     ended_at: str | None = None
+    submitted_at: str | None = None  # when the engine accepted it: a job's timeout counts from here
     metrics: dict[str, Any] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)  # capacity counters this job holds a slot in
 

@@ -79,6 +79,7 @@ def to_job(item: dict[str, Any]) -> Job:
         alert_pending=bool(data.get("alert_pending", False)),
         alerted_at=data.get("alerted_at"),
         ended_at=data.get("ended_at"),
+        submitted_at=data.get("submitted_at"),
         metrics=data.get("engine_metrics", {}),
         slots=data.get("slots", []),
     )

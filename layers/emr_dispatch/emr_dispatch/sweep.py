@@ -125,7 +125,8 @@ def _from_sweep(update: StateUpdate) -> StateUpdate:
 
 
 def _past(job: Job, timeout_minutes: int, now: datetime) -> bool:
-    started = datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
+    """Past the timeout counted from submission: time spent QUEUED waiting for a slot does not count."""
+    started = datetime.fromisoformat((job.submitted_at or job.created_at).replace("Z", "+00:00"))
     return now > started + timedelta(minutes=timeout_minutes)
 
 
