@@ -28,6 +28,10 @@ $(SAM_VENV)/.installed:
 demo: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.demo
 
+# Not a test: 10,000 arrivals + 30% re-deliveries through the launcher in moto, against a naive baseline.
+bench: $(VENV)/.installed
+	$(PY) -m emr_dispatch_tools.bench --output docs/BENCHMARKS.md
+
 test: lint typecheck unit routes-check validate
 
 lint: $(VENV)/.installed
