@@ -109,3 +109,61 @@ def test_a_job_past_its_timeout_is_recorded_then_stopped(engines_stack: Deployed
 def _at(job: Job, minutes: int) -> datetime:
     assert job.submitted_at is not None
     return datetime.fromisoformat(job.submitted_at.replace("Z", "+00:00")).astimezone(UTC) + timedelta(minutes=minutes)
+
+
+def test_a_cluster_the_ledger_does_not_know_is_stopped_and_alerted_once(
+    engines_stack: DeployedStack, sweep: Any
+) -> None:
+    # Given a cluster named as emr-dispatch's whose job the ledger never recorded (a lost record)
+    inbox = subscribe_queue(engines_stack.outputs["AlertsTopicArn"], "orphan-alerts")
+    emr = boto3.client("emr", region_name=REGION)
+    orphan = emr.run_job_flow(
+        Name="emr-dispatch-orders-daily-00000000deadbeef-a1",
+        ReleaseLabel="emr-7.5.0",
+        Instances={"MasterInstanceType": "m7g.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+        Tags=[{"Key": "managed-by", "Value": "emr-dispatch"}],
+    )["JobFlowId"]
+    # And someone else's cluster, which is none of emr-dispatch's business
+    theirs = emr.run_job_flow(
+        Name="team-b-adhoc",
+        ReleaseLabel="emr-7.5.0",
+        Instances={"MasterInstanceType": "m7g.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+
+    # When sweeps run
+    first, second = sweep(), sweep()
+
+    # Then the orphan is terminated and alerted once; the other team's cluster is untouched
+    assert (first.orphans, second.orphans) == ([orphan], [])
+    assert emr.describe_cluster(ClusterId=orphan)["Cluster"]["Status"]["State"].startswith("TERMINAT")
+    assert emr.describe_cluster(ClusterId=theirs)["Cluster"]["Status"]["State"] == "WAITING"
+    (alert,) = inbox()
+    assert alert.subject.startswith("[emr-dispatch] ORPHAN")
+    assert "the ledger has no job of this name" in alert.message
+    assert alert.attributes["severity"]["Value"] == "WARNING"
+
+
+def test_a_cluster_left_running_after_its_job_succeeded_is_cleaned_up(engines_stack: DeployedStack, sweep: Any) -> None:
+    # Given a job whose step completed, every event of it lost, and whose cluster lingers
+    started = _arrive(engines_stack, "raw/orders/2026-11-23/lingering.csv")
+    ledger = _ledger(engines_stack)
+    job = ledger.get(started["job_id"])
+    assert job is not None
+    from moto.emr.models import emr_backends
+
+    cluster = emr_backends["123456789012"][REGION].clusters[started["engine_id"]]
+    cluster.steps[0].state = "COMPLETED"  # moto keeps the cluster WAITING: it lingers
+
+    # When one sweep runs
+    report = sweep()
+
+    # Then it records the success and, in the same run, stops the cluster as an orphan of an ended job
+    assert (ledger_job := ledger.get(job.job_id)) is not None
+    assert ledger_job.state.value == "SUCCEEDED"
+    assert report.orphans == [started["engine_id"]]
+    state = boto3.client("emr", region_name=REGION).describe_cluster(ClusterId=started["engine_id"])["Cluster"]
+    assert state["Status"]["State"].startswith("TERMINAT")

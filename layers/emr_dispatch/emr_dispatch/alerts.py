@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from emr_dispatch.engines.base import RunningResource
 from emr_dispatch.errors import AlertPublishError
 from emr_dispatch.jobs import Job
 
@@ -53,6 +54,27 @@ class Alert:
             console_link=console_link,
             actions=list(job.actions),
             next_commands=[f"emr-dispatch jobs show {job.job_id}"],
+        )
+
+    @classmethod
+    def for_orphan(cls, resource: RunningResource, job: Job | None, why: str, actions: list[str]) -> Alert:
+        """A resource emr-dispatch started that no live job owns (lost record, ended job, older attempt)."""
+        return cls(
+            job_id=job.job_id if job else (resource.job_id_and_attempt or ("?", 0))[0],
+            route=job.route if job else "?",
+            engine=resource.engine,
+            state="ORPHAN",
+            attempt=(resource.job_id_and_attempt or ("?", 0))[1],
+            engine_id=resource.engine_id,
+            inputs=job.input_uris if job else [],
+            reason_code="ORPHAN",
+            reason_message=why,
+            failure={},
+            log_locations=[],
+            console_link=resource.console_link,
+            actions=actions,
+            severity="WARNING",
+            next_commands=[f"emr-dispatch jobs show {job.job_id}"] if job else [],
         )
 
     @property

@@ -91,6 +91,10 @@ class OutcomeRecorder:
         self._ledger.mark_alerted(job.job_id)
         logger.info("alert published", job_id=job.job_id, state=job.state.value, message_id=message_id)
 
+    def publish_orphan(self, alert: Alert) -> None:
+        message_id = self._alerter.publish(alert)
+        logger.info("orphan alert published", engine_id=alert.engine_id, message_id=message_id)
+
     def _stop(self, job: Job, engine: Engine) -> list[str]:
         try:
             engine.stop(job)

@@ -3,7 +3,8 @@
 For every job that is not terminal (within a per-run budget of engine calls): apply what the engine says
 now, through the same state machine the tracker uses; past its route's timeout, record TIMED_OUT and the
 reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
-QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw).
+QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw), and stops orphans:
+clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from emr_dispatch.alerts import Alert
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines.base import Engine, EngineEvent
+from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
 from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import ALERT_LEASE_SECONDS, Ledger
@@ -32,6 +34,7 @@ class SweepReport:
     moved: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
     alerts_resent: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -70,6 +73,7 @@ class Sweeper:
                 # One unreachable resource must not stop the sweep of the others; it is tried next run.
                 logger.error("sweep of job failed", job_id=job.job_id, engine=job.engine, error=str(exc))
                 report.errors.append(f"{job.job_id}: {exc.code}")
+        self._stop_orphans(report)
         self._resend_alerts(report)
         if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
             report.queued_waiting = True
@@ -104,6 +108,48 @@ class Sweeper:
         applied = self._outcomes.apply(job, timeout, engine, truth or _no_event(job))
         if applied.status == "moved":
             report.timed_out.append(job.job_id)
+
+    def _stop_orphans(self, report: SweepReport) -> None:
+        """Resources named as emr-dispatch's that no live job owns: stopped, then alerted once (a stopped
+        resource is not listed as running again)."""
+        for engine in self._engines.values():
+            try:
+                running = engine.list_running()
+            except EngineError as exc:
+                logger.error("orphan search failed", engine=engine.name, error=str(exc))
+                report.errors.append(f"{engine.name} orphan search: {exc.code}")
+                continue
+            for resource in running:
+                job, why = self._owner(resource)
+                if why is None:
+                    continue
+                try:
+                    engine.stop_resource(resource)
+                    actions = [f"stopped {resource.engine_id}"]
+                except EngineError as exc:
+                    actions = [f"could not stop {resource.engine_id}: {exc.code}"]
+                logger.warning("orphan found", engine=engine.name, engine_id=resource.engine_id, why=why)
+                self._outcomes.publish_orphan(Alert.for_orphan(resource, job, why, actions))
+                report.orphans.append(resource.engine_id)
+
+    def _owner(self, resource: RunningResource) -> tuple[Job | None, str | None]:
+        """The job a running resource belongs to, and why it is an orphan (None: it is not)."""
+        parsed = resource.job_id_and_attempt
+        if parsed is None:
+            return None, None  # named like ours but not in our format: not ours to stop
+        job_id, attempt = parsed
+        job = self._ledger.get(job_id)
+        if job is None:
+            return None, "the ledger has no job of this name"
+        if attempt < job.attempt:
+            return job, f"it runs attempt {attempt}; the job is at attempt {job.attempt}"
+        if job.state.is_terminal:
+            return job, f"its job already ended {job.state.value}"
+        if job.engine_id is None:
+            return job, None  # the launcher is still recording it (or will recover it by name)
+        if job.engine_id != resource.engine_id:
+            return job, f"its job runs on {job.engine_id}, not on this one"
+        return job, None
 
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease)."""

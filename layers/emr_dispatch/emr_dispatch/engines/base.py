@@ -46,6 +46,33 @@ class Inspection:
     metrics: dict[str, Any] = field(default_factory=dict)  # duration, billed resources
 
 
+@dataclass(frozen=True)
+class RunningResource:
+    """A cluster or job run that an engine reports running, named by emr-dispatch."""
+
+    engine: str
+    engine_id: str
+    name: str
+    console_link: str = ""
+
+    @property
+    def job_id_and_attempt(self) -> tuple[str, int] | None:
+        """Parsed from the name emr-dispatch gives what it starts: emr-dispatch-<job id>-a<attempt>."""
+        from emr_dispatch import NAME_PREFIX
+
+        if not self.name.startswith(NAME_PREFIX):
+            return None
+        job_id, _, attempt = self.name[len(NAME_PREFIX) :].rpartition("-a")
+        return (job_id, int(attempt)) if job_id and attempt.isdigit() else None
+
+
+def resource_name(job: Job) -> str:
+    """The name of everything started for a job's attempt: it is how orphans are recognised."""
+    from emr_dispatch import NAME_PREFIX
+
+    return f"{NAME_PREFIX}{job.job_id}-a{job.attempt}"
+
+
 class ActiveJobs(Protocol):
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool: ...
 
@@ -80,6 +107,14 @@ class Engine(Protocol):
 
     def stop(self, job: Job) -> None:
         """Terminate or cancel the job's engine resource."""
+        ...
+
+    def list_running(self) -> list[RunningResource]:
+        """emr-dispatch's resources the engine is running now (by name), for the orphan search."""
+        ...
+
+    def stop_resource(self, resource: RunningResource) -> None:
+        """Terminate or cancel a resource no job owns."""
         ...
 
     def on_terminal(self, job: Job) -> list[str]:

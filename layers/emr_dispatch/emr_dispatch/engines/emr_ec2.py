@@ -12,9 +12,11 @@ from emr_dispatch.aws import error_code
 from emr_dispatch.engines.base import (
     EngineEvent,
     Inspection,
+    RunningResource,
     StartedJob,
     parse_reason,
     placeholder_values,
+    resource_name,
     spark_submit_parts,
     start_error,
     tags_for,
@@ -37,7 +39,7 @@ _FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED
 
 
 def cluster_name(job: Job) -> str:
-    return f"{NAME_PREFIX}{job.job_id}-a{job.attempt}"
+    return resource_name(job)
 
 
 def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
@@ -352,10 +354,34 @@ class EmrEc2Engine:
     def on_terminal(self, job: Job) -> list[str]:
         return []
 
+    def list_running(self) -> list[RunningResource]:
+        found = []
+        try:
+            alive: Any = sorted(ALIVE_STATES)
+            pages = self._client.get_paginator("list_clusters").paginate(ClusterStates=alive)
+            for page in pages:
+                for cluster in page.get("Clusters", []):
+                    if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
+                        found.append(
+                            RunningResource(NAME, cluster["Id"], cluster["Name"], self._console(cluster["Id"]))
+                        )
+        except ClientError as exc:
+            raise EngineError(f"ListClusters failed: {exc}", error_code(exc)) from exc
+        return found
+
+    def stop_resource(self, resource: RunningResource) -> None:
+        try:
+            self._client.terminate_job_flows(JobFlowIds=[resource.engine_id])
+        except ClientError as exc:
+            raise EngineError(f"TerminateJobFlows {resource.engine_id} failed: {exc}", error_code(exc)) from exc
+
     def console_link(self, job: Job) -> str:
+        return self._console(job.engine_id)
+
+    def _console(self, cluster_id: str | None) -> str:
         region = self._settings.region
         console = f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
-        return f"{console}#/clusterDetails/{job.engine_id}" if job.engine_id else f"{console}#/clusters"
+        return f"{console}#/clusterDetails/{cluster_id}" if cluster_id else f"{console}#/clusters"
 
     def log_locations(self, job: Job) -> list[str]:
         log_uri = _s3_uri(job.engine_details.get("log_uri", ""))

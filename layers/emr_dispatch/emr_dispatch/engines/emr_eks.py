@@ -11,6 +11,7 @@ from emr_dispatch.aws import error_code
 from emr_dispatch.engines.base import (
     EngineEvent,
     Inspection,
+    RunningResource,
     StartedJob,
     client_token,
     spark_driver,
@@ -164,6 +165,31 @@ class EmrEksEngine:
 
     def on_terminal(self, job: Job) -> list[str]:
         return []
+
+    def list_running(self) -> list[RunningResource]:
+        """Job runs of the stack's virtual cluster (virtual clusters a route names are not searched)."""
+        virtual_cluster_id = self._settings.emr_eks_virtual_cluster_id
+        if not virtual_cluster_id:
+            return []
+        found = []
+        try:
+            pages = self._client.get_paginator("list_job_runs").paginate(
+                virtualClusterId=virtual_cluster_id, states=["PENDING", "SUBMITTED", "RUNNING"]
+            )
+            for page in pages:
+                for run in page.get("jobRuns", []):
+                    if str(run.get("name", "")).startswith(NAME_PREFIX):
+                        found.append(RunningResource(NAME, f"{virtual_cluster_id}/{run['id']}", run["name"]))
+        except ClientError as exc:
+            raise EngineError(f"ListJobRuns {virtual_cluster_id} failed: {exc}", error_code(exc)) from exc
+        return found
+
+    def stop_resource(self, resource: RunningResource) -> None:
+        virtual_cluster_id, _, job_run_id = resource.engine_id.partition("/")
+        try:
+            self._client.cancel_job_run(id=job_run_id, virtualClusterId=virtual_cluster_id)
+        except ClientError as exc:
+            raise EngineError(f"CancelJobRun {resource.engine_id} failed: {exc}", error_code(exc)) from exc
 
     def console_link(self, job: Job) -> str:
         region = self._settings.region

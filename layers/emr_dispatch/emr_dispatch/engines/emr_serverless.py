@@ -12,6 +12,7 @@ from emr_dispatch.engines.base import (
     ActiveJobs,
     EngineEvent,
     Inspection,
+    RunningResource,
     StartedJob,
     client_token,
     spark_driver,
@@ -195,6 +196,31 @@ class EmrServerlessEngine:
         except ClientError as exc:
             raise EngineError(f"StopApplication {application_id} failed: {exc}", error_code(exc)) from exc
         return [f"stopped application {application_id}: no emr-dispatch job active on it"]
+
+    def list_running(self) -> list[RunningResource]:
+        """Job runs of the stack's application (applications a route names are not searched)."""
+        application_id = self._settings.emr_serverless_application_id
+        if not application_id:
+            return []
+        found = []
+        try:
+            pages = self._client.get_paginator("list_job_runs").paginate(
+                applicationId=application_id, states=["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED"]
+            )
+            for page in pages:
+                for run in page.get("jobRuns", []):
+                    if str(run.get("name", "")).startswith(NAME_PREFIX):
+                        found.append(RunningResource(NAME, f"{application_id}/{run['id']}", run["name"]))
+        except ClientError as exc:
+            raise EngineError(f"ListJobRuns {application_id} failed: {exc}", error_code(exc)) from exc
+        return found
+
+    def stop_resource(self, resource: RunningResource) -> None:
+        application_id, _, job_run_id = resource.engine_id.partition("/")
+        try:
+            self._client.cancel_job_run(applicationId=application_id, jobRunId=job_run_id)
+        except ClientError as exc:
+            raise EngineError(f"CancelJobRun {resource.engine_id} failed: {exc}", error_code(exc)) from exc
 
     def console_link(self, job: Job) -> str:
         region = self._settings.region
