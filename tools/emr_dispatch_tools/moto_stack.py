@@ -3,7 +3,7 @@
 SAM → CloudFormation happens offline with samtranslator; moto's CloudFormation then creates the table,
 topic, queues, rules, roles and functions. What moto cannot do is adjusted here, and only here:
 - code and layer content are small zips uploaded to a moto bucket (moto wants S3 locations);
-- resource types moto's CloudFormation does not implement (queue policies) are left out;
+- resource types moto's CloudFormation does not implement (queue policies, alarms) are left out;
 - Lambda triggers (event source mappings, rule targets that are functions, invoke permissions and
   event-invoke configs) are left out: moto would try to run Docker. The caller delivers those events
   to the handlers itself, exactly as `sam local invoke -e` does.
@@ -33,7 +33,7 @@ _LAMBDA_TRIGGER_TYPES = {
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig",
 }
-_MOTO_UNSUPPORTED_TYPES = {"AWS::SQS::QueuePolicy"}  # moto's CloudFormation warns and skips them anyway
+_MOTO_UNSUPPORTED_TYPES = {"AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}  # moto's CloudFormation skips them
 
 
 class _NoManagedPolicies:
