@@ -1,0 +1,89 @@
+"""Invariant 5 and crash safety: the launcher dies before or after each AWS call of the launch path; once
+SQS redelivers the arrival (after its visibility timeout) and one sweep runs, there is exactly one cluster,
+owned by its job, the job is not stuck, and the arrival is not lost."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+
+from emr_dispatch import launch, wiring
+from emr_dispatch.jobs import JobState
+from emr_dispatch.ledger import Ledger
+from emr_dispatch_tools.moto_stack import DeployedStack
+from sample_events import load_event
+
+REGION = "us-east-1"
+LAUNCH_PATH = [("dynamodb", "PutItem"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
+KEY = "raw/orders/2026-11-23/orders-faults.csv"
+
+
+class InjectedCrashError(Exception):
+    """The invocation dies here (timeout, out of memory, a lost container)."""
+
+
+@contextlib.contextmanager
+def _crash_once(service: str, operation: str, when: str) -> Iterator[None]:
+    """Kill the invocation just before a call is sent, or just after AWS has done it."""
+    fired = {"done": False}
+
+    def crash(**_: Any) -> None:
+        if not fired["done"]:
+            fired["done"] = True
+            raise InjectedCrashError(f"crash {when} {service}.{operation}")
+
+    events = boto3._get_default_session().events
+    event_name = f"{when}-call.{service}.{operation}"
+    handler: Any = crash
+    events.register(event_name, handler, unique_id="test-crash")
+    try:
+        yield
+    finally:
+        events.unregister(event_name, unique_id="test-crash")
+
+
+def _arrival(stack: DeployedStack) -> dict[str, Any]:
+    event = load_event("s3-object-created-eventbridge.json")
+    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+    event["detail"]["object"]["key"] = quote_plus(KEY, safe="/")
+    return event
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize(("service", "operation"), LAUNCH_PATH)
+def test_a_crash_at_any_launch_call_leaves_one_owned_cluster_after_redelivery_and_a_sweep(
+    stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, service: str, operation: str, when: str
+) -> None:
+    # Given an arrival whose first launcher invocation dies at this point of the launch path
+    event = _arrival(stack)
+    with _crash_once(service, operation, when), pytest.raises(InjectedCrashError):
+        stack.invoke("LauncherFunction", event)
+
+    # When SQS redelivers it after its visibility timeout (longer than any live invocation's claim)
+    monkeypatch.setattr(launch, "ABANDONED_CLAIM_SECONDS", -1)
+    redelivered = stack.invoke("LauncherFunction", event)["results"][0]
+    # ... and the sweeper runs once
+    for name, value in stack.function_environment("SweeperFunction").items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    report = wiring.sweeper().sweep()
+    wiring.reset()
+
+    # Then the arrival has exactly one job, not stuck, on exactly one cluster, which it owns
+    recorded_before_crash = (operation, when) == ("UpdateItem", "after")
+    expected = {"duplicate"} if recorded_before_crash else {"started", "recovered"}
+    assert redelivered["status"] in expected
+    if (operation, when) == ("RunJobFlow", "after"):
+        assert redelivered["status"] == "recovered"  # found by name: RunJobFlow was not sent twice
+    ledger = Ledger(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
+    (job,) = list(ledger.list_jobs())
+    assert job.state in (JobState.SUBMITTED, JobState.RUNNING)
+    clusters = boto3.client("emr", region_name=REGION).list_clusters()["Clusters"]
+    alive = [c["Id"] for c in clusters if not c["Status"]["State"].startswith("TERMINAT")]
+    assert alive == [job.engine_id]
+    assert report.orphans == []
