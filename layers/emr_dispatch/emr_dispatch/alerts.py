@@ -127,9 +127,16 @@ class Alert:
 
 
 class Alerter:
-    def __init__(self, topic_arn: str, client: SNSClient) -> None:
+    def __init__(self, topic_arn: str, client: SNSClient | None = None) -> None:
         self._topic_arn = topic_arn
-        self._client = client
+        self._given_client = client
+
+    @property
+    def _client(self) -> SNSClient:
+        """Created on the first alert: most invocations never send one (cold start stays lean)."""
+        from emr_dispatch import aws
+
+        return self._given_client or aws.sns()
 
     def publish(self, alert: Alert) -> str:
         attributes = {

@@ -33,7 +33,7 @@ def _capacity() -> Capacity:
 def _outcomes() -> OutcomeRecorder:
     settings = get_settings()
     return OutcomeRecorder(
-        _ledger(), Alerter(settings.alerts_topic_arn, aws.sns()), _capacity(), QueueSignal(settings.arrivals_queue_url)
+        _ledger(), Alerter(settings.alerts_topic_arn), _capacity(), QueueSignal(settings.arrivals_queue_url)
     )
 
 
