@@ -363,7 +363,7 @@ def test_garbage_reason_is_kept_as_the_message() -> None:
         ("emr-step-completed.json", "PENDING", None),
         ("emr-step-completed.json", "RUNNING", JobState.RUNNING),
         ("emr-step-completed.json", "CANCEL_PENDING", None),
-        ("emr-step-completed.json", "CANCELLED", JobState.CANCELLED),
+        ("emr-step-completed.json", "CANCELLED", None),  # the cluster's end decides (bootstrap failure, cancel)
         ("emr-step-completed.json", "INTERRUPTED", JobState.FAILED),
     ],
 )

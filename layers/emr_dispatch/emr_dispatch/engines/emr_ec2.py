@@ -35,7 +35,10 @@ CLUSTER_EVENT = "EMR Cluster State Change"
 STEP_EVENT = "EMR Step Status Change"
 ALIVE_STATES = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
 _RUNNING_CLUSTER_STATES = frozenset({"RUNNING", "WAITING"})
-_FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED, "CANCELLED": JobState.CANCELLED}
+_FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED}
+# A CANCELLED step decides nothing: EMR cancels the pending step of a cluster that fails to start (bootstrap,
+# capacity), and the cluster's own end, which always follows, carries the real reason: TERMINATED_WITH_ERRORS
+# → FAILED, TERMINATED by USER_REQUEST → CANCELLED.
 
 
 def cluster_name(job: Job) -> str:
