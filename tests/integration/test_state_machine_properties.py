@@ -1,0 +1,280 @@
+"""Properties of the job state machine under any delivery of engine events (invariants 2 and 4).
+
+EMR, EMR Serverless and EMR on EKS events are best effort: lost, duplicated, out of order. In each example one
+job is launched on its engine and its whole lifecycle runs in moto (the simulator), so the engine already holds
+its final truth; then hypothesis draws how the lifecycle's events reach the tracker — each dropped or kept, a kept
+one duplicated 0–2 times, all in any order — and whether the sweeper runs at some point in between and/or after
+the last delivery. Whatever the schedule:
+
+1. once a sweep has run, or an event saying how the run ended was delivered, the job holds the engine's truth
+   (SUCCEED → SUCCEEDED, STEP_FAILURE / BOOTSTRAP_FAILURE → FAILED);
+2. otherwise it is never in a wrong terminal state (it is non-terminal, or the true one);
+3. it is alerted exactly once if it ended FAILED and never otherwise, however many duplicates and sweeps;
+4. its history never moves backwards (state ranks non-decreasing) and holds no terminal state but the true one.
+
+A job left non-terminal (every decisive event lost, no sweep) is then swept once more, as the next scheduled run
+would: invariant 2 says that sweep records the truth, and property 3 still holds after it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from emr_dispatch import wiring
+from emr_dispatch.jobs import Job, JobState
+from emr_dispatch.ledger import Ledger, job_key
+from emr_dispatch.sweep import SweepReport
+from emr_dispatch_tools.demo import Simulators
+from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
+from moto_helpers import Published, subscribe_queue
+from sample_events import load_event
+
+REGION = "us-east-1"
+
+EXAMPLES_PER_ENGINE = 50
+"""An example is one job: a launch, up to 15 tracker deliveries and up to two sweeps, in moto (≈ 0.45 s on
+these machines): 150 examples keep this file near 75 s on 2 cores, inside `make test`'s budget."""
+
+KEYS = {
+    # engine → a key its shipped route in config/routes.yaml matches; {n} is fresh per example, so a new job
+    "emr-ec2": "raw/orders/2026-11-23/orders-{n:05d}.csv",
+    "emr-serverless": "raw/returns/2026-11-23/returns-{n:05d}.csv",
+    "emr-eks": "raw/payments/2026-11-23/payments-{n:05d}.csv",
+}
+
+OUTCOMES = {
+    # engine → the ends its simulator can give a job
+    "emr-ec2": [Outcome.SUCCEED, Outcome.STEP_FAILURE, Outcome.BOOTSTRAP_FAILURE],
+    "emr-serverless": [Outcome.SUCCEED, Outcome.STEP_FAILURE],
+    "emr-eks": [Outcome.SUCCEED, Outcome.STEP_FAILURE],
+}
+
+TRUTH = {
+    Outcome.SUCCEED: JobState.SUCCEEDED,
+    Outcome.STEP_FAILURE: JobState.FAILED,
+    Outcome.BOOTSTRAP_FAILURE: JobState.FAILED,
+}
+
+LIFECYCLE_SLOTS = 5
+"""Events of the longest lifecycle the simulator yields (EMR on EC2: cluster STARTING, cluster RUNNING, step
+RUNNING, step end, cluster end). Schedules are drawn over this many slots before anything runs, so a draw that
+hypothesis abandons costs no launch; a shorter lifecycle leaves its last slots empty."""
+
+ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TERMINATED", "TERMINATED_WITH_ERRORS", "SUCCESS"})
+"""Step, cluster and job-run states that say how a run ended: the events that decide a job."""
+
+Alerts = Callable[[], list[Published]]
+Sweep = Callable[[], SweepReport]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one job's lifecycle events reach the tracker, and when the sweeper runs."""
+
+    deliveries: tuple[int, ...]  # indexes into the lifecycle's events, in delivery order (a repeat: a duplicate;
+    # an index past a shorter lifecycle's end: nothing delivered)
+    sweep_before: int | None  # a sweep runs before deliveries[i]; len(deliveries): after the last one
+    sweep_after: bool  # a sweep runs once everything else is done
+
+    @property
+    def swept(self) -> bool:
+        return self.sweep_before is not None or self.sweep_after
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> Schedule:
+    kept = draw(st.lists(st.booleans(), min_size=LIFECYCLE_SLOTS, max_size=LIFECYCLE_SLOTS))
+    duplicates = draw(st.lists(st.integers(0, 2), min_size=LIFECYCLE_SLOTS, max_size=LIFECYCLE_SLOTS))
+    copies = [index for index in range(LIFECYCLE_SLOTS) if kept[index] for _ in range(1 + duplicates[index])]
+    order = draw(st.permutations(copies))
+    sweep_before = draw(st.none() | st.integers(0, len(order)))
+    return Schedule(tuple(order), sweep_before, draw(st.booleans()))
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def deployed_stack(engines_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
+    """The stack, with each function's environment read once: it does not change during a test, and reading it
+    (a Lambda API call) on every invocation is a tenth of an example's time."""
+    monkeypatch.setattr(engines_stack, "function_environment", functools.cache(engines_stack.function_environment))
+    return engines_stack
+
+
+@pytest.fixture
+def sweep(deployed_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> Sweep:
+    """Run the sweeper in this process with its deployed environment (each tracker invocation sets its own
+    environment on top and puts this one back)."""
+    for name, value in deployed_stack.function_environment("SweeperFunction").items():
+        monkeypatch.setenv(name, value)
+
+    def run() -> SweepReport:
+        wiring.reset()
+        try:
+            return wiring.sweeper().sweep()
+        finally:
+            wiring.reset()
+
+    return run
+
+
+@pytest.fixture
+def alerts(deployed_stack: DeployedStack) -> Alerts:
+    """Every alert published so far (cumulative), read by a queue subscribed to the stack's AlertsTopic."""
+    return subscribe_queue(deployed_stack.outputs["AlertsTopicArn"], "state-machine-properties-alerts")
+
+
+@pytest.fixture
+def fresh_keys() -> Iterator[int]:
+    """A new number for each example's object key: no two examples (nor hypothesis' reruns) share a job."""
+    return itertools.count(1)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _arrive(stack: DeployedStack, key: str) -> str:
+    """Deliver events/s3-object-created-eventbridge.json, re-addressed to this object, to the launcher."""
+    event = load_event("s3-object-created-eventbridge.json")
+    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    (result,) = stack.invoke("LauncherFunction", event)["results"]
+    assert result["status"] == "started", result
+    return str(result["job_id"])
+
+
+def _job(ledger: Ledger, job_id: str) -> Job:
+    job = ledger.get(job_id)
+    assert job is not None, job_id
+    return job
+
+
+def _alerts_for(alerts: Alerts, job_id: str) -> int:
+    """How many alerts named this job (by the machine-readable part of their body)."""
+    bodies = [json.loads(alert.message.split("--- machine-readable ---", 1)[1]) for alert in alerts()]
+    return sum(1 for body in bodies if body["job_id"] == job_id)
+
+
+def _label(event: dict[str, Any]) -> str:
+    kind = {"EMR Step Status Change": "step", "EMR Cluster State Change": "cluster"}.get(event["detail-type"], "run")
+    return f"{kind} {event['detail']['state']}"
+
+
+def _assert_never_backwards(job: Job, truth: JobState) -> None:
+    states = [JobState(entry["state"]) for entry in job.history]
+    ranks = [state.rank for state in states]
+    assert ranks == sorted(ranks), f"history moved backwards: {[state.value for state in states]}"
+    wrong = [state.value for state in states if state.is_terminal and state is not truth]
+    assert not wrong, f"history holds a wrong terminal state: {[state.value for state in states]}"
+
+
+def _assert_truth_alerted_once_if_failed(job: Job, truth: JobState, alerted: int) -> None:
+    assert job.state is truth, f"job ended {job.state.value}, the engine says {truth.value}"
+    assert alerted == (1 if job.state is JobState.FAILED else 0), f"{alerted} alerts for a {job.state.value} job"
+
+
+def check_any_delivery(
+    stack: DeployedStack, sweep: Sweep, alerts: Alerts, key: str, outcome: Outcome, data: st.DataObject
+) -> None:
+    # Given a schedule of deliveries and sweeps
+    schedule = data.draw(schedules(), label="schedule")
+    # And a new job launched on its engine
+    table = stack.outputs["LedgerTableName"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    job_id = _arrive(stack, key)
+    try:
+        _check_any_delivery(stack, sweep, alerts, Ledger(table, dynamodb), job_id, outcome, schedule)
+    finally:
+        # The example's job leaves the ledger, as its expiry (TTL, which moto never applies) would make it: every
+        # example meets the same ledger, and a sweep's reads do not grow with the examples run before it.
+        dynamodb.delete_item(TableName=table, Key=job_key(job_id))
+
+
+def _check_any_delivery(
+    stack: DeployedStack,
+    sweep: Sweep,
+    alerts: Alerts,
+    ledger: Ledger,
+    job_id: str,
+    outcome: Outcome,
+    schedule: Schedule,
+) -> None:
+    # And the job's whole lifecycle has run: moto holds the engine's final truth
+    simulators = Simulators(EmrEc2Simulator(), EmrServerlessSimulator(), EmrEksSimulator())
+    events = list(simulators.lifecycle(_job(ledger, job_id), outcome))
+    assert len(events) <= LIFECYCLE_SLOTS, [_label(event) for event in events]
+    truth = TRUTH[outcome]
+    steps: list[dict[str, Any] | None] = []  # what happens, in order: an event delivered, or None: a sweep
+    for position, index in enumerate(schedule.deliveries):
+        if schedule.sweep_before == position:
+            steps.append(None)
+        if index < len(events):
+            steps.append(events[index])
+    if schedule.sweep_before == len(schedule.deliveries):
+        steps.append(None)
+    if schedule.sweep_after:
+        steps.append(None)
+    delivered = [step for step in steps if step is not None]
+    note(f"{outcome.value} lifecycle: {[_label(event) for event in events]}")
+    note(f"then, in this order: {['SWEEP' if step is None else _label(step) for step in steps]}")
+
+    # When the drawn events reach the tracker, with the drawn sweeps in between and after
+    for step in steps:
+        if step is None:
+            sweep()
+        else:
+            stack.invoke("TrackerFunction", step)
+
+    # Then its history never moved backwards nor held a wrong terminal state
+    job = _job(ledger, job_id)
+    _assert_never_backwards(job, truth)
+    decided = any(event["detail"]["state"] in ENDED_STATES for event in delivered)
+    if decided or schedule.swept:
+        # And with the end delivered, or a sweep run (the engine had ended before any delivery), it holds the
+        # truth: exactly one alert if FAILED, none otherwise
+        _assert_truth_alerted_once_if_failed(job, truth, _alerts_for(alerts, job_id))
+        return
+    # And with every decisive event lost and no sweep, it is not in a wrong terminal state, nor alerted
+    assert not job.state.is_terminal or job.state is truth, job.state.value
+    assert _alerts_for(alerts, job_id) == (1 if job.state is JobState.FAILED else 0)
+
+    # When the next scheduled sweep runs
+    sweep()
+
+    # Then the job holds the truth (invariant 2), alerted exactly once if FAILED, and still never went backwards
+    job = _job(ledger, job_id)
+    _assert_truth_alerted_once_if_failed(job, truth, _alerts_for(alerts, job_id))
+    _assert_never_backwards(job, truth)
+
+
+_PROPERTY_SETTINGS = settings(
+    # The stack is deployed once per test (function-scoped fixtures); each example launches a new job in it.
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+    max_examples=EXAMPLES_PER_ENGINE,
+    database=None,  # nothing left behind; a failure prints its reproduction
+)
+
+
+@pytest.mark.parametrize("engine", ["emr-ec2", "emr-serverless", "emr-eks"])
+@_PROPERTY_SETTINGS
+@given(data=st.data())
+def test_a_job_ends_in_its_engines_truth_whatever_the_delivery(
+    engine: str,
+    deployed_stack: DeployedStack,
+    sweep: Sweep,
+    alerts: Alerts,
+    fresh_keys: Iterator[int],
+    data: st.DataObject,
+) -> None:
+    outcome = data.draw(st.sampled_from(OUTCOMES[engine]), label="outcome")
+    check_any_delivery(deployed_stack, sweep, alerts, KEYS[engine].format(n=next(fresh_keys)), outcome, data)
