@@ -3,7 +3,7 @@
 Slots are counter items in the ledger table, taken in the same transaction as the job's claim, so two
 launchers can never both take the last slot. A job over the cap is written QUEUED instead and started,
 oldest first, when a slot frees. Counters drift only if an invocation dies between a job's terminal write
-and its release; the sweeper recounts them from the jobs.
+and its release (recounting them from the jobs is future sweeper work).
 """
 
 from __future__ import annotations
