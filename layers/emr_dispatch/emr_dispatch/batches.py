@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -68,7 +69,7 @@ class Batches:
         self._given_s3 = s3
 
     def join(self, arrival: Arrival, route: str, batching: Batching) -> Joined:
-        window = epoch_seconds() // batching.window_seconds
+        window = _landed_epoch(arrival) // batching.window_seconds
         arrival_hash = hashlib.sha256(arrival.identity().encode()).hexdigest()[:32]
         for _ in range(_ATTEMPTS):
             seq = self._current_seq(route, window)
@@ -250,6 +251,16 @@ class Batches:
                 members.append({name: int(value) if name == "size" else value for name, value in member.items()})
         members.sort(key=lambda member: (member.get("event_time", ""), member.get("key", "")))
         return members
+
+
+def _landed_epoch(arrival: Arrival) -> int:
+    """When the object landed (the event's own time), so that queueing delays and re-deliveries do not move an
+    arrival to another window; the processing clock only when the event carries no usable time."""
+    try:
+        landed = datetime.fromisoformat(arrival.event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return epoch_seconds()
+    return int(landed.timestamp()) if landed.tzinfo else epoch_seconds()
 
 
 def _batch_key(batch_id: str, sk: str = "BATCH") -> dict[str, Any]:
