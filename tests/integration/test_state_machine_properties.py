@@ -43,9 +43,10 @@ from sample_events import load_event
 
 REGION = "us-east-1"
 
-EXAMPLES_PER_ENGINE = 50
+EXAMPLES_PER_ENGINE = 45
 """An example is one job: a launch, up to 15 tracker deliveries and up to two sweeps, in moto (≈ 0.45 s on
-these machines): 150 examples keep this file near 75 s on 2 cores, inside `make test`'s budget."""
+these machines): 135 examples keep this file at 65–80 s on 2 cores (50 per engine measured 72–85 s), inside
+`make test`'s budget."""
 
 KEYS = {
     # engine → a key its shipped route in config/routes.yaml matches; {n} is fresh per example, so a new job
@@ -131,7 +132,8 @@ def sweep(deployed_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> Swe
 
 @pytest.fixture
 def alerts(deployed_stack: DeployedStack) -> Alerts:
-    """Every alert published so far (cumulative), read by a queue subscribed to the stack's AlertsTopic."""
+    """Every alert published so far (cumulative), read by a queue subscribed to the stack's AlertsTopic (the
+    conftest fixture of this name would deploy a second stack, without the engines)."""
     return subscribe_queue(deployed_stack.outputs["AlertsTopicArn"], "state-machine-properties-alerts")
 
 
