@@ -6,7 +6,6 @@ Exits non-zero when the story does not end as promised, so the demo is also a ch
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -14,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from emr_dispatch_tools.logs import diverted_logs
 
 DEMO_KEYS = {
     # key → how its job's life ends (one route per engine, see config/routes.yaml)
@@ -62,27 +63,6 @@ class LogCapture(logging.Handler):
 _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 
-@contextlib.contextmanager
-def _captured_logs() -> Iterator[LogCapture]:
-    """Route the package logger to a LogCapture for the demo's duration, then put it back as it was."""
-    from emr_dispatch.observability import logger
-
-    capture = LogCapture()
-    std_logger = logging.getLogger(logger.name)
-    saved_handlers, saved_level = list(std_logger.handlers), std_logger.level
-    for handler in saved_handlers:
-        std_logger.removeHandler(handler)
-    std_logger.addHandler(capture)
-    std_logger.setLevel(logging.INFO)
-    try:
-        yield capture
-    finally:
-        std_logger.removeHandler(capture)
-        for handler in saved_handlers:
-            std_logger.addHandler(handler)
-        std_logger.setLevel(saved_level)
-
-
 def run_demo(console: Any) -> DemoReport:
     import boto3
     from moto import mock_aws
@@ -93,7 +73,7 @@ def run_demo(console: Any) -> DemoReport:
 
     report = DemoReport()
     region = "us-east-1"
-    with mock_aws(), _captured_logs() as logs:
+    with mock_aws(), diverted_logs(LogCapture()) as logs:
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
         # An account that already runs all three engines: a stopped EMR Serverless application (emr-dispatch
         # starts and stops it) and an EMR on EKS virtual cluster; their ids and job roles are stack parameters.

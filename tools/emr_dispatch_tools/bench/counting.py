@@ -9,8 +9,9 @@ import pstats
 import resource
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
+
+from emr_dispatch_tools.logs import diverted_logs
 
 
 class ApiCalls:
@@ -73,25 +74,9 @@ class LogTally(logging.Handler):
         self.lines[f"{record.levelname} {record.getMessage()}"] += 1
 
 
-@contextlib.contextmanager
-def tallied_logs() -> Iterator[LogTally]:
+def tallied_logs() -> contextlib.AbstractContextManager[LogTally]:
     """The emr-dispatch logger (INFO, the template's default) goes to a LogTally, then back as it was."""
-    from emr_dispatch.observability import logger  # created now, so its own handler is there to take away
-
-    tally = LogTally()
-    std_logger = logging.getLogger(logger.name)
-    saved_handlers, saved_level = list(std_logger.handlers), std_logger.level
-    for handler in saved_handlers:
-        std_logger.removeHandler(handler)
-    std_logger.addHandler(tally)
-    std_logger.setLevel(logging.INFO)
-    try:
-        yield tally
-    finally:
-        std_logger.removeHandler(tally)
-        for handler in saved_handlers:
-            std_logger.addHandler(handler)
-        std_logger.setLevel(saved_level)
+    return diverted_logs(LogTally())
 
 
 def peak_rss_mib() -> float:
