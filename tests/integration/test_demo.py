@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from emr_dispatch_tools.demo import ENGINES, run_demo
+from emr_dispatch.routes import ENGINES
+from emr_dispatch_tools.demo import run_demo
 
 
 def test_demo_ends_as_promised(aws_env: None) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from emr_dispatch.routes import ENGINES
 from emr_dispatch_tools.logs import diverted_logs
 
 DEMO_KEYS = {
@@ -25,7 +26,6 @@ DEMO_KEYS = {
     "raw/payments/2026-11-23/payments-0001.csv": "succeed",  # EMR on EKS
     "raw/payments/2026-11-23/payments-corrupt.csv": "step-failure",
 }
-ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 SKIPPED_KEYS = ["raw/orders/2026-11-23/", "raw/customers/customers.csv"]
 
 

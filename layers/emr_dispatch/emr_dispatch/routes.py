@@ -205,6 +205,7 @@ class Batching(_Model):
 
 
 ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
+"""Every engine a route may name (the values of Route.engine)."""
 
 
 class Route(_Model):
