@@ -22,12 +22,13 @@ from emr_dispatch.errors import LedgerError
 from emr_dispatch.ledger import serialize
 from emr_dispatch.locations import manifest_key
 from emr_dispatch.observability import logger
-from emr_dispatch.routes import Batching
 from emr_dispatch.timeutil import epoch_seconds, now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+
+    from emr_dispatch.routes import Batching
 
 _ATTEMPTS = 8  # batches tried per arrival before giving up (each full batch moves the window's pointer on)
 

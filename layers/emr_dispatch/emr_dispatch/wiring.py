@@ -1,36 +1,48 @@
-"""Builds the launcher and tracker from the environment, once per container (on first use)."""
+"""Builds the launcher, tracker and sweeper from the environment, once per container (on first use).
+
+Each builder imports only what its function uses, inside the builder: the tracker never loads the routes
+file, so it never imports pydantic or PyYAML (cold start, docs/BENCHMARKS.md). Keep these imports here.
+"""
 
 from __future__ import annotations
 
+import sys
 from functools import cache
+from typing import TYPE_CHECKING
 
 from emr_dispatch import aws
-from emr_dispatch.alerts import Alerter
-from emr_dispatch.batches import Batches
-from emr_dispatch.capacity import Capacity
-from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines import Engine, build_engines
-from emr_dispatch.launch import Launcher
-from emr_dispatch.ledger import Ledger
-from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import load_routes
 from emr_dispatch.settings import get_settings
-from emr_dispatch.sweep import Sweeper
-from emr_dispatch.track import Tracker
+
+if TYPE_CHECKING:
+    from emr_dispatch.capacity import Capacity
+    from emr_dispatch.engines import Engine
+    from emr_dispatch.launch import Launcher
+    from emr_dispatch.ledger import Ledger
+    from emr_dispatch.outcomes import OutcomeRecorder
+    from emr_dispatch.sweep import Sweeper
+    from emr_dispatch.track import Tracker
 
 
 @cache
 def _ledger() -> Ledger:
+    from emr_dispatch.ledger import Ledger
+
     return Ledger(get_settings().ledger_table, aws.dynamodb())
 
 
 @cache
 def _capacity() -> Capacity:
+    from emr_dispatch.capacity import Capacity
+
     return Capacity(get_settings().ledger_table, aws.dynamodb())
 
 
 @cache
 def _outcomes() -> OutcomeRecorder:
+    from emr_dispatch.alerts import Alerter
+    from emr_dispatch.control import QueueSignal
+    from emr_dispatch.outcomes import OutcomeRecorder
+
     settings = get_settings()
     return OutcomeRecorder(
         _ledger(), Alerter(settings.alerts_topic_arn), _capacity(), QueueSignal(settings.arrivals_queue_url)
@@ -39,11 +51,18 @@ def _outcomes() -> OutcomeRecorder:
 
 @cache
 def _engines() -> dict[str, Engine]:
+    from emr_dispatch.engines import build_engines
+
     return build_engines(get_settings(), _ledger())
 
 
 @cache
 def launcher() -> Launcher:
+    from emr_dispatch.batches import Batches
+    from emr_dispatch.control import QueueSignal
+    from emr_dispatch.launch import Launcher
+    from emr_dispatch.routes import load_routes
+
     settings = get_settings()
     batches = Batches(
         settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
@@ -53,11 +72,17 @@ def launcher() -> Launcher:
 
 @cache
 def tracker() -> Tracker:
+    from emr_dispatch.track import Tracker
+
     return Tracker(_ledger(), _engines(), _outcomes())
 
 
 @cache
 def sweeper() -> Sweeper:
+    from emr_dispatch.control import QueueSignal
+    from emr_dispatch.routes import load_routes
+    from emr_dispatch.sweep import Sweeper
+
     settings = get_settings()
     return Sweeper(
         load_routes(settings.routes_file), _ledger(), _engines(), _outcomes(), QueueSignal(settings.arrivals_queue_url)
@@ -66,6 +91,9 @@ def sweeper() -> Sweeper:
 
 def reset() -> None:
     """Forget everything built (tests that change the environment or enter/leave moto)."""
-    for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, sweeper, get_settings, load_routes):
+    for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, sweeper, get_settings):
         cached.cache_clear()
+    routes = sys.modules.get("emr_dispatch.routes")  # only loaded if a launcher or sweeper was built
+    if routes is not None:
+        routes.load_routes.cache_clear()
     aws.reset_clients()

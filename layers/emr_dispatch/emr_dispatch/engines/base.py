@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emr_dispatch.aws import THROTTLING_CODES, error_code
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, StateUpdate
 from emr_dispatch.placeholders import render
-from emr_dispatch.routes import Route
+
+if TYPE_CHECKING:
+    # Type-only: the tracker never loads routes, so it never pays for pydantic (docs/BENCHMARKS.md).
+    from emr_dispatch.routes import Route
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,12 @@ from emr_dispatch.engines.base import (
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.placeholders import render
-from emr_dispatch.routes import Ec2Fleets, EmrConfiguration, EmrEc2Settings, Route
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
+
+    from emr_dispatch.routes import Ec2Fleets, EmrConfiguration, EmrEc2Settings, Route
 
 NAME = "emr-ec2"
 CLUSTER_EVENT = "EMR Cluster State Change"

@@ -22,11 +22,12 @@ from emr_dispatch.engines.base import (
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.locations import log_uri
-from emr_dispatch.routes import EmrEksSettings, Route
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_containers import EMRContainersClient
+
+    from emr_dispatch.routes import EmrEksSettings, Route
 
 NAME = "emr-eks"
 STATE_EVENT = "EMR Job Run State Change"

@@ -23,11 +23,12 @@ from emr_dispatch.engines.base import (
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.locations import log_uri
-from emr_dispatch.routes import EmrServerlessSettings, Route
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_serverless import EMRServerlessClient
+
+    from emr_dispatch.routes import EmrServerlessSettings, Route
 
 NAME = "emr-serverless"
 STATE_EVENT = "EMR Serverless Job Run State Change"
