@@ -28,8 +28,9 @@ $(SAM_VENV)/.installed:
 demo: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.demo
 
-# Not a test: 10,000 arrivals + 30% re-deliveries through the launcher in moto, against a naive baseline.
-bench: $(VENV)/.installed
+# Not a test: issue 8's performance budgets (cold start, AWS calls per job, hot path, package size after
+# sam build, memory, cost on paper), each against a baseline measured in the same run -> docs/BENCHMARKS.md.
+bench: $(VENV)/.installed build
 	$(PY) -m emr_dispatch_tools.bench --output docs/BENCHMARKS.md
 
 test: lint typecheck unit routes-check validate

@@ -1,66 +1,16 @@
-"""Measuring a run: botocore call counting (calls, time inside them, clients created), the launcher's log
-lines, peak RSS, and cProfile own time by package."""
+"""Measuring a run: the launcher's log lines, peak RSS, and cProfile own time by package (AWS calls are
+metered by warm.CallMeter)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import pstats
 import resource
-import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
-
-from emr_dispatch_tools.logs import diverted_logs
-
-
-class ApiCalls:
-    """AWS API calls, by '<service>.<Operation>', made by clients of one boto3 session while armed, and the
-    time spent inside them (botocore + moto). Clients copy their session's event handlers when created, so
-    attach before the clients to count exist; the launcher creates its clients afresh on every invocation."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.seconds: defaultdict[str, float] = defaultdict(float)
-        self.clients: Counter[str] = Counter()  # boto3 clients created, by service
-        self.armed = False
-
-    def attach(self, events: Any) -> None:
-        events.register("before-call", self._before, unique_id="emr-dispatch-bench-before-call")
-        events.register("after-call", self._after, unique_id="emr-dispatch-bench-after-call")
-        events.register("after-call-error", self._after, unique_id="emr-dispatch-bench-after-call-error")
-        events.register("creating-client-class", self._client_created, unique_id="emr-dispatch-bench-clients")
-
-    @property
-    def total(self) -> int:
-        return sum(self.calls.values())
-
-    def _before(self, context: dict[str, Any], **_: Any) -> None:
-        if self.armed:
-            context["emr_dispatch_bench_started"] = time.perf_counter()
-
-    def _after(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        started = context.pop("emr_dispatch_bench_started", None)
-        if started is not None:
-            name = f"{model.service_model.service_name}.{model.name}"
-            self.calls[name] += 1
-            self.seconds[name] += time.perf_counter() - started
-
-    def _client_created(self, event_name: str, **_: Any) -> None:
-        if self.armed:
-            self.clients[event_name.removeprefix("creating-client-class.")] += 1
-
-
-def count_default_session() -> ApiCalls:
-    """Count the calls of clients made from boto3's default session, as emr_dispatch.aws makes them."""
-    import boto3
-
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None  # noqa: S101 - set just above
-    counter = ApiCalls()
-    counter.attach(boto3.DEFAULT_SESSION.events)
-    return counter
 
 
 class LogTally(logging.Handler):
@@ -74,9 +24,27 @@ class LogTally(logging.Handler):
         self.lines[f"{record.levelname} {record.getMessage()}"] += 1
 
 
-def tallied_logs() -> contextlib.AbstractContextManager[LogTally]:
-    """The emr-dispatch logger (INFO, the template's default) goes to a LogTally, then back as it was."""
-    return diverted_logs(LogTally())
+@contextlib.contextmanager
+def tallied_logs() -> Iterator[LogTally]:
+    """The emr-dispatch logger (INFO, the template's default) is counted by a LogTally, and still formats
+    every line as JSON as it does in Lambda (part of the handler's cost), written to /dev/null instead of
+    stdout; then everything goes back as it was."""
+    from emr_dispatch.observability import logger
+
+    std_logger = logging.getLogger(logger.name)
+    tally = LogTally()
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        streams = [(h, h.setStream(devnull)) for h in std_logger.handlers if isinstance(h, logging.StreamHandler)]
+        saved_level = std_logger.level
+        std_logger.addHandler(tally)
+        std_logger.setLevel(logging.INFO)
+        try:
+            yield tally
+        finally:
+            std_logger.removeHandler(tally)
+            std_logger.setLevel(saved_level)
+            for handler, stream in streams:
+                handler.setStream(stream)
 
 
 def peak_rss_mib() -> float:

@@ -9,14 +9,27 @@ from urllib.parse import unquote_plus
 
 from emr_dispatch_tools.bench.burst import EVENTS_PREFIX, JOB_ROLE, ORDERS_PREFIX, REGION
 
+_CLIENTS: dict[str, Any] = {}
 
-def naive_launch(event: dict[str, Any], application_id: str) -> dict[str, Any]:
-    """What a first version of such a Lambda often looks like. Its clients are created per invocation, as
-    the launcher's are under moto_stack.invoke (which resets emr-dispatch's wiring on every call)."""
+
+def reset_naive_clients() -> None:
+    """Forget the clients (entering or leaving moto)."""
+    _CLIENTS.clear()
+
+
+def _client(service: str) -> Any:
     import boto3
 
-    emr = boto3.client("emr", region_name=REGION)
-    serverless = boto3.client("emr-serverless", region_name=REGION)
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+    return _CLIENTS[service]
+
+
+def naive_launch(event: dict[str, Any], application_id: str) -> dict[str, Any]:
+    """What a first version of such a Lambda often looks like. Its clients are kept across invocations, as
+    a warm container keeps them (and as the bench keeps emr-dispatch's)."""
+    emr = _client("emr")
+    serverless = _client("emr-serverless")
     for record in event["Records"]:
         body = json.loads(record["body"])
         located = [(r["s3"]["bucket"]["name"], r["s3"]["object"]["key"]) for r in body.get("Records", [])]

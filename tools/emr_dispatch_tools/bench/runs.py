@@ -1,10 +1,13 @@
-"""The two runs over the same deliveries: the deployed emr-dispatch launcher, and the naive baseline
-(naive.py), each in its own moto account, timed and counted, then an inventory of what the engines started."""
+"""The two runs over the same deliveries: the deployed emr-dispatch launcher (warm, as a Lambda container
+keeps it), and the naive baseline (naive.py), each in its own moto account, timed and counted, then an
+inventory of what the engines started. emr-dispatch's run then takes a sample of its jobs through their
+engine lifecycles with the tracker, for the per-event hot path."""
 
 from __future__ import annotations
 
 import cProfile
 import pstats
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,26 +17,59 @@ from typing import Any
 
 from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.bench.burst import JOB_ROLE, REGION, Burst
-from emr_dispatch_tools.bench.counting import (
-    ApiCalls,
-    count_default_session,
-    hot_spots,
-    peak_rss_mib,
-    tallied_logs,
-    time_by_package,
-)
-from emr_dispatch_tools.bench.naive import naive_launch
+from emr_dispatch_tools.bench.counting import hot_spots, peak_rss_mib, tallied_logs, time_by_package
+from emr_dispatch_tools.bench.naive import naive_launch, reset_naive_clients
+from emr_dispatch_tools.bench.warm import CallMeter, WarmFunctions
+
+CHUNKS = 5
+"""Each hot path is cut into this many consecutive parts; its overhead share is the median of theirs."""
+
+
+@dataclass
+class Timed:
+    """Invocations of one function: wall time of each, and the part of it inside AWS calls (botocore + moto)."""
+
+    wall: list[float] = field(default_factory=list)
+    inside: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, inside: float) -> None:
+        self.wall.append(wall)
+        self.inside.append(inside)
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(self.wall)
+
+    @property
+    def inside_seconds(self) -> float:
+        return sum(self.inside)
+
+    def overhead_shares(self) -> list[float]:
+        """Our share ((handler − calls) / handler) of each of CHUNKS consecutive parts of the invocations."""
+        size = max(len(self.wall) // CHUNKS, 1)
+        shares = []
+        for start in range(0, size * CHUNKS, size):
+            wall = sum(self.wall[start : start + size])
+            if wall:
+                shares.append(1 - sum(self.inside[start : start + size]) / wall)
+        return shares
+
+    def overhead_share(self) -> float:
+        shares = self.overhead_shares()
+        return statistics.median(shares) if shares else float("nan")
 
 
 @dataclass
 class RunResult:
     name: str
     invocations: int = 0
+    deliveries: int = 0  # SQS records handed over (arrivals and their re-deliveries)
     item_failures: int = 0
     wall_seconds: float = 0.0  # delivering the burst, the timed part
     setup_seconds: float = 0.0  # deploying, building the SQS events
     inventory_seconds: float = 0.0  # counting what the engines and the ledger hold afterwards
-    api: ApiCalls = field(default_factory=ApiCalls)
+    api: CallMeter = field(default_factory=CallMeter)
+    timed: Timed = field(default_factory=Timed)
     started_inputs: list[str] = field(default_factory=list)  # --input= of every cluster and job run started
     clusters: int = 0
     job_runs: int = 0
@@ -43,27 +79,40 @@ class RunResult:
     peak_rss_mib: float = 0.0
     time_by_package: list[tuple[str, float]] = field(default_factory=list)  # with --profile
     hot_spots: dict[str, float] = field(default_factory=dict)  # with --profile
+    # emr-dispatch only: state-change events of a sample of its jobs, through the tracker
+    tracker: Timed = field(default_factory=Timed)
+    tracker_api: CallMeter = field(default_factory=CallMeter)
+    tracked_jobs: int = 0
+    tracker_results: Counter[str] = field(default_factory=Counter)
 
 
 def _deliver(
     result: RunResult, events: list[dict[str, Any]], launch: Callable[[dict[str, Any]], Any], profile: bool
 ) -> None:
-    """Hand each SQS event to ``launch``: timed, AWS calls counted, profiled when asked."""
-    result.api = count_default_session()
+    """Hand each SQS event to ``launch``: timed, AWS calls counted and timed, profiled when asked."""
+    result.api = CallMeter.on_default_session()
     profiler = cProfile.Profile() if profile else None
-    result.api.armed = True
     started = time.perf_counter()
     if profiler:
         profiler.enable()
     try:
         for event in events:
-            result.item_failures += len(launch(event).get("batchItemFailures", []))
+            inside_before = result.api.total_seconds
+            result.api.armed = True
+            began = time.perf_counter()
+            try:
+                response = launch(event)
+            finally:
+                wall = time.perf_counter() - began
+                result.api.armed = False
+            result.timed.add(wall, result.api.total_seconds - inside_before)
+            result.item_failures += len(response.get("batchItemFailures", []))
     finally:
         if profiler:
             profiler.disable()
         result.wall_seconds = time.perf_counter() - started
-        result.api.armed = False
     result.invocations = len(events)
+    result.deliveries = sum(len(event["Records"]) for event in events)
     if profiler:
         stats = pstats.Stats(profiler)
         result.time_by_package = time_by_package(stats)
@@ -72,23 +121,19 @@ def _deliver(
 
 @dataclass
 class RoutedStack(moto_stack.DeployedStack):
-    """The deployed stack, with function environment overrides, read once per function.
+    """The deployed stack, with function environment overrides (the bench's own routes file).
 
     The template mounts config/ at /opt/routes.yaml; the bench points ROUTES_FILE at its own routes instead,
-    as a deployment with another RoutesLayer would. Reading the environment once is also what a warm Lambda
-    container does, and keeps moto_stack's GetFunctionConfiguration (a moto call) out of the timed loop."""
+    as a deployment with another RoutesLayer would."""
 
     overrides: dict[str, str] = field(default_factory=dict)
-    read: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, deployed: moto_stack.DeployedStack, **overrides: str) -> RoutedStack:
         return cls(**{f.name: getattr(deployed, f.name) for f in fields(deployed)}, overrides=overrides)
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
-        if logical_id not in self.read:
-            self.read[logical_id] = {**super().function_environment(logical_id), **self.overrides}
-        return dict(self.read[logical_id])
+        return {**super().function_environment(logical_id), **self.overrides}
 
 
 def _serverless_application(session: Any) -> str:
@@ -101,8 +146,11 @@ def _serverless_application(session: Any) -> str:
     return application_id
 
 
-def run_emr_dispatch(burst: Burst, seed: int, routes_file: Path, profile: bool = False) -> tuple[RunResult, str]:
-    """The burst through the deployed launcher. Returns the result and the landing bucket's name."""
+def run_emr_dispatch(
+    burst: Burst, seed: int, routes_file: Path, profile: bool = False, tracked_jobs: int = 300
+) -> tuple[RunResult, str]:
+    """The burst through the deployed launcher (warm), then ``tracked_jobs`` of its jobs through their engine
+    lifecycles with the tracker (warm). Returns the result and the landing bucket's name."""
     import boto3
     from moto import mock_aws
 
@@ -121,7 +169,7 @@ def run_emr_dispatch(burst: Burst, seed: int, routes_file: Path, profile: bool =
             parameters={"EmrServerlessApplicationId": application_id, "EmrServerlessJobRoleName": JOB_ROLE},
         )
         stack = RoutedStack.of(deployed, ROUTES_FILE=str(routes_file))
-        stack.function_environment("LauncherFunction")
+        functions = WarmFunctions(stack)
         bucket = stack.outputs["LandingBucketName"]
         queue_arn = setup.client("sqs").get_queue_attributes(
             QueueUrl=stack.outputs["ArrivalsQueueUrl"], AttributeNames=["QueueArn"]
@@ -129,8 +177,12 @@ def run_emr_dispatch(burst: Burst, seed: int, routes_file: Path, profile: bool =
         events = burst.sqs_events(bucket, queue_arn, seed)
         result.setup_seconds = time.perf_counter() - began
 
-        _deliver(result, events, lambda event: stack.invoke("LauncherFunction", event), profile)
-        result.log_lines = Counter(logs.lines)
+        try:
+            _deliver(result, events, lambda event: functions.invoke("LauncherFunction", event), profile)
+            result.log_lines = Counter(logs.lines)
+            _track(result, functions, setup, stack.outputs["LedgerTableName"], tracked_jobs)
+        finally:
+            functions.close()
 
         began = time.perf_counter()
         _take_inventory(result, setup, application_id)
@@ -150,12 +202,14 @@ def run_baseline(burst: Burst, seed: int, bucket: str, profile: bool = False) ->
 
     result = RunResult("naive baseline")
     began = time.perf_counter()
+    reset_naive_clients()
     with mock_aws():
         setup = boto3.Session(region_name=REGION)
         application_id = _serverless_application(setup)
         events = burst.sqs_events(bucket, "arn:aws:sqs:us-east-1:123456789012:naive-arrivals", seed)
         result.setup_seconds = time.perf_counter() - began
         _deliver(result, events, lambda event: naive_launch(event, application_id), profile)
+        reset_naive_clients()
         began = time.perf_counter()
         _take_inventory(result, setup, application_id)
         result.inventory_seconds = time.perf_counter() - began
@@ -184,3 +238,37 @@ def _take_inventory(result: RunResult, setup: Any, application_id: str) -> None:
 
 def _input_of(arguments: Any) -> str:
     return next((a.removeprefix("--input=") for a in arguments if a.startswith("--input=")), "?")
+
+
+def _track(result: RunResult, functions: WarmFunctions, setup: Any, table: str, count: int) -> None:
+    """Take ``count`` of the started jobs (both engines alike, one in five failing) through the events their
+    engine would send, each delivered to the warm tracker: the per-event hot path."""
+    from emr_dispatch.ledger import Ledger
+    from emr_dispatch_tools.demo import Simulators
+    from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
+
+    jobs = sorted(Ledger(table, setup.client("dynamodb")).list_jobs(), key=lambda job: job.job_id)
+    by_engine: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_engine.setdefault(job.engine, []).append(job)
+    per_engine = max(count // max(len(by_engine), 1), 1)
+    sample = [job for engine_jobs in by_engine.values() for job in engine_jobs[:per_engine]]
+    simulators = Simulators(
+        EmrEc2Simulator(region=REGION), EmrServerlessSimulator(region=REGION), EmrEksSimulator(region=REGION)
+    )
+    meter = CallMeter.on_default_session()
+    for index, job in enumerate(sample):
+        outcome = Outcome.STEP_FAILURE if index % 5 == 4 else Outcome.SUCCEED
+        for event in simulators.lifecycle(job, outcome):
+            inside_before = meter.total_seconds
+            meter.armed = True
+            began = time.perf_counter()
+            try:
+                tracked = functions.invoke("TrackerFunction", event)
+            finally:
+                wall = time.perf_counter() - began
+                meter.armed = False
+            result.tracker.add(wall, meter.total_seconds - inside_before)
+            result.tracker_results[str(tracked.get("status"))] += 1
+    result.tracker_api = meter
+    result.tracked_jobs = len(sample)

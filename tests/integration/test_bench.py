@@ -1,0 +1,43 @@
+"""`make bench` runs end to end on a tiny size (a smoke test: no figure is asserted, only that each is written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emr_dispatch_tools.bench.__main__ import main
+
+
+def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a tiny run: a few arrivals, one cold start of each function, a small batch for the memory figure
+    output = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    # When the bench runs
+    code = main(
+        [
+            "--arrivals", "12",
+            "--tracked-jobs", "2",
+            "--cold-repeats", "1",
+            "--memory-records", "6",
+            "--build-dir", str(tmp_path / "no-sam-build"),
+            "--output", str(output),
+        ]
+    )  # fmt: skip
+
+    # Then it writes every section, each summary figure with its ratio and goal
+    text = output.read_text(encoding="utf-8")
+    assert code == 0
+    for heading in (
+        "## 1. Cold start",
+        "## 2. AWS calls per job",
+        "## 3. Hot path",
+        "## 4. Package size",
+        "## 5. Memory",
+        "## 6. Against the anchors",
+    ):
+        assert heading in text
+    for figure in ("cold start: launcher init", "launch (new object)", "duplicate arrival", "hot path per arrival"):
+        assert figure in text
+    assert "Problems seen: none" in text
