@@ -18,7 +18,7 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
     code = main(
         [
             "--arrivals", "12",
-            "--tracked-jobs", "2",
+            "--hot-jobs", "6",
             "--cold-repeats", "1",
             "--memory-records", "6",
             "--build-dir", str(tmp_path / "no-sam-build"),

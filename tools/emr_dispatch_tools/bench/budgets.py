@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from emr_dispatch_tools.bench import coldstart, lifecycle, memory, package
 from emr_dispatch_tools.bench.report import markdown_table
-from emr_dispatch_tools.bench.runs import RunResult
+from emr_dispatch_tools.bench.runs import RunResult, Timed
 
 HOT_PATH_GOAL = 0.20
 CALL_GOALS = {"launch (new object)": 3, "duplicate arrival": 1}
@@ -76,12 +76,16 @@ def figures(
     )
     whole = ", ".join(f"{engine} {outcome} {n}" for (engine, outcome), n in sorted(life.whole_life.items()))
     rows.append(Figure("2. AWS calls over a job's whole life", whole, "-", "-", "(reported)", "-"))
-    for label, timed, per in (
-        ("per arrival (launcher)", ours.timed, "arrival"),
-        ("per event (tracker)", ours.tracker, "event"),
-    ):
-        share = timed.overhead_share()
-        count = ours.deliveries if per == "arrival" else len(timed.wall)
+    hot_paths = (
+        ("per arrival (launcher)", [ours.timed, life.launcher], [ours.deliveries, life.hot_arrivals], "arrival"),
+        ("per event (tracker)", [life.tracker], [len(life.tracker.wall)], "event"),
+    )
+    for label, timings, counts, per in hot_paths:
+        # The launcher is measured twice (the burst, whose ledger grows to thousands of items, and a small
+        # ledger where moto is cheaper): the figure is the larger, less flattering share.
+        share, timed, count = max(
+            ((t.overhead_share(), t, c) for t, c in zip(timings, counts, strict=True)), key=lambda item: item[0]
+        )
         own_ms = (timed.wall_seconds - timed.inside_seconds) / max(count, 1) * 1000
         moto_ms = timed.inside_seconds / max(count, 1) * 1000
         shares = ", ".join(f"{s:.0%}" for s in timed.overhead_shares())
@@ -212,10 +216,10 @@ sweep's: {fixed}). Problems seen: {problems}.
 """
 
 
-def hot_path_section(ours: RunResult) -> str:
-    def row(label: str, timed: object, count: int) -> tuple[str, ...]:
-        assert isinstance(timed, type(ours.timed))  # noqa: S101 - typing aid
+def hot_path_section(ours: RunResult, life: lifecycle.Lifecycle) -> str:
+    def row(label: str, timed: Timed, count: int) -> tuple[str, ...]:
         own = timed.wall_seconds - timed.inside_seconds
+        count = max(count, 1)
         return (
             label,
             f"{count:,}",
@@ -227,8 +231,9 @@ def hot_path_section(ours: RunResult) -> str:
         )
 
     rows = [
-        row("launcher, per delivered arrival (re-deliveries included)", ours.timed, ours.deliveries or 1),
-        row("tracker, per state-change event", ours.tracker, len(ours.tracker.wall) or 1),
+        row("launcher, per delivered arrival: the burst (ledger grows to thousands)", ours.timed, ours.deliveries),
+        row("launcher, per arrival: small ledger, three engines", life.launcher, life.hot_arrivals),
+        row("tracker, per state-change event: small ledger, three engines", life.tracker, len(life.tracker.wall)),
     ]
     header = (
         "hot path",
@@ -239,15 +244,18 @@ def hot_path_section(ours: RunResult) -> str:
         "our share, by consecutive fifth",
         "our share, median",
     )
-    results = ", ".join(f"{status} {n:,}" for status, n in sorted(ours.tracker_results.items()))
+    results = ", ".join(f"{status} {n:,}" for status, n in sorted(life.tracker_results.items()))
     return f"""## 3. Hot path: our own time beside the AWS calls
 
-The burst below through the warm launcher, then {ours.tracked_jobs:,} of its jobs (one in five failing) through
-their engines' events with the warm tracker ({results}). Each invocation is timed whole (handler time), and every
-AWS call inside it from the first event botocore emits for it (`provide-client-params`, before parameter
-validation and serialisation) to `after-call`: that is what a bare client making the same call against moto
-costs, so what remains is ours (handler, domain, Powertools Logger, JSON log lines). The share is computed for each
-fifth of the invocations; the figure is their median.
+Three measurements, all through the warm handlers: the burst of the next section through the launcher (its
+ledger grows to thousands of items, and moto's DynamoDB gets slower with it); then, on a small ledger,
+{life.hot_arrivals} new objects (a third per engine, in SQS batches of 10) through the launcher and every
+state-change event of their jobs (one in five failing) through the tracker ({results}). Each invocation is timed
+whole (handler time), and every AWS call inside it from the first event botocore emits for it
+(`provide-client-params`, before parameter validation and serialisation) to `after-call`: that is what a bare
+client making the same call against moto costs, so what remains is ours (handler, domain, Powertools Logger, JSON
+log lines). The share is computed for each fifth of the invocations; the figure is their median, and the summary
+takes the larger of the launcher's two.
 
 {markdown_table(header, rows)}
 """

@@ -14,6 +14,7 @@ from typing import Any
 from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.bench.burst import EVENTS_DIR, REGION, LandedObject, _body
 from emr_dispatch_tools.bench.counting import tallied_logs
+from emr_dispatch_tools.bench.runs import Timed
 from emr_dispatch_tools.bench.warm import CallMeter, Measured, WarmFunctions
 
 # One key per engine under config/routes.yaml's per-object routes.
@@ -43,6 +44,11 @@ class Lifecycle:
     whole_life: dict[tuple[str, str], int] = field(default_factory=dict)  # (engine, outcome) → calls
     sweep_fixed: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    # Hot path on a small ledger: arrivals through the warm launcher, then their jobs' events through the tracker.
+    launcher: Timed = field(default_factory=Timed)
+    tracker: Timed = field(default_factory=Timed)
+    hot_arrivals: int = 0
+    tracker_results: Counter[str] = field(default_factory=Counter)
 
     def worst(self, path: str) -> int:
         return max((row.total for row in self.rows if row.path == path), default=0)
@@ -87,7 +93,7 @@ class _Objects:
         return self.sqs_event(_body(obj, self._bucket, self._samples))
 
 
-def measure() -> Lifecycle:
+def measure(hot_jobs: int = 150) -> Lifecycle:
     import boto3
     from moto import mock_aws
 
@@ -148,6 +154,7 @@ def measure() -> Lifecycle:
                     if ended is None or not ended.state.is_terminal:
                         result.problems.append(f"{engine} {label}: job did not end ({ended and ended.state})")
             _batch_and_marker(result, objects, run)
+            _hot_path(result, objects, measured, ledger, simulators, hot_jobs)
         finally:
             functions.close()
     return result
@@ -181,3 +188,31 @@ def _queued_bodies() -> list[str]:
 
     queues = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues.values()
     return [str(message.body) for queue in queues for message in list(queue._messages)]
+
+
+def _hot_path(
+    result: Lifecycle, objects: _Objects, measured: Measured, ledger: Any, simulators: Any, jobs: int
+) -> None:
+    """``jobs`` new objects (a third per engine) in SQS batches of 10 through the warm launcher, then every
+    state-change event of their jobs (one in five failing) through the warm tracker, each invocation timed
+    beside the AWS calls inside it. The ledger stays small, so moto's scans stay cheap: our share is not
+    flattered by a slow moto."""
+    from emr_dispatch_tools.simulator import Outcome
+
+    keys = list(PER_OBJECT_KEYS.values())
+    landed = [objects.landed(keys[i % len(keys)].format(n=f"hot-{i:05d}")) for i in range(jobs)]
+    known = {job.job_id for job in ledger.list_jobs()}
+    for start in range(0, len(landed), 10):
+        deliveries = [objects.delivery(obj)["Records"][0] for obj in landed[start : start + 10]]
+        response, wall, inside, _ = measured.invoke("LauncherFunction", {"Records": deliveries})
+        result.launcher.add(wall, inside)
+        if response.get("batchItemFailures"):
+            result.problems.append(f"hot path: launcher batchItemFailures {response['batchItemFailures']}")
+    result.hot_arrivals = len(landed)
+    started = sorted((job for job in ledger.list_jobs() if job.job_id not in known), key=lambda job: job.job_id)
+    for index, job in enumerate(started):
+        outcome = Outcome.STEP_FAILURE if index % 5 == 4 else Outcome.SUCCEED
+        for event in simulators.lifecycle(job, outcome):
+            tracked, wall, inside, _ = measured.invoke("TrackerFunction", event)
+            result.tracker.add(wall, inside)
+            result.tracker_results[str(tracked.get("status"))] += 1

@@ -114,7 +114,7 @@ def phases(result: RunResult) -> str:
 def command(args: argparse.Namespace) -> str:
     return (
         f".venv/bin/python -m emr_dispatch_tools.bench --arrivals {args.arrivals} --duplicates {args.duplicates} "
-        f"--seed {args.seed} --tracked-jobs {args.tracked_jobs} --cold-repeats {args.cold_repeats} "
+        f"--seed {args.seed} --hot-jobs {args.hot_jobs} --cold-repeats {args.cold_repeats} "
         f"--memory-records {args.memory_records} --output {args.output}" + (" --profile" if args.profile else "")
     )
 

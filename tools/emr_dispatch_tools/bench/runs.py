@@ -1,11 +1,11 @@
 """The two runs over the same deliveries: the deployed emr-dispatch launcher (warm, as a Lambda container
 keeps it), and the naive baseline (naive.py), each in its own moto account, timed and counted, then an
-inventory of what the engines started. emr-dispatch's run then takes a sample of its jobs through their
-engine lifecycles with the tracker, for the per-event hot path."""
+inventory of what the engines started."""
 
 from __future__ import annotations
 
 import cProfile
+import itertools
 import pstats
 import statistics
 import time
@@ -46,12 +46,12 @@ class Timed:
 
     def overhead_shares(self) -> list[float]:
         """Our share ((handler − calls) / handler) of each of CHUNKS consecutive parts of the invocations."""
-        size = max(len(self.wall) // CHUNKS, 1)
+        bounds = [round(i * len(self.wall) / CHUNKS) for i in range(CHUNKS + 1)]
         shares = []
-        for start in range(0, size * CHUNKS, size):
-            wall = sum(self.wall[start : start + size])
+        for start, end in itertools.pairwise(bounds):
+            wall = sum(self.wall[start:end])
             if wall:
-                shares.append(1 - sum(self.inside[start : start + size]) / wall)
+                shares.append(1 - sum(self.inside[start:end]) / wall)
         return shares
 
     def overhead_share(self) -> float:
@@ -79,11 +79,6 @@ class RunResult:
     peak_rss_mib: float = 0.0
     time_by_package: list[tuple[str, float]] = field(default_factory=list)  # with --profile
     hot_spots: dict[str, float] = field(default_factory=dict)  # with --profile
-    # emr-dispatch only: state-change events of a sample of its jobs, through the tracker
-    tracker: Timed = field(default_factory=Timed)
-    tracker_api: CallMeter = field(default_factory=CallMeter)
-    tracked_jobs: int = 0
-    tracker_results: Counter[str] = field(default_factory=Counter)
 
 
 def _deliver(
@@ -146,11 +141,8 @@ def _serverless_application(session: Any) -> str:
     return application_id
 
 
-def run_emr_dispatch(
-    burst: Burst, seed: int, routes_file: Path, profile: bool = False, tracked_jobs: int = 300
-) -> tuple[RunResult, str]:
-    """The burst through the deployed launcher (warm), then ``tracked_jobs`` of its jobs through their engine
-    lifecycles with the tracker (warm). Returns the result and the landing bucket's name."""
+def run_emr_dispatch(burst: Burst, seed: int, routes_file: Path, profile: bool = False) -> tuple[RunResult, str]:
+    """The burst through the deployed launcher (warm). Returns the result and the landing bucket's name."""
     import boto3
     from moto import mock_aws
 
@@ -180,7 +172,6 @@ def run_emr_dispatch(
         try:
             _deliver(result, events, lambda event: functions.invoke("LauncherFunction", event), profile)
             result.log_lines = Counter(logs.lines)
-            _track(result, functions, setup, stack.outputs["LedgerTableName"], tracked_jobs)
         finally:
             functions.close()
 
@@ -238,37 +229,3 @@ def _take_inventory(result: RunResult, setup: Any, application_id: str) -> None:
 
 def _input_of(arguments: Any) -> str:
     return next((a.removeprefix("--input=") for a in arguments if a.startswith("--input=")), "?")
-
-
-def _track(result: RunResult, functions: WarmFunctions, setup: Any, table: str, count: int) -> None:
-    """Take ``count`` of the started jobs (both engines alike, one in five failing) through the events their
-    engine would send, each delivered to the warm tracker: the per-event hot path."""
-    from emr_dispatch.ledger import Ledger
-    from emr_dispatch_tools.demo import Simulators
-    from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
-
-    jobs = sorted(Ledger(table, setup.client("dynamodb")).list_jobs(), key=lambda job: job.job_id)
-    by_engine: dict[str, list[Any]] = {}
-    for job in jobs:
-        by_engine.setdefault(job.engine, []).append(job)
-    per_engine = max(count // max(len(by_engine), 1), 1)
-    sample = [job for engine_jobs in by_engine.values() for job in engine_jobs[:per_engine]]
-    simulators = Simulators(
-        EmrEc2Simulator(region=REGION), EmrServerlessSimulator(region=REGION), EmrEksSimulator(region=REGION)
-    )
-    meter = CallMeter.on_default_session()
-    for index, job in enumerate(sample):
-        outcome = Outcome.STEP_FAILURE if index % 5 == 4 else Outcome.SUCCEED
-        for event in simulators.lifecycle(job, outcome):
-            inside_before = meter.total_seconds
-            meter.armed = True
-            began = time.perf_counter()
-            try:
-                tracked = functions.invoke("TrackerFunction", event)
-            finally:
-                wall = time.perf_counter() - began
-                meter.armed = False
-            result.tracker.add(wall, meter.total_seconds - inside_before)
-            result.tracker_results[str(tracked.get("status"))] += 1
-    result.tracker_api = meter
-    result.tracked_jobs = len(sample)
