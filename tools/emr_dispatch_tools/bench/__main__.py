@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     took = time.perf_counter() - began
     load_after = os.getloadavg()
 
-    rows = budgets.figures(cold, life, ours, base, mem, sizes, len(burst.objects))
     own_ms = (life.tracker.wall_seconds - life.tracker.inside_seconds) / max(len(life.tracker.wall), 1) * 1000
+    rows = budgets.figures(cold, life, ours, base, mem, sizes, len(burst.objects))
+    rows += budgets.paper_figures(life, own_ms)
     summary = budgets.summary_markdown(rows)
     console.print(summary, markup=False, highlight=False)
     document = f"""# Benchmarks
@@ -113,6 +114,7 @@ runs. A benchmark, not a test: nothing fails on a number.
 
 {summary}
 
+{budgets.misses_markdown(cold, life, sizes)}
 {budgets.cold_start_section(cold)}
 {budgets.lifecycle_section(life)}
 {budgets.hot_path_section(ours, life)}
