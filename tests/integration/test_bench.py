@@ -10,9 +10,16 @@ from emr_dispatch_tools.bench.__main__ import main
 
 
 def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a tiny run: a few arrivals, one cold start of each function, a small batch for the memory figure
+    # Given a tiny run: a few arrivals, one cold start of each function, a small batch for the memory figure,
+    # and a stand-in for `sam build`'s output (the real one needs the SAM CLI; pip would need the network)
     output = tmp_path / "BENCHMARKS.md"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    build = tmp_path / "sam-build"
+    for function in ("LauncherFunction", "TrackerFunction", "SweeperFunction"):
+        (build / function).mkdir(parents=True)
+        (build / function / "handler.py").write_text("def handler(event, context): ...\n", encoding="utf-8")
+    (build / "EmrDispatchLayer/python/emr_dispatch").mkdir(parents=True)
+    (build / "EmrDispatchLayer/python/emr_dispatch/__init__.py").write_text('"""layer"""\n', encoding="utf-8")
 
     # When the bench runs
     code = main(
@@ -21,7 +28,7 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
             "--hot-jobs", "6",
             "--cold-repeats", "1",
             "--memory-records", "6",
-            "--build-dir", str(tmp_path / "no-sam-build"),
+            "--build-dir", str(build),
             "--output", str(output),
         ]
     )  # fmt: skip

@@ -350,8 +350,10 @@ def package_section(sizes: package.PackageSizes) -> str:
     ]
     return f"""## 4. Package size (after `sam build`)
 
-`make bench` runs `make build` first (`sam build`, python3.13 arm64 wheels via pyenv's 3.13, about 20 s warm)
-and measures `.aws-sam/build`. Zipped sizes are this bench's own deflate of the folder (what a deployment
+Measured: {sizes.source}. `make bench` runs `make build` first when the SAM CLI's virtualenv exists (`sam build`,
+python3.13 arm64 wheels via pyenv's 3.13, about 20 s) and measures `.aws-sam/build`; on a fresh clone without it,
+the layer is installed as sam's pip builder installs it (`make build && make bench` for the sam figure).
+Zipped sizes are this bench's own deflate of the folder (what a deployment
 package weighs). boto3/botocore come with the runtime and are not in `layers/emr_dispatch/requirements.txt`.
 
 {markdown_table(("function", "code KB unzipped", "KB zipped"), functions)}

@@ -1,10 +1,20 @@
-"""Package size after `sam build` (`make build`, which `make bench` runs first): each function's code and the
-layer, unzipped and zipped, the layer by distribution, and anything in it that the Lambda runtime already
-provides. The baseline is what the runtime provides and we do not ship: boto3 + botocore (+ s3transfer)."""
+"""Package size after `sam build` (`make build`, which `make bench` runs first when the SAM CLI is installed):
+each function's code and the layer, unzipped and zipped, the layer by distribution, and anything in it that the
+Lambda runtime already provides. The baseline is what the runtime provides and we do not ship: boto3 + botocore
+(+ s3transfer).
+
+Without a `sam build` output (a fresh clone that has not installed the SAM CLI, a few minutes), the layer is
+installed the way sam's pip builder installs it: `pip install --target` for the Lambda platform (manylinux2014
+aarch64, CPython 3.13, wheels only) plus our package, and the functions are their code folders (sam copies them).
+The report says which source it measured."""
 
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
+import tempfile
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,19 +51,50 @@ class PackageSizes:
     layer_parts: dict[str, int] = field(default_factory=dict)  # distribution → unzipped bytes
     runtime_provided_bundled: list[str] = field(default_factory=list)
     sdk_bytes: int = 0  # boto3 + botocore + s3transfer as installed here (what the runtime gives us)
+    source: str = ""
     missing: str = ""
 
 
-def measure(build: Path = BUILD) -> PackageSizes:
-    sizes = PackageSizes()
-    if not (build / LAYER).is_dir():
-        sizes.missing = f"{build} has no {LAYER}: run `make build` (sam build) first"
-        return sizes
-    for name in FUNCTIONS:
-        sizes.functions[name] = _sizes(build / name)
-    sizes.layer = _sizes(build / LAYER)
+SAM_BUILD_SOURCE = "`sam build` output (.aws-sam/build)"
+PIP_SOURCE = (
+    "no `sam build` output: the layer as sam's pip builder installs it (`pip install --target --platform "
+    "manylinux2014_aarch64 --python-version 3.13 --only-binary=:all:` + `emr_dispatch`), functions as their folders"
+)
+
+
+def measure(build: Path | None = BUILD) -> PackageSizes:
+    """Sizes from ``build`` (a `sam build` output), or, when it is None or has no layer, from a pip install."""
+    if build is not None and (build / LAYER).is_dir():
+        return _measure({name: build / name for name in FUNCTIONS}, build / LAYER, SAM_BUILD_SOURCE)
+    with tempfile.TemporaryDirectory(prefix="emr-dispatch-layer-") as directory:
+        layer = Path(directory)
+        done = subprocess.run(  # noqa: S603 - our own interpreter's pip, fixed arguments
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
+             str(layer / "python"), "--platform", "manylinux2014_aarch64", "--implementation", "cp",
+             "--python-version", "3.13", "--only-binary=:all:", "-r",
+             str(moto_stack.ROOT / "layers/emr_dispatch/requirements.txt")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            return PackageSizes(
+                missing=f"no sam build output and pip could not install the layer: {done.stderr[-500:]}"
+            )
+        shutil.rmtree(layer / "python" / "bin", ignore_errors=True)  # console scripts: sam's builder keeps none
+        shutil.copytree(moto_stack.ROOT / "layers/emr_dispatch/emr_dispatch", layer / "python" / "emr_dispatch")
+        folders = {"LauncherFunction": "launcher", "TrackerFunction": "tracker", "SweeperFunction": "sweeper"}
+        functions = {name: moto_stack.ROOT / "functions" / folder for name, folder in folders.items()}
+        return _measure(functions, layer, PIP_SOURCE)
+
+
+def _measure(functions: dict[str, Path], layer: Path, source: str) -> PackageSizes:
+    sizes = PackageSizes(source=source)
+    for name, folder in functions.items():
+        sizes.functions[name] = _sizes(folder)
+    sizes.layer = _sizes(layer)
     parts: defaultdict[str, int] = defaultdict(int)
-    for path in (build / LAYER / "python").iterdir():
+    for path in (layer / "python").iterdir():
+        if path.name == "__pycache__":
+            continue
         parts[_distribution(path.name)] += _unzipped(path)
     sizes.layer_parts = dict(sorted(parts.items(), key=lambda item: -item[1]))
     sizes.runtime_provided_bundled = [name for name in sizes.layer_parts if name in RUNTIME_PROVIDED]
