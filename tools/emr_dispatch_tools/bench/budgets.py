@@ -201,8 +201,8 @@ def misses_markdown(cold: coldstart.ColdStart, life: lifecycle.Lifecycle, sizes:
 
 - **Launcher cold start, {cold.ratio("launcher"):.2f}× the floor (goal 1.25×).** What the launcher imports and the
   tracker does not is what it costs over the floor: the routes file's schema and parser (largest self times in
-  this run: {extra}). pydantic's import and the route models alone cost about as much as creating two boto3
-  clients. The tracker, which never reads routes, is at {cold.ratio("tracker"):.2f}×. Meeting the goal means
+  this run: {extra}; `emr_dispatch`'s self time includes pydantic building the route models). The tracker,
+  which never reads routes, is at {cold.ratio("tracker"):.2f}×. Meeting the goal means
   validating routes at build time only and loading them into plain objects at runtime, a hand-kept mirror of the
   schema: declined for now (docs/decisions.md), revisit if cold starts show in arrival latency. Already done:
   Powertools' batch utility replaced (a third of the launcher's init), routes parsed with libyaml.
@@ -385,6 +385,8 @@ serialisation, bench only), so moto's own state does not count. Peak RSS is the 
 | after reading the event | {mem.event_parsed_mib:.0f} |
 | **peak, after handling it** | **{mem.peak_mib:.0f}** ({mem.ratio_to_limit:.0%} of {memory.LIMIT_MIB} MiB) |
 
-Lambda caps an event source mapping's invocation payload at 6 MB, so a real 10,000-record batch must have
-smaller bodies than these: this is above what a deployed launcher can be handed.
+10,000 is the largest batch an SQS event source mapping hands a function (standard queues, with a batching
+window) [SQS-ESM]; Lambda's 6 MB invocation payload quota [Lambda-quotas] also bounds it, so a deployed launcher
+is never handed more than this. [SQS-ESM] https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html ·
+[Lambda-quotas] https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 """
