@@ -204,6 +204,30 @@ class Batching(_Model):
     marker: str = Field(default="_SUCCESS", min_length=1, description="marker: the object that starts the job")
 
 
+RetryCause = Literal["capacity", "spot", "internal"]
+RETRY_CAUSES: tuple[RetryCause, ...] = ("capacity", "spot", "internal")
+MAX_RETRY_DELAY_SECONDS = 900
+"""Retries wait on a delayed SQS control message: SQS delays at most 15 minutes."""
+
+
+class RetryPolicy(_Model):
+    """When a failed attempt is tried again. Only causes a second try can fix are retried: capacity and
+    instance failures, Spot loss, internal errors of the engine — never validation or user-code errors."""
+
+    max_attempts: int = Field(default=2, ge=1, le=10, description="attempts in all, the first included")
+    backoff_seconds: int = Field(default=60, ge=0, le=MAX_RETRY_DELAY_SECONDS, description="wait before attempt 2")
+    backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0, description="each later wait is this many times longer")
+    causes: list[RetryCause] = Field(
+        default_factory=lambda: list(RETRY_CAUSES),
+        description="causes that are retried (not `on`: YAML reads it as true)",
+    )
+
+    def delay_before(self, attempt: int) -> int:
+        """Seconds to wait before starting ``attempt`` (2 or more), capped at SQS's longest delay."""
+        delay = self.backoff_seconds * self.backoff_rate ** max(attempt - 2, 0)
+        return int(min(delay, MAX_RETRY_DELAY_SECONDS))
+
+
 ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 """Every engine a route may name (the values of Route.engine)."""
 
@@ -221,9 +245,24 @@ class Route(_Model):
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
     batching: Batching = Field(default_factory=Batching)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
+
+    @property
+    def uses_spot(self) -> bool:
+        """Whether an EMR on EC2 route asks for any Spot capacity (a retry can fall back to on-demand)."""
+        settings = self.emr_ec2
+        if self.engine != "emr-ec2" or settings is None:
+            return False
+        if settings.fleets is not None:
+            fleets = [settings.fleets.primary, settings.fleets.core, settings.fleets.task]
+            return any(fleet is not None and fleet.spot_capacity > 0 for fleet in fleets)
+        groups = settings.instances
+        return groups is not None and any(
+            group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
+        )
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""

@@ -33,7 +33,11 @@ def _capacity() -> Capacity:
 def _outcomes() -> OutcomeRecorder:
     settings = get_settings()
     return OutcomeRecorder(
-        _ledger(), Alerter(settings.alerts_topic_arn), _capacity(), QueueSignal(settings.arrivals_queue_url)
+        _ledger(),
+        Alerter(settings.alerts_topic_arn),
+        _capacity(),
+        QueueSignal(settings.arrivals_queue_url),
+        load_routes(settings.routes_file),
     )
 
 
@@ -60,7 +64,12 @@ def tracker() -> Tracker:
 def sweeper() -> Sweeper:
     settings = get_settings()
     return Sweeper(
-        load_routes(settings.routes_file), _ledger(), _engines(), _outcomes(), QueueSignal(settings.arrivals_queue_url)
+        load_routes(settings.routes_file),
+        _ledger(),
+        _engines(),
+        _outcomes(),
+        QueueSignal(settings.arrivals_queue_url),
+        _capacity(),
     )
 
 
