@@ -46,7 +46,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 routes-check: $(VENV)/.installed
 	$(VENV)/bin/emr-dispatch routes check config/routes.yaml

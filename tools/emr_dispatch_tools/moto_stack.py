@@ -74,6 +74,10 @@ class DeployedStack:
     functions: dict[str, FunctionSpec]
     region: str
     parameters: dict[str, str] = field(default_factory=dict)
+    warm: bool = False
+    """Like Lambda keeping a container warm: consecutive invocations of the same function with the same
+    environment reuse what its init built (clients, routes). Off: every invocation is a cold start."""
+    _last_container: tuple[str, frozenset[tuple[str, str]]] | None = field(default=None, repr=False)
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -97,14 +101,18 @@ class DeployedStack:
             POWERTOOLS_METRICS_NAMESPACE="emr-dispatch",
         )
         handler = _load_handler(spec)
+        container = (logical_id, frozenset(environment.items()))
         with _environment(environment):
             from emr_dispatch import wiring
 
-            wiring.reset()
+            if not (self.warm and container == self._last_container):
+                wiring.reset()
+            self._last_container = container
             try:
                 return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
-                wiring.reset()
+                if not self.warm:
+                    wiring.reset()
 
 
 @dataclass
