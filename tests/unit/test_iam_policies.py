@@ -73,6 +73,11 @@ def policy_problems(statements: list[dict[str, Any]]) -> list[str]:
                 problems.append(f"{sid}: iam:PassRole without iam:PassedToService")
             if any(resource == "*" or "*" in str(resource) for resource in _listed(statement["Resource"])):
                 problems.append(f"{sid}: iam:PassRole on a wildcard resource")
+        if "emr-containers:StartJobRun" in actions and not condition.get("ArnEquals", {}).get(
+            "emr-containers:ExecutionRoleArn"
+        ):
+            # EMR on EKS takes the execution role without PassRole: only this condition limits it.
+            problems.append(f"{sid}: emr-containers:StartJobRun without emr-containers:ExecutionRoleArn")
         for action in actions:
             if action in STOP_ACTIONS or action == "elasticmapreduce:RunJobFlow":
                 tag_key = TAG_KEYS.get(action, "aws:ResourceTag/managed-by")
@@ -116,6 +121,7 @@ def _function_roles(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "CancelJobRun without aws:ResourceTag/managed-by",
         ),
         ({"Sid": "G", "Effect": "Allow", "Action": "elasticmapreduce:RunJobFlow", "Resource": "arn:c"}, "RequestTag"),
+        ({"Sid": "H", "Effect": "Allow", "Action": "emr-containers:StartJobRun", "Resource": "arn:v"}, "ExecutionRole"),
     ],
 )
 def test_policy_check_catches_each_forbidden_grant(statement: dict[str, Any], expected: str) -> None:
