@@ -26,7 +26,8 @@ def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+    first = records[0] if isinstance(records, list) and records else None
+    if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
         return process_partial_response(
             event=event, record_handler=launch_message, processor=processor, context=context
         )

@@ -44,8 +44,10 @@ class Launcher:
         batches: Batches,
         engines: dict[str, Engine],
         outcomes: OutcomeRecorder,
+        work_bucket: str,
     ) -> None:
         self._routes = routes
+        self._work_bucket = work_bucket
         self._ledger = ledger
         self._capacity = capacity
         self._batches = batches
@@ -72,9 +74,10 @@ class Launcher:
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
-        route = self._routes.match(item.bucket, item.key)
+        decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
+        route = decision.route
         if route is None:
-            return _skip("no route matches", uri=item.uri)
+            return _skip(decision.reason, uri=item.uri)
         batching = route.batching
         if batching.mode == "batch":
             return self._join_batch(item, route)

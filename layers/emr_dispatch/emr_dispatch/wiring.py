@@ -52,7 +52,15 @@ def launcher() -> Launcher:
     batches = Batches(
         settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
     )
-    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), batches, _engines(), _outcomes())
+    return Launcher(
+        load_routes(settings.routes_file),
+        _ledger(),
+        _capacity(),
+        batches,
+        _engines(),
+        _outcomes(),
+        settings.work_bucket,
+    )
 
 
 @cache
