@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 MARKER = "emr-dispatch"
 START_QUEUED = "start-queued"
 CLOSE_BATCH = "close-batch"
-KINDS = frozenset({START_QUEUED, CLOSE_BATCH})
+START_JOB = "start-job"
+KINDS = frozenset({START_QUEUED, CLOSE_BATCH, START_JOB})
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 
 
@@ -47,6 +48,11 @@ class QueueSignal:
     def close_later(self, batch_id: str, delay_seconds: int) -> None:
         """Ask for a batch to be closed when its window ends (SQS delivers the message after the delay)."""
         self._send(control_body(CLOSE_BATCH, batch_id=batch_id), min(delay_seconds, MAX_DELAY_SECONDS))
+
+    def start_job(self, job_id: str, attempt: int, delay_seconds: int = 0) -> None:
+        """Ask for an attempt of a job to be started: a retry after its backoff, or a start the sweeper
+        found abandoned. Starting is idempotent per attempt, so a duplicate message starts nothing."""
+        self._send(control_body(START_JOB, job_id=job_id, attempt=str(attempt)), min(delay_seconds, MAX_DELAY_SECONDS))
 
     def _send(self, body: str, delay_seconds: int) -> None:
         if not self._queue_url:

@@ -25,7 +25,8 @@ class PartialBatchResponse(TypedDict):
 def is_sqs_batch(event: Any) -> bool:
     """An event Lambda's SQS event source mapping sends (as opposed to a direct S3 or control event)."""
     records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:sqs"
+    first = records[0] if isinstance(records, list) and records else None
+    return isinstance(first, dict) and first.get("eventSource") == "aws:sqs"
 
 
 def process_messages(event: dict[str, Any], handle_body: Callable[[str], object]) -> PartialBatchResponse:

@@ -1,7 +1,8 @@
 """Builds the launcher, tracker and sweeper from the environment, once per container (on first use).
 
-Each builder imports only what its function uses, inside the builder: the tracker never loads the routes
-file, so it never imports pydantic or PyYAML (cold start, docs/BENCHMARKS.md). Keep these imports here.
+Each builder imports only what its function uses, inside the builder: the tracker loads the routes file only
+when a failure needs its route's retry policy, so its init imports neither pydantic nor PyYAML (cold start,
+docs/BENCHMARKS.md). Keep these imports here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from emr_dispatch.launch import Launcher
     from emr_dispatch.ledger import Ledger
     from emr_dispatch.outcomes import OutcomeRecorder
+    from emr_dispatch.routes import RoutesFile
     from emr_dispatch.sweep import Sweeper
     from emr_dispatch.track import Tracker
 
@@ -45,8 +47,18 @@ def _outcomes() -> OutcomeRecorder:
 
     settings = get_settings()
     return OutcomeRecorder(
-        _ledger(), Alerter(settings.alerts_topic_arn), _capacity(), QueueSignal(settings.arrivals_queue_url)
+        _ledger(),
+        Alerter(settings.alerts_topic_arn),
+        _capacity(),
+        QueueSignal(settings.arrivals_queue_url),
+        _routes,  # read on the first failure that needs a retry policy, not at the tracker's init
     )
+
+
+def _routes() -> RoutesFile:
+    from emr_dispatch.routes import load_routes
+
+    return load_routes(get_settings().routes_file)
 
 
 @cache
@@ -67,7 +79,15 @@ def launcher() -> Launcher:
     batches = Batches(
         settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
     )
-    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), batches, _engines(), _outcomes())
+    return Launcher(
+        load_routes(settings.routes_file),
+        _ledger(),
+        _capacity(),
+        batches,
+        _engines(),
+        _outcomes(),
+        settings.work_bucket,
+    )
 
 
 @cache
@@ -85,7 +105,12 @@ def sweeper() -> Sweeper:
 
     settings = get_settings()
     return Sweeper(
-        load_routes(settings.routes_file), _ledger(), _engines(), _outcomes(), QueueSignal(settings.arrivals_queue_url)
+        load_routes(settings.routes_file),
+        _ledger(),
+        _engines(),
+        _outcomes(),
+        QueueSignal(settings.arrivals_queue_url),
+        _capacity(),
     )
 
 
@@ -93,7 +118,7 @@ def reset() -> None:
     """Forget everything built (tests that change the environment or enter/leave moto)."""
     for cached in (_ledger, _capacity, _outcomes, _engines, launcher, tracker, sweeper, get_settings):
         cached.cache_clear()
-    routes = sys.modules.get("emr_dispatch.routes")  # only loaded if a launcher or sweeper was built
+    routes = sys.modules.get("emr_dispatch.routes")  # only loaded once some function read the routes file
     if routes is not None:
         routes.load_routes.cache_clear()
     aws.reset_clients()
