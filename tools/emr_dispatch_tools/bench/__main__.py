@@ -24,11 +24,11 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emr_dispatch_tools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arrivals", type=int, default=2_000, help="unique objects in the burst (default 2000)")
+    parser.add_argument("--arrivals", type=int, default=1_500, help="unique objects in the burst (default 1500)")
     parser.add_argument("--duplicates", type=float, default=0.3, help="re-deliveries, share of arrivals (0.3)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
     parser.add_argument("--hot-jobs", type=int, default=150, help="jobs for the small-ledger hot path (150)")
-    parser.add_argument("--cold-repeats", type=int, default=9, help="fresh interpreters per cold start figure (9)")
+    parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters per cold start figure (7)")
     parser.add_argument("--memory-records", type=int, default=10_000, help="records in the memory run's batch")
     parser.add_argument("--build-dir", type=Path, default=None, help="sam build output (default .aws-sam/build)")
     parser.add_argument(
