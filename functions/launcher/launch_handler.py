@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from emr_dispatch import wiring
-from emr_dispatch.observability import logger
+from emr_dispatch import metrics, wiring
+from emr_dispatch.observability import logger, traced
 
 # A batch whose every record failed (e.g. EMR throttling) is still a partial-batch answer, not a function
 # error: SQS redelivers the same messages either way, and function errors stay for real faults.
@@ -23,7 +23,9 @@ def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
     return [asdict(result) for result in wiring.launcher().handle_message(record.body)]
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
+@metrics.flushed
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":

@@ -3,7 +3,8 @@
 SAM → CloudFormation happens offline with samtranslator; moto's CloudFormation then creates the table,
 topic, queues, rules, roles and functions. What moto cannot do is adjusted here, and only here:
 - code and layer content are small zips uploaded to a moto bucket (moto wants S3 locations);
-- resource types moto's CloudFormation does not implement (queue policies, alarms) are left out;
+- resource types moto's CloudFormation does not implement (queue policies, alarms) are left out, with the
+  dashboard (its body names the alarms) and any output naming what was left out;
 - Lambda triggers (event source mappings, rule targets that are functions, invoke permissions and
   event-invoke configs) are left out: moto would try to run Docker. The caller delivers those events
   to the handlers itself, exactly as `sam local invoke -e` does.
@@ -33,7 +34,11 @@ _LAMBDA_TRIGGER_TYPES = {
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig",
 }
-_MOTO_UNSUPPORTED_TYPES = {"AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}  # moto's CloudFormation skips them
+_MOTO_UNSUPPORTED_TYPES = {
+    "AWS::SQS::QueuePolicy",  # moto's CloudFormation skips it
+    "AWS::CloudWatch::Alarm",  # moto's CloudFormation skips it
+    "AWS::CloudWatch::Dashboard",  # moto has it, but its body names the alarms above
+}
 
 
 class _NoManagedPolicies:
@@ -74,6 +79,8 @@ class DeployedStack:
     functions: dict[str, FunctionSpec]
     region: str
     parameters: dict[str, str] = field(default_factory=dict)
+    emf: list[dict[str, Any]] = field(default_factory=list)
+    """Metric records (CloudWatch embedded metric format) the handlers printed, as CloudWatch would ingest them."""
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -91,20 +98,46 @@ class DeployedStack:
         e.g. another ROUTES_FILE, as a redeploy with a changed routes layer would give)."""
         spec = self.functions[logical_id]
         environment = {**self.function_environment(logical_id), **(overrides or {})}
-        environment.update(
-            AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id],
-            AWS_REGION=self.region,
-            POWERTOOLS_METRICS_NAMESPACE="emr-dispatch",
-        )
+        environment.update(AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id], AWS_REGION=self.region)
         handler = _load_handler(spec)
+        printed = io.StringIO()
         with _environment(environment):
             from emr_dispatch import wiring
 
             wiring.reset()
             try:
-                return handler(event, LambdaContext(self.resources[logical_id]))
+                with contextlib.redirect_stdout(printed):
+                    return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
                 wiring.reset()
+                self._keep_metrics(printed.getvalue())
+
+    def metric_values(self, name: str, **dimensions: str) -> list[float]:
+        """Every value of a metric the handlers emitted in the record with exactly these dimensions (plus
+        ``service``); no dimensions: the namespace-wide set the alarms watch."""
+        wanted = {"service", *dimensions}
+        found: list[float] = []
+        for record in self.emf:
+            (directive,) = record["_aws"]["CloudWatchMetrics"]
+            names = {metric["Name"] for metric in directive["Metrics"]}
+            if name not in names or wanted not in [set(keys) for keys in directive["Dimensions"]]:
+                continue
+            if all(record.get(key) == value for key, value in dimensions.items()):
+                value = record[name]
+                found += value if isinstance(value, list) else [value]
+        return found
+
+    def _keep_metrics(self, printed: str) -> None:
+        """Metric records are kept; anything else the handler printed goes on to stdout."""
+        for line in printed.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and "_aws" in record:
+                self.emf.append(record)
+            else:
+                sys.stdout.write(line + "\n")
 
 
 @dataclass
@@ -242,8 +275,12 @@ def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
     resources = cfn_template["Resources"]
     functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::Function"}
     dropped = _LAMBDA_TRIGGER_TYPES | _MOTO_UNSUPPORTED_TYPES
-    for name in [name for name, resource in resources.items() if resource["Type"] in dropped]:
+    dropped_names = {name for name, resource in resources.items() if resource["Type"] in dropped}
+    for name in dropped_names:
         del resources[name]
+    outputs = cfn_template.get("Outputs", {})
+    for name in [name for name, output in outputs.items() if _refers_to(output.get("Value"), dropped_names)]:
+        del outputs[name]
     for resource in resources.values():
         if resource["Type"] == "AWS::Events::Rule":
             targets = resource["Properties"].get("Targets", [])

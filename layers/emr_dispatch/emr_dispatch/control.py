@@ -1,7 +1,9 @@
 """Control messages on the arrivals queue: work the launcher does on request, not on an S3 arrival.
 
 The tracker asks for queued jobs to be started when a slot frees, so it never needs the right to start
-engines itself. Anyone who may send to the queue can only ask for what emr-dispatch would do anyway.
+engines itself; operators (the CLI) ask for an ended job's next attempt, or replay arrivals with ``force``
+(a new attempt for an object whose job already ended). Anyone who may send to the queue can only ask for
+what emr-dispatch would do anyway, through the ledger's conditional writes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ if TYPE_CHECKING:
 MARKER = "emr-dispatch"
 START_QUEUED = "start-queued"
 CLOSE_BATCH = "close-batch"
-KINDS = frozenset({START_QUEUED, CLOSE_BATCH})
+RETRY_JOB = "retry-job"
+REPLAY = "replay"
+KINDS = frozenset({START_QUEUED, CLOSE_BATCH, RETRY_JOB, REPLAY})
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 
 
@@ -32,6 +36,16 @@ def control_kind(message: Any) -> str | None:
 
 def control_body(kind: str, **fields: str) -> str:
     return json.dumps({MARKER: kind, **fields})
+
+
+def retry_body(job_id: str, requested_by: str) -> str:
+    """Ask the launcher for an ended job's next attempt (same inputs)."""
+    return control_body(RETRY_JOB, job_id=job_id, requested_by=requested_by)
+
+
+def replay_body(event: dict[str, Any], requested_by: str) -> str:
+    """An S3 event to launch as usual, except that an object whose job already ended gets a new attempt."""
+    return json.dumps({MARKER: REPLAY, "force": True, "requested_by": requested_by, "event": event})
 
 
 class QueueSignal:

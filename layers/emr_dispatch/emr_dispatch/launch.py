@@ -1,6 +1,7 @@
 """Launching: arrivals → route → claim (and capacity slot) → engine start → ledger.
 
-Also starts QUEUED jobs, oldest first, when asked to (a slot was freed).
+Also starts QUEUED jobs, oldest first, when asked to (a slot was freed), and an ended job's next attempt
+when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
 """
 
 from __future__ import annotations
@@ -8,18 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
 from emr_dispatch.batches import Batches
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import CLOSE_BATCH, START_QUEUED, control_kind
+from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.observability import logger
+from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import Route, RoutesFile
-from emr_dispatch.timeutil import iso_seconds_ago, now_iso
+from emr_dispatch.timeutil import iso_seconds_ago, now_iso, seconds_between
 
 ABANDONED_CLAIM_SECONDS = 300
 """Longer than the launcher's timeout (120 s): a claim this old with no engine id was left by a dead invocation.
@@ -63,15 +65,23 @@ class Launcher:
     def handle_event(self, event: Any) -> list[LaunchResult]:
         """An un-wrapped S3 event or control message (or an SQS message body, parsed)."""
         kind = control_kind(event)
+        if kind is not None:
+            clear_arrival_context()
         if kind == START_QUEUED:
             return self.start_queued()
         if kind == CLOSE_BATCH:
             return self.close_batch(str(event.get("batch_id", "")))
+        if kind == RETRY_JOB:
+            return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
+        if kind == REPLAY:
+            return self.replay(event.get("event"), str(event.get("requested_by", "operator")))
         return [self.launch(item) for item in parse_s3_event(event)]
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
+        metrics.count(metrics.ARRIVALS)
         if isinstance(item, TestEvent):
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
+        arrival_context(item.uri, item.version_id or item.etag)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
         route = self._routes.match(item.bucket, item.key)
@@ -110,6 +120,7 @@ class Launcher:
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
         joined = self._batches.join(item, route.name, route.batching)
         if joined.status == "duplicate":
+            metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
             logger.info("duplicate arrival", batch_id=joined.batch_id, route=route.name, uri=item.uri)
             return LaunchResult("duplicate", "already in a batch", None, route.name, item.uri)
         if joined.full:
@@ -131,11 +142,13 @@ class Launcher:
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
+        correlate(job.job_id)
         engine = self._engines[route.engine]
         caps = self._caps(route)
         if caps.limited:
             claimed = self._capacity.claim(job, caps)
             if claimed.status == "queued":
+                metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
                 return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
             if claimed.status == "claimed":
                 return self._start(job, route, engine, uri)
@@ -147,6 +160,7 @@ class Launcher:
             held = claim.held_by
         if held is not None and _abandoned(held):
             return self._recover(held, route, engine, uri)
+        metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
 
@@ -162,11 +176,52 @@ class Launcher:
                 continue
             if route.name in blocked:
                 continue
+            correlate(job.job_id)
             taken = self._capacity.start_queued(job, self._caps(route))
             if taken is None:
                 blocked.add(route.name)
                 continue
+            metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
             results.append(self._start(taken, route, self._engines[route.engine], uri or "", from_queue=True))
+        return results
+
+    def retry(self, job_id: str, requested_by: str = "operator") -> LaunchResult:
+        """An ended job's next attempt over the same inputs, started like a queued job (its route's caps
+        hold; over a cap it waits QUEUED). Only an ended job is retried, and only once per request: the move
+        to the next attempt is a conditional write on the attempt it saw."""
+        correlate(job_id)
+        job = self._ledger.get(job_id)
+        if job is None:
+            logger.warning("retry of an unknown job", job_id=job_id, requested_by=requested_by)
+            return LaunchResult("skipped", "no such job", job_id)
+        route = self._routes.get(job.route)
+        uri = job.input_uris[0] if job.input_uris else ""
+        if route is None:
+            logger.error("retried job's route is gone from the routes file", job_id=job_id, route=job.route)
+            return LaunchResult("skipped", f"route {job.route} is not in the routes file", job_id, job.route, uri)
+        if not job.state.is_terminal:
+            return LaunchResult("skipped", f"job is {job.state.value}: only an ended job is retried", job_id, job.route)
+        queued = self._ledger.begin_attempt(job, f"retry requested by {requested_by}")
+        if queued is None:
+            return LaunchResult("duplicate", "the job moved meanwhile (another retry?)", job_id, job.route, uri)
+        logger.info("job retried", job_id=job_id, route=job.route, attempt=queued.attempt, requested_by=requested_by)
+        taken = self._capacity.start_queued(queued, self._caps(route))
+        if taken is None:
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
+        return self._start(taken, route, self._engines[route.engine], uri, from_queue=True)
+
+    def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
+        """Arrivals launched as usual, except that an object whose job already ended gets a new attempt
+        (``replay --force``); a job still running is never started twice."""
+        results = []
+        for item in parse_s3_event(event):
+            result = self.launch(item)
+            if result.status == "duplicate" and result.job_id:
+                held = self._ledger.get(result.job_id)
+                if held is not None and held.state.is_terminal:
+                    result = self.retry(result.job_id, f"{requested_by} (replay --force)")
+            results.append(result)
         return results
 
     def _caps(self, route: Route) -> Caps:
@@ -191,6 +246,7 @@ class Launcher:
         try:
             started = engine.start(job, route)
         except EngineThrottledError:
+            metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
             # Not lost: a job from the queue goes back to it; an arrival's claim is dropped so the message,
             # which fails and comes back from SQS, can claim it again.
             if from_queue:
@@ -205,6 +261,7 @@ class Launcher:
             logger.error("engine refused job", job_id=job.job_id, route=route.name, error=str(exc))
             return LaunchResult("failed", exc.code, job.job_id, route.name, uri, applied.job.engine_id)
         self._ledger.record_submitted(job, started.engine_id, started.details)
+        metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
 
@@ -219,5 +276,6 @@ def _abandoned(job: Job) -> bool:
 
 
 def _skip(reason: str, uri: str) -> LaunchResult:
+    metrics.count(metrics.ARRIVALS_SKIPPED, reason=reason)
     logger.info("arrival skipped", reason=reason, uri=uri)
     return LaunchResult("skipped", reason, uri=uri)

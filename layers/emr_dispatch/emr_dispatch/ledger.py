@@ -131,6 +131,34 @@ class Ledger:
             },
         )
 
+    def begin_attempt(self, job: Job, source: str) -> Job | None:
+        """An ended job's next attempt, same inputs: QUEUED again with attempt + 1 and no trace of the last
+        attempt's engine resource or outcome (kept in its history). None if the job moved meanwhile."""
+        now = now_iso()
+        attempt = job.attempt + 1
+        entry = {"at": now, "state": JobState.QUEUED.value, "source": source, "attempt": attempt}
+        terminal = [state for state in JobState if state.is_terminal]
+        placeholders = [f":end{i}" for i in range(len(terminal))]
+        values: dict[str, Any] = {
+            ":queued": JobState.QUEUED.value,
+            ":next": attempt,
+            ":attempt": job.attempt,
+            ":now": now,
+            ":entry": [entry],
+            ":action": [f"attempt {attempt} requested ({source})"],
+            ":empty": [],
+            **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
+        }
+        return self._update(
+            job.job_id,
+            "SET #state = :queued, attempt = :next, updated_at = :now, history = list_append(history, :entry), "
+            "actions = list_append(if_not_exists(actions, :empty), :action) "
+            "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
+            "expires_at, submitted_at, alert_pending, alert_claimed_at, alerted_at, slots",
+            f"attempt = :attempt AND #state IN ({', '.join(placeholders)})",
+            values,
+        )
+
     def release(self, job: Job) -> None:
         """Drop a claim whose engine start did not happen, so a later delivery can claim it again."""
         try:

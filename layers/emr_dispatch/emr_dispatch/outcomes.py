@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
@@ -14,7 +15,8 @@ from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
 from emr_dispatch.errors import AlertPublishError, EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.observability import logger
+from emr_dispatch.observability import correlate, logger
+from emr_dispatch.timeutil import seconds_between
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,11 @@ class OutcomeRecorder:
         self._capacity = capacity
         self._signal = signal
 
-    def apply(self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None) -> Applied:
+    def apply(
+        self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None, *, stop: bool = False
+    ) -> Applied:
+        """``stop``: stop the engine resource after recording the update, whatever it is (an operator's cancel)."""
+        correlate(job.job_id)
         inspection: Inspection | None = None
         actions: list[str] = []
         alerting = update.state in ALERTING_STATES
@@ -38,7 +44,7 @@ class OutcomeRecorder:
             inspection = engine.inspect(job, event, update)
         # A failed job's cluster is stopped if still alive; a timed-out job is always stopped (a job run
         # that is merely slow reports itself alive only to the engine).
-        stop = bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
+        stop = stop or bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
         if stop:
             # Recorded before terminating: the engine's own reason will only say USER_REQUEST.
             actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")
@@ -66,6 +72,7 @@ class OutcomeRecorder:
         if stop:
             moved = self._record(moved, self._stop(moved, engine))
         if moved.state.is_terminal:
+            _count_end(moved)
             moved = self._record(moved, self._housekeeping(moved, engine))
             if moved.slots:
                 # Only the writer of the terminal state gets here, so a slot is given back once.
@@ -116,3 +123,9 @@ class OutcomeRecorder:
             self._ledger.add_actions(job.job_id, actions)
             job.actions = [*job.actions, *actions]
         return job
+
+
+def _count_end(job: Job) -> None:
+    metrics.count(metrics.ENDED_METRICS[job.state.value], route=job.route, engine=job.engine)
+    if job.submitted_at and job.ended_at:
+        metrics.seconds(metrics.JOB_DURATION, seconds_between(job.submitted_at, job.ended_at), route=job.route)

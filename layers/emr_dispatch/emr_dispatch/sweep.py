@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
@@ -70,6 +71,7 @@ class Sweeper:
             try:
                 self._reconcile(job, now, report)
             except EngineError as exc:
+                metrics.engine_error(job.engine, exc.code)
                 # One unreachable resource must not stop the sweep of the others; it is tried next run.
                 logger.error("sweep of job failed", job_id=job.job_id, engine=job.engine, error=str(exc))
                 report.errors.append(f"{job.job_id}: {exc.code}")
