@@ -166,7 +166,6 @@ def deploy(
     """Deploy the template into the moto account that is active in this process (inside mock_aws)."""
     parameters = parameters or {}
     sam_template = load_sam_template(template_path)
-    functions = _function_specs(sam_template, template_path.parent)
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket=_ARTIFACT_BUCKET)
     _point_code_at_s3(sam_template, s3, template_path.parent)
@@ -182,13 +181,24 @@ def deploy(
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    return attach(stack_name, region, template_path, dict(parameters))
+
+
+def attach(
+    stack_name: str, region: str, template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None
+) -> DeployedStack:
+    """A stack already deployed from this template (into moto, or a real account), to run its functions'
+    handlers in this process with the environment CloudFormation resolved for them."""
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     resources = {
         resource["LogicalResourceId"]: resource["PhysicalResourceId"]
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
         for resource in page["StackResourceSummaries"]
     }
-    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters))
+    functions = _function_specs(load_sam_template(template_path), template_path.parent)
+    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters or {}))
 
 
 def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:
