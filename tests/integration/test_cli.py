@@ -13,7 +13,7 @@ from builders import job
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
-from emr_dispatch_tools.cli import EXIT_NOT_FOUND, EXIT_USAGE, app
+from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_USAGE, app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -80,10 +80,26 @@ def test_jobs_show_unknown_job_exits_not_found(stack: moto_stack.DeployedStack) 
     assert "no job nope" in result.stderr
 
 
-def test_jobs_list_without_a_ledger_is_a_usage_error(stack: moto_stack.DeployedStack) -> None:
+def test_jobs_list_without_a_ledger_is_a_usage_error(
+    stack: moto_stack.DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a directory without samconfig.toml, and no stack or table named
+    monkeypatch.chdir(tmp_path)
+    # When jobs are listed, then it is a usage error that says what to pass
     result = runner.invoke(app, ["jobs", "list"])
     assert result.exit_code == EXIT_USAGE
-    assert "--table" in result.stderr
+    assert "--stack" in result.stderr
+
+
+def test_the_default_stack_comes_from_samconfig(
+    stack: moto_stack.DeployedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the repository's samconfig.toml (stack_name emr-dispatch), which this moto account does not have
+    monkeypatch.chdir(ROOT)
+    # When jobs are listed from the repository without --stack, then that stack is asked for, and missing
+    result = runner.invoke(app, ["jobs", "list"])
+    assert result.exit_code == EXIT_NO_STACK
+    assert "emr-dispatch" in result.stderr
 
 
 def test_routes_check_accepts_the_shipped_routes() -> None:
