@@ -31,7 +31,8 @@ def _cli(*args: str) -> Any:
 
 def _deliver_arrivals_queue(stack: DeployedStack) -> dict[str, Any]:
     """What the CLI put on the arrivals queue, delivered to the launcher as its SQS trigger would."""
-    result: dict[str, Any] = stack.invoke("LauncherFunction", receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"]))
+    event = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+    result: dict[str, Any] = stack.invoke("LauncherFunction", event)
     return result
 
 

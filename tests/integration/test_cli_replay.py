@@ -9,7 +9,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from emr_dispatch.arrivals import parse_s3_event
+from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.cli import EXIT_NOT_FOUND, app
@@ -111,4 +111,5 @@ def test_replayed_notification_decodes_to_the_object(stack: DeployedStack, lande
     event = notification_for(landed, KEYS[0], head, stack.region)
     # When the launcher's parser reads it, then it is exactly that object version
     (arrival,) = parse_s3_event(event)
+    assert isinstance(arrival, Arrival)
     assert (arrival.bucket, arrival.key, arrival.version_id) == (landed, KEYS[0], head["VersionId"])
