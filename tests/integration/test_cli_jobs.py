@@ -78,11 +78,20 @@ def test_cancel_records_then_terminates_and_retry_starts_attempt_two(stack: Depl
     assert _cli("jobs", "retry", launched.job_id).exit_code == EXIT_REFUSED
 
 
-def test_retry_and_cancel_of_an_unknown_job_exit_not_found(stack: DeployedStack) -> None:
+def test_exit_codes_say_what_is_missing(stack: DeployedStack) -> None:
+    # When a job does not exist, then retry and cancel exit "not found", naming it
     for command in ("retry", "cancel"):
         result = _cli("jobs", command, "no-such-job")
         assert result.exit_code == EXIT_NOT_FOUND, result.output
         assert "no job no-such-job" in result.stderr
+    # When the stack does not exist, then the exit code says so
+    result = runner.invoke(app, ["jobs", "list", "--stack", "not-deployed", "-o", "json"])
+    assert result.exit_code == EXIT_NO_STACK, result.output
+    # When the table named does not exist, then the same
+    result = runner.invoke(app, ["jobs", "list", "--table", "no-such-table", "-o", "json"])
+    assert result.exit_code == EXIT_NO_STACK, result.output
+    # ... and nothing was created meanwhile
+    assert "no-such-table" not in boto3.client("dynamodb", region_name=stack.region).list_tables()["TableNames"]
 
 
 def test_jobs_list_since(stack: DeployedStack, ledger: Ledger) -> None:
@@ -94,14 +103,3 @@ def test_jobs_list_since(stack: DeployedStack, ledger: Ledger) -> None:
     assert json.loads(_cli("jobs", "list", "--since", "2999-01-01T00:00:00Z").stdout) == []
     # ... and a since that is neither an age nor a time is a usage error
     assert _cli("jobs", "list", "--since", "yesterday").exit_code == EXIT_USAGE
-
-
-def test_missing_stack_and_missing_table_exit_no_stack(stack: DeployedStack) -> None:
-    # When the stack does not exist, then the exit code says so
-    result = runner.invoke(app, ["jobs", "list", "--stack", "not-deployed", "-o", "json"])
-    assert result.exit_code == EXIT_NO_STACK, result.output
-    # When the table named does not exist, then the same
-    result = runner.invoke(app, ["jobs", "list", "--table", "no-such-table", "-o", "json"])
-    assert result.exit_code == EXIT_NO_STACK, result.output
-    # ... and nothing was created meanwhile
-    assert "no-such-table" not in boto3.client("dynamodb", region_name=stack.region).list_tables()["TableNames"]

@@ -98,12 +98,6 @@ def test_replay_force_starts_a_new_attempt_of_an_ended_job(stack: DeployedStack,
     assert item["action"] == "skipped"
 
 
-def test_replay_of_nothing_exits_not_found(stack: DeployedStack) -> None:
-    result = _replay(f"s3://{stack.outputs['LandingBucketName']}/raw/nothing-here/")
-    assert result.exit_code == EXIT_NOT_FOUND
-    assert "no object" in result.stderr
-
-
 def test_replayed_notification_decodes_to_the_object(stack: DeployedStack, landed: str) -> None:
     # Given the notification replay builds for a key with a space and a plus
     s3 = boto3.client("s3", region_name=stack.region)
@@ -113,3 +107,7 @@ def test_replayed_notification_decodes_to_the_object(stack: DeployedStack, lande
     (arrival,) = parse_s3_event(event)
     assert isinstance(arrival, Arrival)
     assert (arrival.bucket, arrival.key, arrival.version_id) == (landed, KEYS[0], head["VersionId"])
+    # ... and a replay of a prefix that holds nothing exits "not found"
+    result = _replay(f"s3://{landed}/raw/nothing-here/")
+    assert result.exit_code == EXIT_NOT_FOUND
+    assert "no object" in result.stderr

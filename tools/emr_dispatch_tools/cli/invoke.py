@@ -4,6 +4,7 @@ layers on the path and /opt files (the routes) read from the layers' directories
 
 By default against template.yaml freshly deployed into moto (an EMR Serverless application and an EMR on EKS
 virtual cluster included, so every route can start); with ``--aws``, against a deployed stack in a real account.
+Several ``-e`` files run one after the other against the same stack (their results as a list).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ MOTO_STACK_NAME = "emr-dispatch-local"
 @command
 def invoke(
     function: Annotated[str, typer.Argument(help="Logical id in template.yaml, e.g. LauncherFunction.")],
-    event_file: Annotated[
-        Path | None, typer.Option("--event", "-e", help="Event JSON file (e.g. events/s3-put-classic.json).")
+    event_files: Annotated[
+        list[Path] | None,
+        typer.Option("--event", "-e", help="Event JSON file (e.g. events/s3-put-classic.json); repeat for several."),
     ] = None,
     real_aws: Annotated[
         bool, typer.Option("--aws", help="Against the deployed stack (--stack) in a real account, not moto.")
@@ -57,14 +59,15 @@ def invoke(
     functions = moto_stack._function_specs(moto_stack.load_sam_template(), moto_stack.ROOT)
     if function not in functions:
         raise CliError(f"template.yaml has no function {function!r}: one of {', '.join(functions)}", EXIT_USAGE)
-    event = _load_event(event_file)
+    events = [_load_event(path) for path in event_files] if event_files else [{}]
     if real_aws:
         deployment = Deployment.connect(stack, region, profile)
         if not deployment.stack:
             raise CliError("--aws needs the deployed stack: --stack NAME", EXIT_USAGE)
-        result, emf = _run(moto_stack.attach(deployment.stack, deployment.region), function, event)
+        results, emf = _run(moto_stack.attach(deployment.stack, deployment.region), function, events)
     else:
-        result, emf = _in_moto(function, event, region or "us-east-1")
+        results, emf = _in_moto(function, events, region or "us-east-1")
+    result: Any = results[0] if len(results) == 1 else results
     if output is Output.json:
         print_json(result)
         return
@@ -76,9 +79,7 @@ def invoke(
         errors.print(f"metric {names} ({dimensions})", highlight=False, markup=False)
 
 
-def _load_event(event_file: Path | None) -> Any:
-    if event_file is None:
-        return {}
+def _load_event(event_file: Path) -> Any:
     try:
         return json.loads(event_file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -87,7 +88,7 @@ def _load_event(event_file: Path | None) -> Any:
         raise CliError(f"{event_file} is not JSON: {exc}", EXIT_USAGE) from exc
 
 
-def _in_moto(function: str, event: Any, region: str) -> tuple[Any, list[dict[str, Any]]]:
+def _in_moto(function: str, events: list[Any], region: str) -> tuple[list[Any], list[dict[str, Any]]]:
     try:
         from moto import mock_aws
     except ImportError as exc:  # moto comes with the dev extra
@@ -99,17 +100,17 @@ def _in_moto(function: str, event: Any, region: str) -> tuple[Any, list[dict[str
     with moto_stack._environment({"AWS_DEFAULT_REGION": region}), mock_aws():
         wiring.reset()
         try:
-            return _run(moto_stack.deploy_with_engines(MOTO_STACK_NAME, region=region), function, event)
+            return _run(moto_stack.deploy_with_engines(MOTO_STACK_NAME, region=region), function, events)
         finally:
             wiring.reset()
 
 
-def _run(stack: Any, function: str, event: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """The handler's logs go to stderr (as `sam local invoke` prints them), keeping stdout for the result."""
+def _run(stack: Any, function: str, events: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The handler's logs go to stderr (as `sam local invoke` prints them), keeping stdout for the results."""
     from emr_dispatch.observability import logger
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logger.registered_formatter)
     with diverted_logs(handler):
-        result = stack.invoke(function, event)
-    return result, list(stack.emf)
+        results = [stack.invoke(function, event) for event in events]
+    return results, list(stack.emf)
