@@ -12,7 +12,6 @@ from rich.syntax import Syntax
 
 from emr_dispatch.engines import build_engines
 from emr_dispatch.errors import RoutesError
-from emr_dispatch.ledger import Ledger
 from emr_dispatch.operations import explain
 from emr_dispatch.routes import RoutesFile, load_routes_file
 from emr_dispatch.settings import Settings, settings_from
@@ -92,11 +91,8 @@ def routes_explain(
         raise CliError(f"{uri}: name an object, not a prefix", EXIT_USAGE)
     routes = load_routes_or_exit(routes_file)
     settings = _stack_settings(stack, region, profile, routes_file) if stack else placeholder_settings(routes_file)
-    import boto3
-
-    # Engines are built as the launcher builds them; explaining makes no AWS call (creating a client makes none).
-    ledger = Ledger(settings.ledger_table, boto3.client("dynamodb", region_name=settings.region))
-    engines = build_engines(settings, ledger)
+    # Engines are built as the launcher builds them (their clients only on first use): explaining calls no AWS.
+    engines = build_engines(settings, _NoLedger())
     explanation = explain(routes, engines, bucket, key)
     if output is Output.json:
         print_json({**asdict(explanation), "routes_file": str(routes_file)})
@@ -108,6 +104,13 @@ def routes_explain(
     if explanation.request is not None:
         console.print(f"job id:  {explanation.job_id} (each object version gets its own)", highlight=False)
         console.print(Syntax(json.dumps(explanation.request, indent=2, sort_keys=True), "json", word_wrap=True))
+
+
+class _NoLedger:
+    """Explaining reads no job: an engine that asked the ledger would be a bug, said loudly."""
+
+    def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
+        raise RuntimeError("routes explain must not read the ledger")
 
 
 PLACEHOLDER_ENVIRONMENT = {
