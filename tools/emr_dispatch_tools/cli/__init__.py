@@ -1,11 +1,5 @@
 """emr-dispatch: look at jobs, retry, cancel and replay them, check and explain routes, redrive dead letters,
-and run a function locally.
-
-Talks to a deployed stack (--stack, $EMR_DISPATCH_STACK or samconfig.toml's stack_name) with the usual AWS
-environment (AWS_PROFILE / --profile, AWS_REGION / --region, AWS_ENDPOINT_URL). Every command takes
---output json for scripts. Exit codes: 0 ok, 1 invalid routes, 2 usage, 3 AWS error, 4 not found (job, object),
-5 no AWS credentials, 6 stack, table or queue missing, 7 refused by the job's state.
-"""
+and run a function locally (the command tree; each group lives in its own module)."""
 
 from __future__ import annotations
 
@@ -40,7 +34,18 @@ __all__ = [
     "main",
 ]
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+HELP = "\n\n".join(
+    [
+        "emr-dispatch: look at jobs, retry, cancel and replay them, check and explain routes, redrive dead letters,"
+        " and run a function locally.",
+        "Talks to a deployed stack (--stack, $EMR_DISPATCH_STACK or samconfig.toml's stack_name) with the usual AWS"
+        " environment (AWS_PROFILE / --profile, AWS_REGION / --region, AWS_ENDPOINT_URL)."
+        " Every command takes --output json for scripts.",
+        "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + ".",
+    ]
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
