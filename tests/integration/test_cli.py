@@ -124,3 +124,21 @@ def test_routes_check_names_the_route_and_field_of_an_invalid_file(tmp_path: Pat
     result = runner.invoke(app, ["routes", "check", str(bad)])
     assert result.exit_code == 1
     assert "route 'broken-route': emr_serverless.application_id" in result.stderr
+
+
+def test_routes_explain_fills_in_the_stacks_values(engines_stack: moto_stack.DeployedStack) -> None:
+    # Given a stack with an EMR Serverless application
+    application_id = engines_stack.parameters["EmrServerlessApplicationId"]
+    # When a returns file is explained with the stack's values
+    routes = str(ROOT / "config" / "routes.yaml")
+    uri = "s3://landing/raw/returns/2026/returns-1.csv"
+    result = runner.invoke(
+        app, ["routes", "explain", uri, "--stack", "emr-dispatch-test", "--routes", routes, "-o", "json"]
+    )
+    # Then the request names the stack's application, work bucket and job role, as the launcher would send it
+    assert result.exit_code == 0, result.output
+    request = json.loads(result.stdout)["request"]
+    assert request["applicationId"] == application_id
+    assert request["executionRoleArn"].endswith(":role/emr-dispatch-serverless-job")
+    work_bucket = engines_stack.outputs["WorkBucketName"]
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == f"s3://{work_bucket}/jobs/clean_csv.py"
