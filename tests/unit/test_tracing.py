@@ -42,10 +42,16 @@ def test_with_tracing_on_the_handler_is_traced(monkeypatch: pytest.MonkeyPatch) 
     assert getattr(traced, "__wrapped__", None) is handler
 
 
-def test_with_tracing_off_the_handler_is_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+@pytest.mark.parametrize("setting", ["true", None])
+def test_with_tracing_off_or_unset_the_handler_is_itself(monkeypatch: pytest.MonkeyPatch, setting: str | None) -> None:
+    # Given tracing off (TracingMode PassThrough), or not set at all (a tool importing a handler)
+    if setting is None:
+        monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    else:
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", setting)
 
     def handler(event: dict[str, Any], context: Any) -> str:
         return "ran"
 
+    # Then the handler is not wrapped at all
     assert observability.traced(handler) is handler

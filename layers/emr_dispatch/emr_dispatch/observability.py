@@ -35,12 +35,14 @@ def clear_arrival_context() -> None:
 
 
 def tracing_enabled() -> bool:
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() not in ("1", "true")
+    """Only when the template says so (POWERTOOLS_TRACE_DISABLED=false, TracingMode=Active): unset means off,
+    so tools and tests that import a handler never load the X-Ray SDK either."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in ("false", "0")
 
 
 def traced(handler: HandlerT) -> HandlerT:
-    """The handler, traced by Powertools Tracer (X-Ray) unless POWERTOOLS_TRACE_DISABLED is true: then the
-    Tracer and the X-Ray SDK are never imported, so a function without tracing pays nothing at cold start."""
+    """The handler, traced by Powertools Tracer (X-Ray) when tracing is on; off, the Tracer is never built and
+    the X-Ray SDK never imported, so a function without tracing pays nothing at cold start."""
     if not tracing_enabled():
         return handler
     from aws_lambda_powertools import Tracer
