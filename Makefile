@@ -6,12 +6,14 @@ SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo test lint fmt typecheck unit routes-check validate build deploy bench clean
+.PHONY: demo test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,12 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
+# checkov pins a year-old boto3: it lives in its own virtualenv too.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.demo
 
@@ -32,7 +40,7 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.bench --output docs/BENCHMARKS.md
 
-test: lint typecheck unit routes-check validate
+test: lint typecheck unit routes-check validate security
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -46,13 +54,22 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 routes-check: $(VENV)/.installed
 	$(VENV)/bin/emr-dispatch routes check config/routes.yaml
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml
+
+# Scanners: each suppression carries its reason where it is made (template Metadata, # nosec comments).
+security: checkov bandit
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+bandit: $(VENV)/.installed
+	$(VENV)/bin/bandit --quiet --recursive layers/emr_dispatch/emr_dispatch functions
 
 build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml
@@ -61,4 +78,4 @@ deploy: build
 	$(SAM) deploy
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache

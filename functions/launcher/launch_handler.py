@@ -28,7 +28,8 @@ def launch_message(record: SQSRecord) -> list[dict[str, Any]]:
 @metrics.flushed
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+    first = records[0] if isinstance(records, list) and records else None
+    if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
         return process_partial_response(
             event=event, record_handler=launch_message, processor=processor, context=context
         )

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from emr_dispatch import launch, wiring
+from emr_dispatch import jobs, wiring
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
@@ -113,7 +113,7 @@ def test_crash_between_cluster_start_and_ledger_write_leaves_no_second_cluster(
     assert _engine_resources()["emr-ec2"] == 1
 
     # When the arrival is delivered again once the dead invocation's claim has expired
-    monkeypatch.setattr(launch, "ABANDONED_CLAIM_SECONDS", -1)
+    monkeypatch.setattr(jobs, "ABANDONED_START_SECONDS", -1)
     result = engines_stack.invoke("LauncherFunction", event)["results"][0]
 
     # Then the cluster the first invocation started is adopted: no second cluster, the job is SUBMITTED on it

@@ -4,15 +4,14 @@ owned by its job, the job is not stuck, and the arrival is not lost."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from faults import InjectedCrashError, crash_at
 
-from emr_dispatch import launch, wiring
+from emr_dispatch import jobs, wiring
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
@@ -21,30 +20,6 @@ from sample_events import load_event
 REGION = "us-east-1"
 LAUNCH_PATH = [("dynamodb", "PutItem"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
 KEY = "raw/orders/2026-11-23/orders-faults.csv"
-
-
-class InjectedCrashError(Exception):
-    """The invocation dies here (timeout, out of memory, a lost container)."""
-
-
-@contextlib.contextmanager
-def _crash_once(service: str, operation: str, when: str) -> Iterator[None]:
-    """Kill the invocation just before a call is sent, or just after AWS has done it."""
-    fired = {"done": False}
-
-    def crash(**_: Any) -> None:
-        if not fired["done"]:
-            fired["done"] = True
-            raise InjectedCrashError(f"crash {when} {service}.{operation}")
-
-    events = boto3._get_default_session().events
-    event_name = f"{when}-call.{service}.{operation}"
-    handler: Any = crash
-    events.register(event_name, handler, unique_id="test-crash")
-    try:
-        yield
-    finally:
-        events.unregister(event_name, unique_id="test-crash")
 
 
 def _arrival(stack: DeployedStack) -> dict[str, Any]:
@@ -61,11 +36,11 @@ def test_a_crash_at_any_launch_call_leaves_one_owned_cluster_after_redelivery_an
 ) -> None:
     # Given an arrival whose first launcher invocation dies at this point of the launch path
     event = _arrival(stack)
-    with _crash_once(service, operation, when), pytest.raises(InjectedCrashError):
+    with crash_at(service, operation, when), pytest.raises(InjectedCrashError):
         stack.invoke("LauncherFunction", event)
 
     # When SQS redelivers it after its visibility timeout (longer than any live invocation's claim)
-    monkeypatch.setattr(launch, "ABANDONED_CLAIM_SECONDS", -1)
+    monkeypatch.setattr(jobs, "ABANDONED_START_SECONDS", -1)
     redelivered = stack.invoke("LauncherFunction", event)["results"][0]
     # ... and the sweeper runs once
     for name, value in stack.function_environment("SweeperFunction").items():

@@ -142,7 +142,7 @@ EXPECTED_FAILURE_VIEW: dict[str, object] = {
     "terminal_entries": 1,
     "history_length": 3,  # SUBMITTING, SUBMITTED, FAILED
     "terminated": ["<terminated>"],
-    "action_count": 2,  # "terminating ... (reason)" recorded before, "terminated ..." after
+    "action_count": 3,  # "not retried: ...", "terminating ... (reason)" recorded before, "terminated ..." after
     "alert_pending": False,
     "alerted": True,
 }

@@ -3,8 +3,8 @@
 SAM → CloudFormation happens offline with samtranslator; moto's CloudFormation then creates the table,
 topic, queues, rules, roles and functions. What moto cannot do is adjusted here, and only here:
 - code and layer content are small zips uploaded to a moto bucket (moto wants S3 locations);
-- resource types moto's CloudFormation does not implement (queue policies, alarms) are left out, with the
-  dashboard (its body names the alarms) and any output naming what was left out;
+- resource types moto's CloudFormation does not implement (queue, topic and bucket policies, alarms) are
+  left out, with the dashboard (its body names the alarms) and any output naming what was left out;
 - Lambda triggers (event source mappings, rule targets that are functions, invoke permissions and
   event-invoke configs) are left out: moto would try to run Docker. The caller delivers those events
   to the handlers itself, exactly as `sam local invoke -e` does.
@@ -34,9 +34,13 @@ _LAMBDA_TRIGGER_TYPES = {
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig",
 }
+# moto's CloudFormation does not implement these policy and alarm types: left out of the moto stack only.
+# They carry access control (TLS-only denies, who may publish or send), which moto does not enforce anyway.
 _MOTO_UNSUPPORTED_TYPES = {
-    "AWS::SQS::QueuePolicy",  # moto's CloudFormation skips it
-    "AWS::CloudWatch::Alarm",  # moto's CloudFormation skips it
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",  # moto has it, but its body names the alarms above
 }
 
@@ -81,6 +85,10 @@ class DeployedStack:
     parameters: dict[str, str] = field(default_factory=dict)
     emf: list[dict[str, Any]] = field(default_factory=list)
     """Metric records (CloudWatch embedded metric format) the handlers printed, as CloudWatch would ingest them."""
+    warm: bool = False
+    """Like Lambda keeping a container warm: consecutive invocations of the same function with the same
+    environment reuse what its init built (clients, routes). Off: every invocation is a cold start."""
+    _last_container: tuple[str, frozenset[tuple[str, str]]] | None = field(default=None, repr=False)
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -101,15 +109,19 @@ class DeployedStack:
         environment.update(AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id], AWS_REGION=self.region)
         handler = _load_handler(spec)
         printed = io.StringIO()
+        container = (logical_id, frozenset(environment.items()))
         with _environment(environment):
             from emr_dispatch import wiring
 
-            wiring.reset()
+            if not (self.warm and container == self._last_container):
+                wiring.reset()
+            self._last_container = container
             try:
                 with contextlib.redirect_stdout(printed):
                     return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
-                wiring.reset()
+                if not self.warm:
+                    wiring.reset()
                 self._keep_metrics(printed.getvalue())
 
     def metric_values(self, name: str, **dimensions: str) -> list[float]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from moto.emr.models import Step, emr_backends
+from moto.emr.models import Cluster, Step, emr_backends
 from moto.emrcontainers.models import emrcontainers_backends
 from moto.emrserverless.models import emrserverless_backends
 
@@ -26,6 +26,15 @@ class Outcome(StrEnum):
     SUCCEED = "succeed"
     STEP_FAILURE = "step-failure"  # EMR on EC2: the Spark step fails; job runs: the application fails
     BOOTSTRAP_FAILURE = "bootstrap-failure"
+    # A cause a second attempt can fix: EMR on EC2 loses its Spot instances, EMR Serverless fails with an
+    # internal error, EMR on EKS finds its cluster unavailable.
+    CAPACITY_FAILURE = "capacity-failure"
+
+
+SPOT_LOSS = (
+    "INSTANCE_FAILURE",
+    "Core instances were lost: Spot capacity reclaimed (Server.SpotInstanceTermination).",
+)
 
 
 class _Clock:
@@ -67,6 +76,25 @@ class _FailedStep(Step):
         return status
 
 
+class _EndedCluster(Cluster):
+    """A moto cluster whose Status.StateChangeReason also carries the Code, as DescribeCluster's does on AWS."""
+
+    last_state_change_code: str
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status = dict(super().status)
+        status["StateChangeReason"] = {**status["StateChangeReason"], "Code": self.last_state_change_code}
+        return status
+
+
+def _end(cluster: Any, state: str, code: str, message: str) -> None:
+    cluster.__class__ = _EndedCluster
+    cluster.state = state
+    cluster.last_state_change_code = code
+    cluster.last_state_change_reason = message
+
+
 class EmrEc2Simulator:
     def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
@@ -82,9 +110,14 @@ class EmrEc2Simulator:
         if step is not None:
             step.state = "PENDING"
         yield self._cluster_event(cluster, "STARTING", None)
+        if outcome is Outcome.CAPACITY_FAILURE:
+            _end(cluster, "TERMINATED_WITH_ERRORS", *SPOT_LOSS)
+            if step is not None:
+                step.state = "CANCELLED"
+            yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", SPOT_LOSS)
+            return
         if outcome is Outcome.BOOTSTRAP_FAILURE:
-            cluster.state = "TERMINATED_WITH_ERRORS"
-            cluster.last_state_change_reason = "Master instance failed bootstrap action 1"
+            _end(cluster, "TERMINATED_WITH_ERRORS", "BOOTSTRAP_FAILURE", "Master instance failed bootstrap action 1")
             if step is not None:
                 step.state = "CANCELLED"
             yield self._cluster_event(
@@ -101,8 +134,7 @@ class EmrEc2Simulator:
             step.state = "COMPLETED"
             cluster.state = "TERMINATING"
             yield self._step_event(cluster, step, "COMPLETED")
-            cluster.state = "TERMINATED"
-            cluster.last_state_change_reason = "Steps completed"
+            _end(cluster, "TERMINATED", "ALL_STEPS_COMPLETED", "Steps completed")
             yield self._cluster_event(cluster, "TERMINATED", ("ALL_STEPS_COMPLETED", "Steps completed"))
             return
         step.__class__ = _FailedStep
@@ -114,8 +146,7 @@ class EmrEc2Simulator:
         step.state = "FAILED"
         cluster.state = "TERMINATING"
         yield self._step_event(cluster, step, "FAILED")
-        cluster.state = "TERMINATED_WITH_ERRORS"
-        cluster.last_state_change_reason = "Shut down as step failed"
+        _end(cluster, "TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
         yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", ("STEP_FAILURE", "Shut down as step failed"))
 
     # ---------------------------------------------------------------- event shapes (as AWS sends them)
@@ -177,6 +208,9 @@ class EmrServerlessSimulator:
         run.billed_resource_utilization = {"vCPUHour": 0.347, "memoryGBHour": 1.388, "storageGBHour": 0.0}
         if outcome is Outcome.SUCCEED:
             run.state = "SUCCESS"
+        elif outcome is Outcome.CAPACITY_FAILURE:
+            run.state = "FAILED"
+            run.state_details = "Job run failed because of an internal error. Retry the job run."
         else:
             run.state = "FAILED"
             run.state_details = "Job failed, please check complete logs in configured logging destination. ExitCode: 1."
@@ -220,6 +254,10 @@ class EmrEksSimulator:
             yield self._event(run)
         if outcome is Outcome.SUCCEED:
             run.state = "COMPLETED"
+        elif outcome is Outcome.CAPACITY_FAILURE:
+            run.state = "FAILED"
+            run.failure_reason = "CLUSTER_UNAVAILABLE"
+            run.state_details = "Job run failed: the virtual cluster's EKS cluster is unavailable."
         else:
             run.state = "FAILED"
             run.failure_reason = "USER_ERROR"

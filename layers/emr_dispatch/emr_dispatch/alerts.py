@@ -36,6 +36,8 @@ class Alert:
     actions: list[str]
     severity: str = "ERROR"
     next_commands: list[str] = field(default_factory=list)
+    max_attempts: int = 1
+    earlier_attempts: list[str] = field(default_factory=list)  # one line per attempt before this one
 
     @classmethod
     def for_job(cls, job: Job, *, log_locations: list[str], console_link: str) -> Alert:
@@ -54,6 +56,32 @@ class Alert:
             console_link=console_link,
             actions=list(job.actions),
             next_commands=[f"emr-dispatch jobs show {job.job_id}"],
+            max_attempts=job.max_attempts,
+            earlier_attempts=[_attempt_line(attempt) for attempt in job.attempts],
+        )
+
+    @classmethod
+    def for_retry(cls, job: Job) -> Alert:
+        """The one notice of a retry: the attempt that failed, why, and when the next one starts."""
+        failed = job.attempts[-1]
+        return cls(
+            job_id=job.job_id,
+            route=job.route,
+            engine=job.engine,
+            state="RETRYING",
+            attempt=int(failed.get("attempt", job.attempt - 1)),
+            engine_id=failed.get("engine_id"),
+            inputs=job.input_uris,
+            reason_code=failed.get("reason_code"),
+            reason_message=failed.get("reason_message"),
+            failure=dict(failed.get("failure") or {}),
+            log_locations=list(failed.get("log_locations") or []),
+            console_link=str(failed.get("console_link", "")),
+            actions=[str(failed.get("retry", f"retrying as attempt {job.attempt}"))],
+            severity="WARNING",
+            next_commands=[f"emr-dispatch jobs show {job.job_id}"],
+            max_attempts=job.max_attempts,
+            earlier_attempts=[_attempt_line(attempt) for attempt in job.attempts[:-1]],
         )
 
     @classmethod
@@ -81,15 +109,26 @@ class Alert:
     def subject(self) -> str:
         # Most telling first: state, route, reason; the job id (in the body too) is what gets cut.
         reason = f" ({self.reason_code})" if self.reason_code else ""
-        subject = f"[emr-dispatch] {self.state}: {self.route}{reason} job {self.job_id}"
+        # "attempt 1/3" on a final failure would promise retries that will not come: shown once there were some.
+        retried = self.state == "RETRYING" or self.attempt > 1
+        attempts = f" attempt {self.attempt}/{self.max_attempts}" if retried and self.max_attempts > 1 else ""
+        subject = f"[emr-dispatch] {self.state}: {self.route}{reason}{attempts} job {self.job_id}"
         subject = subject.encode("ascii", "replace").decode("ascii").replace("\n", " ")
         return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 3] + "..."
 
+    @property
+    def attempt_text(self) -> str:
+        return f"attempt {self.attempt} of {self.max_attempts}"
+
     def body(self) -> str:
+        if self.state == "RETRYING":
+            headline = f"Job {self.job_id} on route {self.route}: {self.attempt_text} failed; it is being retried."
+        else:
+            headline = f"Job {self.job_id} on route {self.route} ended {self.state}."
         lines = [
-            f"Job {self.job_id} on route {self.route} ended {self.state}.",
+            headline,
             "",
-            f"Engine:     {self.engine} {self.engine_id or '(not started)'} (attempt {self.attempt})",
+            f"Engine:     {self.engine} {self.engine_id or '(not started)'} ({self.attempt_text})",
             f"Reason:     {self.reason_code or '-'}: {self.reason_message or '-'}",
         ]
         for key, label in _FAILURE_LABELS:
@@ -100,6 +139,9 @@ class Alert:
         lines.append("Logs:")
         lines += [f"  - {uri}" for uri in self.log_locations] or ["  (none reported)"]
         lines.append(f"Console:    {self.console_link}")
+        if self.earlier_attempts:
+            lines.append("Earlier attempts:")
+            lines += [f"  - {line}" for line in self.earlier_attempts]
         lines.append("Done by emr-dispatch:")
         lines += [f"  - {action}" for action in self.actions] or ["  - nothing (no cleanup was needed)"]
         lines.append("Next:")
@@ -115,6 +157,8 @@ class Alert:
             "engine_id": self.engine_id,
             "state": self.state,
             "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "earlier_attempts": self.earlier_attempts,
             "inputs": self.inputs,
             "reason_code": self.reason_code,
             "reason_message": self.reason_message,
@@ -124,6 +168,13 @@ class Alert:
             "actions": self.actions,
             "severity": self.severity,
         }
+
+
+def _attempt_line(attempt: dict[str, Any]) -> str:
+    reason = attempt.get("reason_code") or "-"
+    cause = f", {attempt['cause']}" if attempt.get("cause") else ""
+    where = attempt.get("engine_id") or "-"
+    return f"attempt {attempt.get('attempt', '?')}: {attempt.get('state', '?')} ({reason}{cause}) on {where}"
 
 
 class Alerter:

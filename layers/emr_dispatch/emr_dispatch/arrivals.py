@@ -8,11 +8,18 @@ that it too percent-encodes them, so both shapes go through ``decode_s3_key`` ex
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from emr_dispatch.errors import MalformedEventError
+
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key, in UTF-8 bytes: a longer key cannot have come from S3."""
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+"""S3's bucket naming rules (general purpose buckets), loosely: 3-63 of lower-case letters, digits, dots, hyphens."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def _parse_classic_record(record: Any, index: int) -> Arrival:
     if record.get("eventSource") != "aws:s3" or not event_name.startswith("ObjectCreated:"):
         raise MalformedEventError(f"{where} is not an S3 ObjectCreated record: {event_name!r}")
     s3 = _field(record, "s3", dict, where)
-    bucket = _field(_field(s3, "bucket", dict, where + ".s3"), "name", str, where + ".s3.bucket")
+    bucket = _bucket(_field(_field(s3, "bucket", dict, where + ".s3"), "name", str, where + ".s3.bucket"), where)
     obj = _field(s3, "object", dict, where + ".s3")
     return Arrival(
         bucket=bucket,
@@ -123,7 +130,7 @@ def _parse_classic_record(record: Any, index: int) -> Arrival:
 
 def _parse_eventbridge(event: dict[str, Any]) -> Arrival:
     detail = _field(event, "detail", dict, "event")
-    bucket = _field(_field(detail, "bucket", dict, "detail"), "name", str, "detail.bucket")
+    bucket = _bucket(_field(_field(detail, "bucket", dict, "detail"), "name", str, "detail.bucket"), "detail.bucket")
     obj = _field(detail, "object", dict, "detail")
     return Arrival(
         bucket=bucket,
@@ -141,9 +148,19 @@ def _decoded(raw: str, where: str) -> str:
     if not raw:
         raise MalformedEventError(f"{where}: empty key")
     try:
-        return decode_s3_key(raw)
-    except UnicodeDecodeError as exc:
+        key = decode_s3_key(raw)
+        size = len(key.encode("utf-8"))  # a lone surrogate (a JSON "\\ud800" escape) is not UTF-8 either
+    except UnicodeError as exc:
         raise MalformedEventError(f"{where}: key is not valid UTF-8 once decoded") from exc
+    if size > MAX_KEY_BYTES:
+        raise MalformedEventError(f"{where}: key is {size} bytes, longer than S3 allows ({MAX_KEY_BYTES})")
+    return key
+
+
+def _bucket(name: str, where: str) -> str:
+    if not _BUCKET_NAME.match(name):
+        raise MalformedEventError(f"{where}: {name[:80]!r} is not an S3 bucket name")
+    return name
 
 
 def _field(container: dict[str, Any], name: str, kind: type, where: str) -> Any:
@@ -157,6 +174,9 @@ def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise MalformedEventError(f"{where} is not an integer")
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise MalformedEventError(f"{where} is not an integer") from exc
+    if number < 0:
+        raise MalformedEventError(f"{where} is negative")
+    return number

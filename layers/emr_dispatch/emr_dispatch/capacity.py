@@ -3,7 +3,7 @@
 Slots are counter items in the ledger table, taken in the same transaction as the job's claim, so two
 launchers can never both take the last slot. A job over the cap is written QUEUED instead and started,
 oldest first, when a slot frees. Counters drift only if an invocation dies between a job's terminal write
-and its release (recounting them from the jobs is future sweeper work).
+and its release; the sweeper recounts them from the jobs that hold slots (``recount``).
 """
 
 from __future__ import annotations
@@ -151,6 +151,46 @@ class Capacity:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise LedgerError(f"releasing a {counter} slot of job {job.job_id} failed: {exc}") from exc
                 logger.warning("slot counter already at zero", counter=counter, job_id=job.job_id)
+
+    def recount(self, held: dict[str, int]) -> list[str]:
+        """Correct counters that count more slots than jobs hold (``held``: slots held per counter).
+
+        A release can be in flight, and the jobs are read from an eventually consistent index, so a
+        counter is only lowered when the previous sweep saw it too high as well, by no more than both
+        sweeps saw, and only if it has not moved since this read. Returns what was corrected."""
+        corrected = []
+        for counter, holding in held.items():
+            try:
+                item = self._client.get_item(TableName=self._table, Key=_counter_key(counter), ConsistentRead=True)
+            except ClientError as exc:
+                raise LedgerError(f"reading {counter} failed: {exc}") from exc
+            fields = item.get("Item", {})
+            active = int(fields.get("active", {}).get("N", "0"))
+            seen_before = int(fields.get("drift_seen", {}).get("N", "0"))
+            drift = active - holding
+            if drift <= 0 and not seen_before:
+                continue
+            if drift <= 0 or not seen_before:
+                expression, values = "SET drift_seen = :drift", {":drift": {"N": str(max(drift, 0))}}
+            else:
+                fix = min(drift, seen_before)
+                expression, values = "ADD active :minus REMOVE drift_seen", {":minus": {"N": str(-fix)}}
+                corrected.append(f"{counter}: {active} → {active - fix}")
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_counter_key(counter),
+                    UpdateExpression=expression,
+                    ConditionExpression="active = :active",
+                    ExpressionAttributeValues={**values, ":active": {"N": str(active)}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise LedgerError(f"recounting {counter} failed: {exc}") from exc
+                corrected = [line for line in corrected if not line.startswith(f"{counter}:")]
+        if corrected:
+            logger.warning("capacity counters corrected", corrected=corrected)
+        return corrected
 
     def oldest_queued(self, limit: int = 25) -> list[Job]:
         """QUEUED jobs, oldest first (FIFO across routes; per route too)."""

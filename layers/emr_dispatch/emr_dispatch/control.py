@@ -1,9 +1,7 @@
 """Control messages on the arrivals queue: work the launcher does on request, not on an S3 arrival.
 
 The tracker asks for queued jobs to be started when a slot frees, so it never needs the right to start
-engines itself; operators (the CLI) ask for an ended job's next attempt, or replay arrivals with ``force``
-(a new attempt for an object whose job already ended). Anyone who may send to the queue can only ask for
-what emr-dispatch would do anyway, through the ledger's conditional writes.
+engines itself. Anyone who may send to the queue can only ask for what emr-dispatch would do anyway.
 """
 
 from __future__ import annotations
@@ -21,9 +19,10 @@ if TYPE_CHECKING:
 MARKER = "emr-dispatch"
 START_QUEUED = "start-queued"
 CLOSE_BATCH = "close-batch"
-RETRY_JOB = "retry-job"
-REPLAY = "replay"
-KINDS = frozenset({START_QUEUED, CLOSE_BATCH, RETRY_JOB, REPLAY})
+START_JOB = "start-job"
+RETRY_JOB = "retry-job"  # an operator's new attempt of an ended job (emr-dispatch jobs retry)
+REPLAY = "replay"  # arrivals replayed with --force (emr-dispatch replay)
+KINDS = frozenset({START_QUEUED, CLOSE_BATCH, START_JOB, RETRY_JOB, REPLAY})
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 
 
@@ -61,6 +60,11 @@ class QueueSignal:
     def close_later(self, batch_id: str, delay_seconds: int) -> None:
         """Ask for a batch to be closed when its window ends (SQS delivers the message after the delay)."""
         self._send(control_body(CLOSE_BATCH, batch_id=batch_id), min(delay_seconds, MAX_DELAY_SECONDS))
+
+    def start_job(self, job_id: str, attempt: int, delay_seconds: int = 0) -> None:
+        """Ask for an attempt of a job to be started: a retry after its backoff, or a start the sweeper
+        found abandoned. Starting is idempotent per attempt, so a duplicate message starts nothing."""
+        self._send(control_body(START_JOB, job_id=job_id, attempt=str(attempt)), min(delay_seconds, MAX_DELAY_SECONDS))
 
     def _send(self, body: str, delay_seconds: int) -> None:
         if not self._queue_url:

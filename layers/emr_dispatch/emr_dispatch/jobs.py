@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from emr_dispatch.timeutil import iso_seconds_ago, now_iso
+
 
 class JobState(StrEnum):
     QUEUED = "QUEUED"
@@ -51,6 +53,11 @@ _RANK = {
 }
 
 ALERTING_STATES = frozenset({JobState.FAILED, JobState.TIMED_OUT})
+ACTIVE_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
+"""States in which a job holds its capacity slots (and may have an engine resource)."""
+ABANDONED_START_SECONDS = 300
+"""Longer than the launcher's timeout (120 s): a pending start this old with no engine id was left by a dead
+invocation. SQS redelivers a failed message only after the queue's visibility timeout (720 s)."""
 
 
 def job_id_for(route: str, arrival_identity: str) -> str:
@@ -84,6 +91,23 @@ class Job:
     submitted_at: str | None = None  # when the engine accepted it: a job's timeout counts from here
     metrics: dict[str, Any] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)  # capacity counters this job holds a slot in
+    max_attempts: int = 1  # from the route's retry policy when the job was created
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts, each as it ended
+    retry_at: str | None = None  # an attempt after the first starts no earlier than this
+    starting_at: str | None = None  # a launcher took this attempt's start in hand at this time
+    launch_options: dict[str, str] = field(default_factory=dict)  # e.g. {"market": "ON_DEMAND"} after Spot loss
+    log_locations: list[str] = field(default_factory=list)  # where the engine put the logs of its end
+
+    @property
+    def start_abandoned(self) -> bool:
+        """A pending start nobody can still be working on: no engine id, untouched for longer than an
+        invocation lives (ABANDONED_START_SECONDS) and, for a retry's attempt, due."""
+        return (
+            self.state is JobState.SUBMITTING
+            and self.engine_id is None
+            and self.updated_at < iso_seconds_ago(ABANDONED_START_SECONDS)
+            and (self.retry_at is None or self.retry_at <= now_iso())
+        )
 
     @property
     def input_uris(self) -> list[str]:

@@ -1,7 +1,7 @@
 """Launching: arrivals → route → claim (and capacity slot) → engine start → ledger.
 
-Also starts QUEUED jobs, oldest first, when asked to (a slot was freed), and an ended job's next attempt
-when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
+Also starts QUEUED jobs, oldest first, when asked to (a slot was freed), pending attempts (retries), and an
+ended job's next attempt when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
 from emr_dispatch.batches import Batches
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_QUEUED, control_kind
+from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
@@ -21,11 +21,7 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import Route, RoutesFile
-from emr_dispatch.timeutil import iso_seconds_ago, now_iso, seconds_between
-
-ABANDONED_CLAIM_SECONDS = 300
-"""Longer than the launcher's timeout (120 s): a claim this old with no engine id was left by a dead invocation.
-SQS redelivers a failed message only after the queue's visibility timeout (720 s), so recovery waits for no one."""
+from emr_dispatch.timeutil import now_iso, seconds_between
 
 DRAIN_BATCH = 25
 """QUEUED jobs looked at per request to start queued jobs."""
@@ -50,8 +46,10 @@ class Launcher:
         batches: Batches,
         engines: dict[str, Engine],
         outcomes: OutcomeRecorder,
+        work_bucket: str,
     ) -> None:
         self._routes = routes
+        self._work_bucket = work_bucket
         self._ledger = ledger
         self._capacity = capacity
         self._batches = batches
@@ -71,6 +69,8 @@ class Launcher:
             return self.start_queued()
         if kind == CLOSE_BATCH:
             return self.close_batch(str(event.get("batch_id", "")))
+        if kind == START_JOB:
+            return [self.start_job(str(event.get("job_id", "")), _int(event.get("attempt")))]
         if kind == RETRY_JOB:
             return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
         if kind == REPLAY:
@@ -84,9 +84,10 @@ class Launcher:
         arrival_context(item.uri, item.version_id or item.etag)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
-        route = self._routes.match(item.bucket, item.key)
+        decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
+        route = decision.route
         if route is None:
-            return _skip("no route matches", uri=item.uri)
+            return _skip(decision.reason, uri=item.uri)
         batching = route.batching
         if batching.mode == "batch":
             return self._join_batch(item, route)
@@ -138,6 +139,7 @@ class Launcher:
             inputs=inputs,
             created_at=now,
             updated_at=now,
+            max_attempts=route.retry.max_attempts,
         )
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
@@ -158,7 +160,7 @@ class Launcher:
             if claim:
                 return self._start(job, route, engine, uri)
             held = claim.held_by
-        if held is not None and _abandoned(held):
+        if held is not None and held.start_abandoned:
             return self._recover(held, route, engine, uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
@@ -182,13 +184,13 @@ class Launcher:
                 blocked.add(route.name)
                 continue
             metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
-            results.append(self._start(taken, route, self._engines[route.engine], uri or "", from_queue=True))
+            results.append(self._start(taken, route, self._engines[route.engine], uri or "", on_throttle="requeue"))
         return results
 
     def retry(self, job_id: str, requested_by: str = "operator") -> LaunchResult:
-        """An ended job's next attempt over the same inputs, started like a queued job (its route's caps
-        hold; over a cap it waits QUEUED). Only an ended job is retried, and only once per request: the move
-        to the next attempt is a conditional write on the attempt it saw."""
+        """An operator's new attempt of an ended job, same inputs (``emr-dispatch jobs retry``), started like a
+        queued job: the route's caps hold (over a cap it waits QUEUED). The move to the next attempt is one
+        conditional write on the attempt seen, so a request delivered twice starts one attempt."""
         correlate(job_id)
         job = self._ledger.get(job_id)
         if job is None:
@@ -209,7 +211,7 @@ class Launcher:
         if taken is None:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
             return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
-        return self._start(taken, route, self._engines[route.engine], uri, from_queue=True)
+        return self._start(taken, route, self._engines[route.engine], uri, on_throttle="requeue")
 
     def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
         """Arrivals launched as usual, except that an object whose job already ended gets a new attempt
@@ -223,6 +225,40 @@ class Launcher:
                     result = self.retry(result.job_id, f"{requested_by} (replay --force)")
             results.append(result)
         return results
+
+    def start_job(self, job_id: str, attempt: int) -> LaunchResult:
+        """Start an attempt whose start is pending: a retry after its backoff, or one the sweeper found
+        abandoned. Two deliveries of the request race for one conditional write; the loser starts nothing."""
+        job = self._ledger.get(job_id) if job_id else None
+        if job is None:
+            logger.error("start requested for a job the ledger does not hold", job_id=job_id, attempt=attempt)
+            return LaunchResult("skipped", "no such job", job_id or None)
+        route = self._routes.get(job.route)
+        uri = job.input_uris[0] if job.input_uris else ""
+        if job.state is not JobState.SUBMITTING or job.attempt != attempt or job.engine_id is not None:
+            logger.info("start request changes nothing", job_id=job_id, attempt=attempt, state=job.state.value)
+            return LaunchResult("duplicate", "the attempt is no longer waiting to start", job_id, job.route, uri)
+        if job.retry_at and job.retry_at > now_iso():
+            logger.info("start requested before the retry is due", job_id=job_id, retry_at=job.retry_at)
+            return LaunchResult("skipped", "retry not due yet", job_id, job.route, uri)
+        # A retry's attempt nobody has taken yet may start; any other pending start only once abandoned
+        # (a launcher may be inside the engine call right now).
+        if not ((job.retry_at is not None and job.starting_at is None) or job.start_abandoned):
+            logger.info("duplicate start request", job_id=job_id, attempt=attempt)
+            return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
+        if route is None:
+            update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", f"route {job.route!r} is gone")
+            self._outcomes.apply(job, update, self._engines[job.engine], None)
+            return LaunchResult("failed", "ROUTE_REMOVED", job_id, job.route, uri)
+        taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
+        if taken is None:
+            return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
+        engine = self._engines[route.engine]
+        found = engine.find_started(taken)
+        if found is not None:
+            self._ledger.record_submitted(taken, found.engine_id, found.details)
+            return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)
+        return self._start(taken, route, engine, uri, on_throttle="release-start")
 
     def _caps(self, route: Route) -> Caps:
         return Caps(route.name, route.max_concurrent, self._routes.max_concurrent_jobs)
@@ -242,15 +278,17 @@ class Launcher:
         logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
         return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
 
-    def _start(self, job: Job, route: Route, engine: Engine, uri: str, from_queue: bool = False) -> LaunchResult:
+    def _start(self, job: Job, route: Route, engine: Engine, uri: str, on_throttle: str = "release") -> LaunchResult:
         try:
             started = engine.start(job, route)
         except EngineThrottledError:
             metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
-            # Not lost: a job from the queue goes back to it; an arrival's claim is dropped so the message,
-            # which fails and comes back from SQS, can claim it again.
-            if from_queue:
+            # Not lost: a job from the queue goes back to it; a pending attempt's start is given back; an
+            # arrival's claim is dropped. The message, which fails and comes back from SQS, tries again.
+            if on_throttle == "requeue":
                 self._capacity.requeue(job)
+            elif on_throttle == "release-start":
+                self._ledger.release_start(job)
             else:
                 self._ledger.release(job)
                 self._capacity.release(job)
@@ -266,16 +304,14 @@ class Launcher:
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
 
 
-def _abandoned(job: Job) -> bool:
-    """A claim nobody can still be working on: no engine id, untouched for longer than an invocation lives."""
-    return (
-        job.state is JobState.SUBMITTING
-        and job.engine_id is None
-        and job.updated_at < iso_seconds_ago(ABANDONED_CLAIM_SECONDS)
-    )
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _skip(reason: str, uri: str) -> LaunchResult:
-    metrics.count(metrics.ARRIVALS_SKIPPED, reason=reason)
+    metrics.count(metrics.ARRIVALS_SKIPPED, reason=metrics.skip_reason(reason))
     logger.info("arrival skipped", reason=reason, uri=uri)
     return LaunchResult("skipped", reason, uri=uri)

@@ -20,6 +20,8 @@ from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from emr_dispatch.retries import Retry
+
 BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
 RETENTION_SECONDS = 90 * 24 * 3600
@@ -31,6 +33,11 @@ crashed without releasing it). Publishing takes milliseconds; Lambda retries aft
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _JOB_SK = "JOB"
+
+
+def alert_lease_cutoff() -> str:
+    """Alert claims made before this moment have expired (their publisher died)."""
+    return iso_seconds_ago(ALERT_LEASE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,12 @@ def to_job(item: dict[str, Any]) -> Job:
         submitted_at=data.get("submitted_at"),
         metrics=data.get("engine_metrics", {}),
         slots=data.get("slots", []),
+        max_attempts=int(data.get("max_attempts", 1)),
+        attempts=data.get("attempts", []),
+        retry_at=data.get("retry_at"),
+        starting_at=data.get("starting_at"),
+        launch_options=data.get("launch_options", {}),
+        log_locations=data.get("log_locations", []),
     )
 
 
@@ -114,13 +127,16 @@ class Ledger:
             raise LedgerError(f"claiming job {job.job_id} failed: {exc}") from exc
         return Claim(True, None)
 
-    def take_over(self, job: Job) -> Job | None:
-        """Take over an abandoned claim (SUBMITTING, no engine id, unchanged since seen); None if lost."""
+    def take_over(self, job: Job, why: str = "recovering an abandoned claim") -> Job | None:
+        """Take an attempt's start in hand (SUBMITTING, no engine id, unchanged since seen); None if lost.
+
+        Used for a claim abandoned by a dead invocation and for the start of a retry's attempt: the
+        ``updated_at`` it was seen with makes two deliveries of the same request race for one write."""
         now = now_iso()
-        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (recovering an abandoned claim)"}
+        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": f"launcher ({why})", "attempt": job.attempt}
         return self._update(
             job.job_id,
-            "SET updated_at = :now, history = list_append(history, :entry)",
+            "SET updated_at = :now, starting_at = :now, history = list_append(history, :entry)",
             "#state = :submitting AND attempt = :attempt AND attribute_not_exists(engine_id) AND updated_at = :seen",
             {
                 ":now": now,
@@ -132,29 +148,48 @@ class Ledger:
         )
 
     def begin_attempt(self, job: Job, source: str) -> Job | None:
-        """An ended job's next attempt, same inputs: QUEUED again with attempt + 1 and no trace of the last
-        attempt's engine resource or outcome (kept in its history). None if the job moved meanwhile."""
+        """An ended job's next attempt, same inputs, on an operator's request: QUEUED again at attempt + 1,
+        the ended attempt kept in ``attempts`` (as a retry keeps it) and nothing of its engine resource or
+        outcome left on the job. The attempt is the last one (no automatic retry follows it). None if the
+        job moved meanwhile."""
         now = now_iso()
         attempt = job.attempt + 1
+        ended = {
+            "attempt": job.attempt,
+            "engine_id": job.engine_id,
+            "state": job.state.value,
+            "reason_code": job.reason_code,
+            "reason_message": job.reason_message,
+            "cause": "operator",
+            "failure": job.failure or {},
+            "submitted_at": job.submitted_at,
+            "ended_at": job.ended_at,
+            "log_locations": job.log_locations,
+            "retry": f"attempt {attempt} {source}",
+        }
         entry = {"at": now, "state": JobState.QUEUED.value, "source": source, "attempt": attempt}
         terminal = [state for state in JobState if state.is_terminal]
         placeholders = [f":end{i}" for i in range(len(terminal))]
         values: dict[str, Any] = {
             ":queued": JobState.QUEUED.value,
             ":next": attempt,
+            ":max": attempt,  # one attempt per request: the route's automatic retries do not follow it
             ":attempt": job.attempt,
             ":now": now,
             ":entry": [entry],
-            ":action": [f"attempt {attempt} requested ({source})"],
+            ":ended": [{key: value for key, value in ended.items() if value is not None}],
+            ":action": [f"attempt {attempt} {source}"],
             ":empty": [],
             **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
         }
         return self._update(
             job.job_id,
-            "SET #state = :queued, attempt = :next, updated_at = :now, history = list_append(history, :entry), "
+            "SET #state = :queued, attempt = :next, max_attempts = :max, updated_at = :now, "
+            "history = list_append(history, :entry), attempts = list_append(if_not_exists(attempts, :empty), :ended), "
             "actions = list_append(if_not_exists(actions, :empty), :action) "
             "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
-            "expires_at, submitted_at, alert_pending, alert_claimed_at, alerted_at, slots",
+            "expires_at, submitted_at, alert_pending, alert_claimed_at, alerted_at, slots, retry_at, starting_at, "
+            "log_locations",
             f"attempt = :attempt AND #state IN ({', '.join(placeholders)})",
             values,
         )
@@ -176,10 +211,25 @@ class Ledger:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise LedgerError(f"releasing job {job.job_id} failed: {exc}") from exc
 
+    def release_start(self, job: Job) -> None:
+        """Give back an attempt's start (its engine start was throttled) so the retried request can take it."""
+        self._update(
+            job.job_id,
+            "REMOVE starting_at",
+            "#state = :submitting AND attempt = :attempt AND attribute_not_exists(engine_id)",
+            {":submitting": JobState.SUBMITTING.value, ":attempt": job.attempt},
+        )
+
     def record_submitted(self, job: Job, engine_id: str, engine_details: dict[str, Any]) -> Job:
         """SUBMITTING → SUBMITTED once the engine accepted the job."""
         now = now_iso()
-        entry = {"at": now, "state": JobState.SUBMITTED.value, "source": "launcher", "engine_id": engine_id}
+        entry = {
+            "at": now,
+            "state": JobState.SUBMITTED.value,
+            "source": "launcher",
+            "engine_id": engine_id,
+            "attempt": job.attempt,
+        }
         updated = self._update(
             job.job_id,
             "SET #state = :submitted, engine_id = :engine_id, engine_details = :details, "
@@ -206,13 +256,14 @@ class Ledger:
         *,
         failure: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        log_locations: list[str] | None = None,
         actions: list[str] | None = None,
         alert: bool = False,
     ) -> Job | None:
         """Move a job forward to ``update.state``. None when the move is not allowed (any more)."""
         now = now_iso()
         target = update.state
-        entry: dict[str, Any] = {"at": now, "state": target.value, "source": update.source}
+        entry: dict[str, Any] = {"at": now, "state": target.value, "source": update.source, "attempt": job.attempt}
         if update.reason_code:
             entry["reason"] = update.reason_code
         assignments = ["#state = :target", "updated_at = :now", "history = list_append(history, :entry)"]
@@ -229,6 +280,9 @@ class Ledger:
         if metrics:
             assignments.append("engine_metrics = :metrics")
             values[":metrics"] = metrics
+        if log_locations:
+            assignments.append("log_locations = :logs")
+            values[":logs"] = log_locations
         if actions:
             assignments.append("actions = list_append(if_not_exists(actions, :empty), :actions)")
             values[":actions"] = actions
@@ -247,6 +301,83 @@ class Ledger:
         condition = f"attempt = :attempt AND #state IN ({', '.join(placeholders)})"
         return self._update(job.job_id, "SET " + ", ".join(assignments), condition, values)
 
+    def schedule_retry(
+        self,
+        job: Job,
+        update: StateUpdate,
+        retry: Retry,
+        *,
+        failure: dict[str, Any] | None,
+        log_locations: list[str],
+        console_link: str,
+        actions: list[str],
+    ) -> Job | None:
+        """Close the failed attempt and open the next one, in one conditional write.
+
+        The job goes back to SUBMITTING at the next attempt with no engine id: events and describe calls of
+        the old attempt can no longer find it (by_engine_id) or move it (attempt condition). The failed
+        attempt is kept in ``attempts``; the retry's notice is claimed through the alert outbox."""
+        now = now_iso()
+        ended = {
+            "attempt": job.attempt,
+            "engine_id": job.engine_id,
+            "state": update.state.value,
+            "reason_code": update.reason_code,
+            "reason_message": update.reason_message,
+            "cause": retry.cause,
+            "failure": failure or {},
+            "submitted_at": job.submitted_at,
+            "ended_at": now,
+            "log_locations": log_locations,
+            "console_link": console_link,
+            "retry": retry.describe(job),
+        }
+        history = [
+            {
+                "at": now,
+                "state": update.state.value,
+                "source": update.source,
+                "attempt": job.attempt,
+                "reason": update.reason_code or "",
+            },
+            {
+                "at": now,
+                "state": JobState.SUBMITTING.value,
+                "source": f"retry ({retry.cause})",
+                "attempt": retry.attempt,
+                "not_before": retry.retry_at,
+            },
+        ]
+        values: dict[str, Any] = {
+            ":submitting": JobState.SUBMITTING.value,
+            ":next": retry.attempt,
+            ":retry_at": retry.retry_at,
+            ":options": retry.launch_options,
+            ":ended": [{k: v for k, v in ended.items() if v is not None}],
+            ":empty": [],
+            ":entries": history,
+            ":actions": actions,
+            ":now": now,
+            ":true": True,
+            ":attempt": job.attempt,
+            ":reason_code": update.reason_code or "",
+            ":reason_message": update.reason_message or "",
+        }
+        active = [JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING]
+        values.update({f":from{i}": state.value for i, state in enumerate(active)})
+        return self._update(
+            job.job_id,
+            "SET #state = :submitting, attempt = :next, retry_at = :retry_at, launch_options = :options, "
+            "attempts = list_append(if_not_exists(attempts, :empty), :ended), "
+            "history = list_append(history, :entries), "
+            "actions = list_append(if_not_exists(actions, :empty), :actions), "
+            "reason_code = :reason_code, reason_message = :reason_message, updated_at = :now, "
+            "alert_pending = :true, alert_claimed_at = :now "
+            "REMOVE engine_id, engine_details, submitted_at, starting_at, failure",
+            "attempt = :attempt AND #state IN (:from0, :from1, :from2)",
+            values,
+        )
+
     def add_actions(self, job_id: str, actions: list[str]) -> None:
         self._update(
             job_id,
@@ -255,10 +386,10 @@ class Ledger:
             {":actions": actions, ":empty": [], ":now": now_iso()},
         )
 
-    def claim_pending_alert(self, job_id: str, lease_seconds: int = ALERT_LEASE_SECONDS) -> Job | None:
+    def claim_pending_alert(self, job_id: str) -> Job | None:
         """Take over an alert whose publisher died: only when its claim is older than the lease."""
         now = now_iso()
-        expired_before = iso_seconds_ago(lease_seconds)
+        expired_before = alert_lease_cutoff()
         return self._update(
             job_id,
             "SET alert_claimed_at = :now",

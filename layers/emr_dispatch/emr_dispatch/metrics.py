@@ -60,6 +60,23 @@ def seconds(name: str, value: float, **dimensions: str) -> None:
         _timings[_key(dimensions)].append((name, value))
 
 
+_SKIP_REASONS = frozenset({"s3 test event", "folder marker", "no route matches", "waiting for the marker object"})
+_SKIP_CATEGORIES = (
+    ("own writes", "own output"),
+    ("control character", "unsafe key"),
+    ("would be an option", "unsafe key"),
+    ("refused", "unsafe key"),
+)
+
+
+def skip_reason(reason: str) -> str:
+    """A skip reason as a dimension value: a few fixed categories, never the key or location it may name
+    (every distinct value is a metric CloudWatch bills)."""
+    if reason in _SKIP_REASONS:
+        return reason
+    return next((category for needle, category in _SKIP_CATEGORIES if needle in reason), "other")
+
+
 def engine_error(engine: str, code: str) -> None:
     """Count an engine call that failed, if it failed because the engine throttled it."""
     from emr_dispatch.aws import THROTTLING_CODES

@@ -54,7 +54,7 @@ class Explanation:
     request: dict[str, Any] | None = None
 
 
-def explain(routes: RoutesFile, engines: dict[str, Engine], bucket: str, key: str) -> Explanation:
+def explain(routes: RoutesFile, engines: dict[str, Engine], bucket: str, key: str, work_bucket: str) -> Explanation:
     """The launcher's decisions for an object at ``s3://bucket/key`` (see ``Launcher.launch``), without any
     AWS call. The job id is the one an arrival with no version, etag or sequencer would get: each real
     object version gets its own."""
@@ -62,9 +62,10 @@ def explain(routes: RoutesFile, engines: dict[str, Engine], bucket: str, key: st
     uri = arrival.uri
     if key.endswith("/"):
         return Explanation(uri, "skip", "folder marker (when empty)")
-    route = routes.match(bucket, key)
+    decision = routes.decide(bucket, key, work_bucket)
+    route = decision.route
     if route is None:
-        return Explanation(uri, "skip", "no route matches")
+        return Explanation(uri, "skip", decision.reason)
     inputs: list[dict[str, Any]] = [arrival.to_record()]
     outcome, reason, identity = "start", "one job per object", arrival.identity()
     if route.batching.mode == "marker":

@@ -5,9 +5,9 @@ Shared by the launcher (a start the engine refused) and the tracker (engine even
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from emr_dispatch import metrics
+from emr_dispatch import metrics, retries
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
@@ -16,6 +16,8 @@ from emr_dispatch.errors import AlertPublishError, EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
+from emr_dispatch.retries import Retry
+from emr_dispatch.routes import RoutesFile
 from emr_dispatch.timeutil import seconds_between
 
 
@@ -26,11 +28,14 @@ class Applied:
 
 
 class OutcomeRecorder:
-    def __init__(self, ledger: Ledger, alerter: Alerter, capacity: Capacity, signal: QueueSignal) -> None:
+    def __init__(
+        self, ledger: Ledger, alerter: Alerter, capacity: Capacity, signal: QueueSignal, routes: RoutesFile
+    ) -> None:
         self._ledger = ledger
         self._alerter = alerter
         self._capacity = capacity
         self._signal = signal
+        self._routes = routes
 
     def apply(
         self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None, *, stop: bool = False
@@ -42,6 +47,16 @@ class OutcomeRecorder:
         alerting = update.state in ALERTING_STATES
         if update.state.is_terminal and job.engine_id and event is not None:
             inspection = engine.inspect(job, event, update)
+            if inspection and not update.reason_message and inspection.details.get("message"):
+                # EMR Serverless events carry no details: what GetJobRun said is the reason (and the cause).
+                update = replace(update, reason_message=str(inspection.details["message"]))
+        route = self._routes.get(job.route)
+        retry = retries.decide(job, update, route)
+        if retry is not None:
+            return self._retry(job, update, retry, engine, inspection)
+        final_words = retries.final_words(job, update, route)
+        if final_words:
+            actions.append(final_words)
         # A failed job's cluster is stopped if still alive; a timed-out job is always stopped (a job run
         # that is merely slow reports itself alive only to the engine).
         stop = stop or bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
@@ -53,6 +68,7 @@ class OutcomeRecorder:
             update,
             failure=inspection.details if inspection else None,
             metrics=inspection.metrics if inspection else None,
+            log_locations=inspection.log_locations if inspection else None,
             actions=actions,
             alert=alerting,
         )
@@ -79,16 +95,59 @@ class OutcomeRecorder:
                 self._capacity.release(moved)
                 self._signal.slot_freed(moved.route)
         if moved.alert_pending:
-            self.publish_alert(moved, engine, inspection.log_locations if inspection else None)
+            self.publish_alert(moved, engine)
         return Applied("moved", moved)
 
-    def publish_alert(self, job: Job, engine: Engine, log_locations: list[str] | None = None) -> None:
-        """Publish a job's pending alert and clear it; an SNS failure leaves it pending and raises."""
-        alert = Alert.for_job(
+    def _retry(
+        self, job: Job, update: StateUpdate, retry: Retry, engine: Engine, inspection: Inspection | None
+    ) -> Applied:
+        """Record the failed attempt and the next one (first), stop what is left of the failed attempt, ask
+        for the next attempt after its backoff, then announce the retry — once, through the outbox."""
+        alive = bool(inspection and inspection.resource_alive)
+        actions = [retry.describe(job)]
+        if alive:
+            actions.append(f"terminating {job.engine_id}: attempt {job.attempt} failed ({update.reason_code})")
+        moved = self._ledger.schedule_retry(
             job,
-            log_locations=log_locations if log_locations is not None else engine.log_locations(job),
+            update,
+            retry,
+            failure=inspection.details if inspection else None,
+            log_locations=inspection.log_locations if inspection else engine.log_locations(job),
             console_link=engine.console_link(job),
+            actions=actions,
         )
+        if moved is None:
+            logger.info("retry not scheduled: the attempt already moved on", job_id=job.job_id, attempt=job.attempt)
+            return Applied("stale", job)
+        logger.warning(
+            "job attempt failed: retrying",
+            job_id=job.job_id,
+            route=job.route,
+            attempt=job.attempt,
+            next_attempt=retry.attempt,
+            cause=retry.cause,
+            reason=update.reason_code,
+            delay_seconds=retry.delay_seconds,
+        )
+        if alive:
+            moved = self._record(moved, self._stop(job, engine))
+        self._signal.start_job(moved.job_id, moved.attempt, retry.delay_seconds)
+        if moved.alert_pending:
+            self.publish_alert(moved, engine)
+        return Applied("moved", moved)
+
+    def publish_alert(self, job: Job, engine: Engine) -> None:
+        """Publish a job's pending alert and clear it; an SNS failure leaves it pending and raises.
+
+        A job that is not terminal but has a pending alert is announcing its retry."""
+        if not job.state.is_terminal and job.attempts:
+            alert = Alert.for_retry(job)
+        else:
+            alert = Alert.for_job(
+                job,
+                log_locations=job.log_locations or engine.log_locations(job),
+                console_link=engine.console_link(job),
+            )
         try:
             message_id = self._alerter.publish(alert)
         except AlertPublishError:

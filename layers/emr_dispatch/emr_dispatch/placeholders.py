@@ -41,3 +41,22 @@ def render(template: str, values: Mapping[str, str]) -> str:
         return values[name]
 
     return _TOKEN.sub(substitute, template)
+
+
+def render_prefix(template: str, values: Mapping[str, str]) -> str:
+    """The template rendered up to its first placeholder without a value: the part of a location that is
+    known before a job runs (e.g. ``s3://work/output/orders/`` of ``s3://{work_bucket}/output/{route}/{job_id}/``)."""
+    parts = []
+    position = 0
+    for match in _TOKEN.finditer(template):
+        parts.append(template[position : match.start()])
+        name = match.group(1)
+        if name is None:
+            parts.append(match.group(0)[0])
+        elif name in values:
+            parts.append(values[name])
+        else:
+            return "".join(parts)
+        position = match.end()
+    parts.append(template[position:])
+    return "".join(parts)

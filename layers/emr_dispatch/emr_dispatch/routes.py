@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,11 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emr_dispatch.errors import RoutesError
-from emr_dispatch.locations import MANIFEST_PREFIX, log_uri
+from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX, log_uri
 from emr_dispatch.placeholders import (
     ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
     placeholders_in,
+    render_prefix,
     unknown_braces,
 )
 
@@ -204,6 +206,30 @@ class Batching(_Model):
     marker: str = Field(default="_SUCCESS", min_length=1, description="marker: the object that starts the job")
 
 
+RetryCause = Literal["capacity", "spot", "internal"]
+RETRY_CAUSES: tuple[RetryCause, ...] = ("capacity", "spot", "internal")
+MAX_RETRY_DELAY_SECONDS = 900
+"""Retries wait on a delayed SQS control message: SQS delays at most 15 minutes."""
+
+
+class RetryPolicy(_Model):
+    """When a failed attempt is tried again. Only causes a second try can fix are retried: capacity and
+    instance failures, Spot loss, internal errors of the engine — never validation or user-code errors."""
+
+    max_attempts: int = Field(default=2, ge=1, le=10, description="attempts in all, the first included")
+    backoff_seconds: int = Field(default=60, ge=0, le=MAX_RETRY_DELAY_SECONDS, description="wait before attempt 2")
+    backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0, description="each later wait is this many times longer")
+    causes: list[RetryCause] = Field(
+        default_factory=lambda: list(RETRY_CAUSES),
+        description="causes that are retried (not `on`: YAML reads it as true)",
+    )
+
+    def delay_before(self, attempt: int) -> int:
+        """Seconds to wait before starting ``attempt`` (2 or more), capped at SQS's longest delay."""
+        delay = self.backoff_seconds * self.backoff_rate ** max(attempt - 2, 0)
+        return int(min(delay, MAX_RETRY_DELAY_SECONDS))
+
+
 ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 """Every engine a route may name (the values of Route.engine)."""
 
@@ -221,9 +247,31 @@ class Route(_Model):
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
     batching: Batching = Field(default_factory=Batching)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
+
+    @property
+    def uses_spot(self) -> bool:
+        """Whether an EMR on EC2 route asks for any Spot capacity (a retry can fall back to on-demand)."""
+        settings = self.emr_ec2
+        if self.engine != "emr-ec2" or settings is None:
+            return False
+        if settings.fleets is not None:
+            fleets = [settings.fleets.primary, settings.fleets.core, settings.fleets.task]
+            return any(fleet is not None and fleet.spot_capacity > 0 for fleet in fleets)
+        groups = settings.instances
+        return groups is not None and any(
+            group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
+        )
+
+    def refuses_key(self, key: str) -> str | None:
+        """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
+        with the key's own text, so a key beginning with "-" would read as an option to the application."""
+        if key.startswith("-") and any(argument.startswith("{key}") for argument in self.job.arguments):
+            return "object key begins with '-' and an application argument begins with {key}: it would be an option"
+        return None
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
@@ -287,6 +335,36 @@ class RoutesFile(_Model):
             raise ValueError("; ".join(loops))
         return self
 
+    def decide(self, bucket: str, key: str, work_bucket: str) -> RouteDecision:
+        """The route that takes an object, or why none does: an object emr-dispatch's jobs wrote (invariant 7,
+        at run time), a key refused as unsafe (invariant 6), or no matching route."""
+        written = self.written_by(bucket, key, work_bucket)
+        if written:
+            return RouteDecision(None, f"under {written}: emr-dispatch's own writes are never inputs")
+        refused = key_refusal(key)
+        if refused:
+            return RouteDecision(None, refused)
+        route = self.match(bucket, key)
+        if route is None:
+            return RouteDecision(None, "no route matches")
+        refused = route.refuses_key(key)
+        return RouteDecision(None, refused) if refused else RouteDecision(route)
+
+    def written_by(self, bucket: str, key: str, work_bucket: str) -> str | None:
+        """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
+        or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
+        locations = [(f"{engine} logs", log_uri(work_bucket, engine)) for engine in LOG_PREFIXES]
+        locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
+        for route in self.routes:
+            if route.output:
+                known = {"work_bucket": work_bucket, "route": route.name}
+                locations.append((f"the output of route {route.name!r}", _known_location(route.output, known)))
+        for what, location in locations:
+            written_bucket, _, prefix = location.removeprefix("s3://").partition("/")
+            if written_bucket in (bucket, "") and key.startswith(prefix):
+                return f"{what} ({location})"
+        return None
+
     def match(self, bucket: str, key: str) -> Route | None:
         """The first route, in file order, whose match takes this object."""
         for route in self.routes:
@@ -296,6 +374,36 @@ class RoutesFile(_Model):
 
     def get(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Which route takes an arrival; when none does, the reason it is skipped."""
+
+    route: Route | None
+    reason: str = ""
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def key_refusal(key: str) -> str | None:
+    """Why an object key is refused whatever the route, or None. Control characters (line breaks, NUL, escapes)
+    are never part of a data file's name: EMR's APIs reject most of them, YARN writes application arguments
+    into a launch script, and they forge lines in logs and alerts. Everything else stays data."""
+    found = _CONTROL_CHARACTER.search(key)
+    if found:
+        return f"object key has a control character (U+{ord(found.group()):04X} at {found.start()}): refused"
+    return None
+
+
+def _known_location(template: str, known: dict[str, str]) -> str:
+    """s3://bucket/prefix of a location template as far as it is known before a job runs; an unknown bucket
+    is left empty (any bucket)."""
+    bucket_template, _, key_template = template.removeprefix("s3://").partition("/")
+    bucket = render_prefix(bucket_template, known)
+    bucket = bucket if render_prefix(bucket_template + "/", known).endswith("/") else ""
+    return f"s3://{bucket}/{render_prefix(key_template, known)}"
 
 
 def _check_template(text: str, allowed: frozenset[str], where: str, hint: str) -> None:

@@ -4,7 +4,8 @@ For every job that is not terminal (within a per-run budget of engine calls): ap
 now, through the same state machine the tracker uses; past its route's timeout, record TIMED_OUT and the
 reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
 QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw), and stops orphans:
-clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended.
+clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended. It asks
+again for attempts whose start request was lost, and recounts capacity counters a crash left too high.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
+from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
 from emr_dispatch.errors import EngineError
-from emr_dispatch.jobs import Job, JobState, StateUpdate
-from emr_dispatch.ledger import ALERT_LEASE_SECONDS, Ledger
+from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
+from emr_dispatch.ledger import Ledger, alert_lease_cutoff
 from emr_dispatch.observability import logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import RoutesFile
@@ -27,6 +29,8 @@ from emr_dispatch.timeutil import iso_seconds_ago
 DEFAULT_BUDGET = 60
 """Jobs described per sweep: at two EMR calls each, well inside DescribeCluster's 1/s and ListSteps' 0.5/s
 refill over a five-minute schedule, shared with the tracker."""
+RETRY_GRACE_SECONDS = 60
+"""A retry this far past its time that no launcher took had its start request lost."""
 
 
 @dataclass
@@ -36,6 +40,8 @@ class SweepReport:
     timed_out: list[str] = field(default_factory=list)
     alerts_resent: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    starts_requested: list[str] = field(default_factory=list)
+    counters_corrected: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -49,10 +55,12 @@ class Sweeper:
         engines: dict[str, Engine],
         outcomes: OutcomeRecorder,
         signal: QueueSignal,
+        capacity: Capacity,
         budget: int = DEFAULT_BUDGET,
     ) -> None:
         self._routes = routes
         self._ledger = ledger
+        self._capacity = capacity
         self._engines = engines
         self._outcomes = outcomes
         self._signal = signal
@@ -77,6 +85,8 @@ class Sweeper:
                 report.errors.append(f"{job.job_id}: {exc.code}")
         self._stop_orphans(report)
         self._resend_alerts(report)
+        self._pending_starts(report)
+        self._recount(report)
         if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
             report.queued_waiting = True
             self._signal.slot_freed("*")
@@ -86,6 +96,8 @@ class Sweeper:
             moved=len(report.moved),
             timed_out=len(report.timed_out),
             alerts_resent=len(report.alerts_resent),
+            starts_requested=len(report.starts_requested),
+            counters_corrected=report.counters_corrected,
             errors=len(report.errors),
             budget_exhausted=report.budget_exhausted,
         )
@@ -153,10 +165,39 @@ class Sweeper:
             return job, f"its job runs on {job.engine_id}, not on this one"
         return job, None
 
+    def _pending_starts(self, report: SweepReport) -> None:
+        """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
+        start abandoned by a dead invocation. The launcher is asked again; starting is idempotent."""
+        due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
+        for job in self._ledger.list_jobs(JobState.SUBMITTING):
+            if job.engine_id is not None:
+                continue
+            retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
+            if retry_overdue or job.start_abandoned:
+                self._signal.start_job(job.job_id, job.attempt)
+                report.starts_requested.append(job.job_id)
+                logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
+
+    def _recount(self, report: SweepReport) -> None:
+        """Capacity counters recounted from the jobs holding slots (a release lost to a crash)."""
+        counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
+        if self._routes.max_concurrent_jobs is not None:
+            counters.append(ALL_ROUTES)
+        if not counters:
+            return
+        held = dict.fromkeys(counters, 0)
+        for state in ACTIVE_STATES:
+            for job in self._ledger.list_jobs(state):
+                for counter in job.slots:
+                    if counter in held:
+                        held[counter] += 1
+        report.counters_corrected = self._capacity.recount(held)
+
     def _resend_alerts(self, report: SweepReport) -> None:
-        """Alerts left pending by a publisher that died (its claim older than the lease)."""
-        stale_before = iso_seconds_ago(ALERT_LEASE_SECONDS)
-        for state in (JobState.FAILED, JobState.TIMED_OUT):
+        """Alerts left pending by a publisher that died (its claim older than the lease); a retry's notice
+        is pending on a job waiting for its next attempt."""
+        stale_before = alert_lease_cutoff()
+        for state in (JobState.FAILED, JobState.TIMED_OUT, JobState.SUBMITTING):
             for job in self._ledger.list_jobs(state):
                 if not job.alert_pending or job.updated_at > stale_before:
                     continue

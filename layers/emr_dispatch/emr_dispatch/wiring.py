@@ -33,7 +33,11 @@ def _capacity() -> Capacity:
 def _outcomes() -> OutcomeRecorder:
     settings = get_settings()
     return OutcomeRecorder(
-        _ledger(), Alerter(settings.alerts_topic_arn), _capacity(), QueueSignal(settings.arrivals_queue_url)
+        _ledger(),
+        Alerter(settings.alerts_topic_arn),
+        _capacity(),
+        QueueSignal(settings.arrivals_queue_url),
+        load_routes(settings.routes_file),
     )
 
 
@@ -48,7 +52,15 @@ def launcher() -> Launcher:
     batches = Batches(
         settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
     )
-    return Launcher(load_routes(settings.routes_file), _ledger(), _capacity(), batches, _engines(), _outcomes())
+    return Launcher(
+        load_routes(settings.routes_file),
+        _ledger(),
+        _capacity(),
+        batches,
+        _engines(),
+        _outcomes(),
+        settings.work_bucket,
+    )
 
 
 @cache
@@ -60,7 +72,12 @@ def tracker() -> Tracker:
 def sweeper() -> Sweeper:
     settings = get_settings()
     return Sweeper(
-        load_routes(settings.routes_file), _ledger(), _engines(), _outcomes(), QueueSignal(settings.arrivals_queue_url)
+        load_routes(settings.routes_file),
+        _ledger(),
+        _engines(),
+        _outcomes(),
+        QueueSignal(settings.arrivals_queue_url),
+        _capacity(),
     )
 
 

@@ -22,8 +22,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from emr_dispatch.errors import JobNotFoundError, JobStateError, LedgerError
+from emr_dispatch.errors import JobNotFoundError, JobStateError, LedgerError, RoutesError
 from emr_dispatch.ledger import Ledger
+from emr_dispatch.routes import RoutesFile, load_routes_file
 
 if TYPE_CHECKING:
     import boto3
@@ -223,3 +224,15 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def load_routes_or_exit(path: Path) -> RoutesFile:
+    try:
+        return load_routes_file(path)
+    except FileNotFoundError as exc:
+        raise CliError(f"{path}: no such file", EXIT_USAGE) from exc
+    except RoutesError as exc:
+        errors.print(f"[bold red]{exc.source} is invalid:[/]")
+        for problem in exc.problems:
+            errors.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID_ROUTES) from exc

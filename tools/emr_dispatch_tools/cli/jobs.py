@@ -19,6 +19,7 @@ from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.settings import settings_from
 from emr_dispatch.timeutil import to_iso
 from emr_dispatch_tools.cli.common import (
+    DEFAULT_ROUTES,
     EXIT_USAGE,
     CliError,
     Deployment,
@@ -26,10 +27,12 @@ from emr_dispatch_tools.cli.common import (
     OutputOption,
     ProfileOption,
     RegionOption,
+    RoutesOption,
     StackOption,
     TableOption,
     command,
     console,
+    load_routes_or_exit,
     print_json,
 )
 from emr_dispatch_tools.render import job_as_dict, job_detail, jobs_table
@@ -148,6 +151,7 @@ def jobs_retry(
 def jobs_cancel(
     job_id: Annotated[str, typer.Argument(help="A job that has not ended.")],
     reason: Annotated[str, typer.Option("--reason", help="Why: recorded on the job.")] = "cancelled by an operator",
+    routes_file: RoutesOption = DEFAULT_ROUTES,
     output: OutputOption = Output.table,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -164,6 +168,7 @@ def jobs_cancel(
         Alerter(deployment.output("AlertsTopicArn")),
         Capacity(settings.ledger_table, deployment.client("dynamodb")),
         QueueSignal(deployment.output("ArrivalsQueueUrl")),
+        load_routes_or_exit(routes_file),  # retry policies (a cancelled job is never retried)
     )
     job = cancel_job(job_id, reason, _caller(deployment), ledger, build_engines(settings, ledger), outcomes)
     if output is Output.json:

@@ -11,13 +11,10 @@ import typer
 from rich.syntax import Syntax
 
 from emr_dispatch.engines import build_engines
-from emr_dispatch.errors import RoutesError
 from emr_dispatch.operations import explain
-from emr_dispatch.routes import RoutesFile, load_routes_file
 from emr_dispatch.settings import Settings, settings_from
 from emr_dispatch_tools.cli.common import (
     DEFAULT_ROUTES,
-    EXIT_INVALID_ROUTES,
     EXIT_USAGE,
     CliError,
     Deployment,
@@ -28,7 +25,7 @@ from emr_dispatch_tools.cli.common import (
     RoutesOption,
     command,
     console,
-    errors,
+    load_routes_or_exit,
     print_json,
 )
 
@@ -41,18 +38,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise CliError(f"{uri!r} is not an s3://bucket/key URI", EXIT_USAGE)
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
-
-
-def load_routes_or_exit(path: Path) -> RoutesFile:
-    try:
-        return load_routes_file(path)
-    except FileNotFoundError as exc:
-        raise CliError(f"{path}: no such file", EXIT_USAGE) from exc
-    except RoutesError as exc:
-        errors.print(f"[bold red]{exc.source} is invalid:[/]")
-        for problem in exc.problems:
-            errors.print(f"  - {problem}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID_ROUTES) from exc
 
 
 @routes_app.command("check")
@@ -93,7 +78,7 @@ def routes_explain(
     settings = _stack_settings(stack, region, profile, routes_file) if stack else placeholder_settings(routes_file)
     # Engines are built as the launcher builds them (their clients only on first use): explaining calls no AWS.
     engines = build_engines(settings, _NoLedger())
-    explanation = explain(routes, engines, bucket, key)
+    explanation = explain(routes, engines, bucket, key, settings.work_bucket)
     if output is Output.json:
         print_json({**asdict(explanation), "routes_file": str(routes_file)})
         return

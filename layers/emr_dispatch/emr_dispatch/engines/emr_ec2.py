@@ -24,6 +24,7 @@ from emr_dispatch.engines.base import (
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.placeholders import render
+from emr_dispatch.retries import ON_DEMAND
 from emr_dispatch.routes import Ec2Fleets, EmrConfiguration, EmrEc2Settings, Route
 from emr_dispatch.settings import Settings
 
@@ -54,9 +55,11 @@ def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
 def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> dict[str, Any]:
     """The RunJobFlow request for one attempt of a job: pure, so it is tested without AWS."""
     ec2: EmrEc2Settings = route.emr_ec2  # type: ignore[assignment]  # validated by Route
+    # An attempt retried after Spot capacity was lost asks for the same capacity, all on-demand.
+    on_demand_only = job.launch_options.get("market") == ON_DEMAND
     instances: dict[str, Any] = {"KeepJobFlowAliveWhenNoSteps": False, "TerminationProtected": False}
     if ec2.fleets is not None:
-        instances["InstanceFleets"] = _instance_fleets(ec2.fleets)
+        instances["InstanceFleets"] = _instance_fleets(ec2.fleets, on_demand_only)
         if settings.emr_subnet_id:
             instances["Ec2SubnetIds"] = [settings.emr_subnet_id]
     else:
@@ -64,7 +67,7 @@ def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> di
         if groups is None:  # unreachable for a validated route: it has instances or fleets
             raise EngineError(f"route {route.name} has neither instances nor fleets", "ROUTE_INVALID")
         instances["InstanceGroups"] = [
-            _instance_group(role, group)
+            _instance_group(role, group, on_demand_only)
             for role, group in (("MASTER", groups.primary), ("CORE", groups.core), ("TASK", groups.task))
             if group is not None
         ]
@@ -122,20 +125,23 @@ def _configuration(item: EmrConfiguration) -> dict[str, Any]:
     return shaped
 
 
-def _instance_fleets(fleets: Ec2Fleets) -> list[dict[str, Any]]:
+def _instance_fleets(fleets: Ec2Fleets, on_demand_only: bool = False) -> list[dict[str, Any]]:
     spot = fleets.spot
     shaped = []
     for role, fleet in (("MASTER", fleets.primary), ("CORE", fleets.core), ("TASK", fleets.task)):
         if fleet is None:
             continue
+        on_demand, spot_capacity = fleet.on_demand_capacity, fleet.spot_capacity
+        if on_demand_only:
+            on_demand, spot_capacity = on_demand + spot_capacity, 0
         entry: dict[str, Any] = {
             "Name": role.lower(),
             "InstanceFleetType": role,
-            "TargetOnDemandCapacity": fleet.on_demand_capacity,
-            "TargetSpotCapacity": fleet.spot_capacity,
+            "TargetOnDemandCapacity": on_demand,
+            "TargetSpotCapacity": spot_capacity,
             "InstanceTypeConfigs": [{"InstanceType": instance_type} for instance_type in fleet.instance_types],
         }
-        if fleet.spot_capacity:
+        if spot_capacity:
             # Spot that cannot be had in time falls back to on-demand instead of failing the job.
             entry["LaunchSpecifications"] = {
                 "SpotSpecification": {
@@ -144,7 +150,7 @@ def _instance_fleets(fleets: Ec2Fleets) -> list[dict[str, Any]]:
                     "AllocationStrategy": spot.allocation_strategy,
                 }
             }
-        if fleet.on_demand_capacity:
+        if on_demand:
             entry.setdefault("LaunchSpecifications", {})["OnDemandSpecification"] = {
                 "AllocationStrategy": "lowest-price"
             }
@@ -152,11 +158,11 @@ def _instance_fleets(fleets: Ec2Fleets) -> list[dict[str, Any]]:
     return shaped
 
 
-def _instance_group(role: str, group: Any) -> dict[str, Any]:
+def _instance_group(role: str, group: Any, on_demand_only: bool = False) -> dict[str, Any]:
     return {
         "Name": role.lower(),
         "InstanceRole": role,
-        "Market": group.market,
+        "Market": ON_DEMAND if on_demand_only else group.market,
         "InstanceType": group.instance_type,
         "InstanceCount": group.count,
     }

@@ -1,0 +1,103 @@
+"""Retries: whether a failed attempt is tried again, when, and how.
+
+A retry is only worth it when the cause can go away on its own: capacity or instance failures, Spot
+capacity lost, internal errors of the engine. Validation errors, user-code failures (a failed step, a
+failed application, a bootstrap script), timeouts and cancellations are final at the first attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.routes import RetryCause, Route
+from emr_dispatch.timeutil import to_iso
+
+ON_DEMAND = "ON_DEMAND"
+"""launch_options["market"] of an EMR on EC2 attempt that must not use Spot."""
+
+_INTERNAL_CODES = frozenset(
+    {
+        "INTERNAL_ERROR",  # EMR cluster reason, EMR on EKS failureReason
+        "START_InternalServerError",  # EMR, EMR Serverless, EMR on EKS start refused by a service fault
+        "START_InternalServerException",
+        "START_InternalFailure",
+        "START_ServiceUnavailable",
+        "START_ServiceUnavailableException",
+    }
+)
+_CAPACITY_CODES = frozenset({"INSTANCE_FAILURE", "CLUSTER_UNAVAILABLE", "START_InsufficientCapacityException"})
+_SPOT_CODES = frozenset({"INSTANCE_FLEET_TIMEOUT"})  # fleets could not get their (Spot) capacity in time
+_CAPACITY_WORDS = ("insufficient capacity", "insufficientinstancecapacity", "out of capacity", "capacity exceeded")
+_INTERNAL_WORDS = ("internal error", "internalerror", "internal server error", "service unavailable")
+
+
+def failure_cause(update: StateUpdate, *, uses_spot: bool = False) -> RetryCause | None:
+    """The retriable cause of a failure, or None when a second try would fail the same way."""
+    if update.state is not JobState.FAILED:
+        return None
+    code = update.reason_code or ""
+    message = (update.reason_message or "").lower()
+    if code in _SPOT_CODES or (code == "INSTANCE_FAILURE" and (uses_spot or "spot" in message)):
+        return "spot"
+    if code in _CAPACITY_CODES or any(words in message for words in _CAPACITY_WORDS):
+        return "capacity"
+    if code in _INTERNAL_CODES or (code.startswith("JOB_RUN_") and any(w in message for w in _INTERNAL_WORDS)):
+        # EMR Serverless reports no failure code: only its stateDetails can say it was the service's fault.
+        return "internal"
+    return None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A decision to try a job again."""
+
+    attempt: int  # the attempt to start
+    max_attempts: int
+    cause: RetryCause
+    delay_seconds: int
+    retry_at: str
+    launch_options: dict[str, str]
+
+    def describe(self, failed: Job) -> str:
+        how = " on on-demand instances (Spot capacity was lost)" if self.launch_options.get("market") else ""
+        return (
+            f"attempt {failed.attempt} of {self.max_attempts} failed ({self.cause}): "
+            f"retrying as attempt {self.attempt} of {self.max_attempts} in {self.delay_seconds} s{how}"
+        )
+
+
+def decide(job: Job, update: StateUpdate, route: Route | None, now: datetime | None = None) -> Retry | None:
+    """Whether this failure of ``job`` is retried under its route's policy (None: it is final)."""
+    if route is None or job.attempt >= job.max_attempts:
+        return None
+    cause = failure_cause(update, uses_spot=route.uses_spot)
+    if cause is None or cause not in route.retry.causes:
+        return None
+    attempt = job.attempt + 1
+    delay = route.retry.delay_before(attempt)
+    options = dict(job.launch_options)
+    if cause == "spot" and route.uses_spot:
+        options["market"] = ON_DEMAND
+    at = (now or datetime.now(UTC)) + timedelta(seconds=delay)
+    return Retry(
+        attempt=attempt,
+        max_attempts=job.max_attempts,
+        cause=cause,
+        delay_seconds=delay,
+        retry_at=to_iso(at),
+        launch_options=options,
+    )
+
+
+def final_words(job: Job, update: StateUpdate, route: Route | None) -> str | None:
+    """What the alert of a final failure says about retrying (None when retrying was never on the table)."""
+    if update.state is not JobState.FAILED or job.max_attempts <= 1:
+        return None
+    cause = failure_cause(update, uses_spot=route.uses_spot if route else False)
+    if job.attempt >= job.max_attempts and cause is not None:
+        return f"gave up: attempt {job.attempt} of {job.max_attempts} failed ({cause})"
+    if cause is None:
+        return f"not retried: {update.reason_code or 'this failure'} is not a cause a second attempt can fix"
+    return f"not retried: the route does not retry {cause} failures"
