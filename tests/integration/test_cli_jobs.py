@@ -71,6 +71,11 @@ def test_cancel_records_then_terminates_and_retry_starts_attempt_two(stack: Depl
     assert job.engine_id not in (None, launched.cluster_id)
     assert job.input_uris == [launched.result["uri"]]
     assert job.reason_code is None
+    # ... the cancelled attempt kept among the job's attempts, and no automatic retry after this one
+    assert [(item["attempt"], item["state"], item["engine_id"]) for item in job.attempts] == [
+        (1, "CANCELLED", launched.cluster_id)
+    ]
+    assert job.max_attempts == 2
     names = {cluster["Id"]: cluster["Name"] for cluster in clusters()}
     assert names[str(job.engine_id)].endswith("-a2")
     assert [entry["state"] for entry in job.history][-3:] == ["QUEUED", "SUBMITTING", "SUBMITTED"]

@@ -84,3 +84,12 @@ def test_only_throttling_counts_as_a_throttle(namespace: str, capsys: pytest.Cap
         metrics.engine_error("emr-ec2", "ValidationException")
     (record,) = _records(capsys.readouterr().out)
     assert record[metrics.ENGINE_THROTTLES] == [1.0]
+
+
+def test_skip_reasons_become_a_few_categories_never_a_key() -> None:
+    # Given the launcher's skip reasons, fixed ones and ones that name a location, a key or a position
+    assert metrics.skip_reason("no route matches") == "no route matches"
+    assert metrics.skip_reason("folder marker") == "folder marker"
+    assert metrics.skip_reason("under s3://work/output/x/: emr-dispatch's own writes are never inputs") == "own output"
+    assert metrics.skip_reason("object key has a control character (U+000A at 12): refused") == "unsafe key"
+    assert metrics.skip_reason("something new") == "other"
