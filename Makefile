@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
+.PHONY: demo demo-lost-events test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(CHECKOV_VENV)/.installed:
 
 demo: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.demo
+
+# The same story with every EMR event lost: the sweeper alone finds out how each job ended.
+demo-lost-events: $(VENV)/.installed
+	$(PY) -m emr_dispatch_tools.demo --drop-events
 
 # Not a test: 10,000 arrivals + 30% re-deliveries through the launcher in moto, against a naive baseline.
 bench: $(VENV)/.installed

@@ -10,23 +10,46 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from emr_dispatch.routes import ENGINES
 from emr_dispatch_tools.logs import diverted_logs
 
 DEMO_KEYS = {
-    # key → how its job's life ends (one route per engine, see config/routes.yaml)
+    # key → how its job's first attempt ends (one route per engine, see config/routes.yaml); a retried attempt
+    # succeeds
     "raw/orders/2026-11-23/orders 1+2 café.csv": "succeed",  # EMR on EC2
     "raw/orders/2026-11-23/orders-corrupt.csv": "step-failure",
+    "raw/orders/2026-11-23/orders-spot-loss.csv": "capacity-failure",  # retried on on-demand instances
     "raw/returns/2026-11-23/returns-0001.csv": "succeed",  # EMR Serverless
     "raw/returns/2026-11-23/returns-corrupt.csv": "step-failure",
     "raw/payments/2026-11-23/payments-0001.csv": "succeed",  # EMR on EKS
     "raw/payments/2026-11-23/payments-corrupt.csv": "step-failure",
 }
 SKIPPED_KEYS = ["raw/orders/2026-11-23/", "raw/customers/customers.csv"]
+TRUE_END = {"succeed": "SUCCEEDED", "step-failure": "FAILED", "capacity-failure": "SUCCEEDED"}
+"""The state each DEMO_KEYS job must end in (a capacity failure is retried, and the retry succeeds)."""
+
+
+def outcome_name(job: Any) -> str:
+    """How this attempt of a demo job ends: the key's outcome first, success on a retry."""
+    return str(DEMO_KEYS[job.inputs[0]["key"]]) if job.attempt == 1 else "succeed"
+
+
+def demo_routes(directory: Path) -> Path:
+    """The shipped routes with retries that start at once: the demo has no minutes to wait for a backoff."""
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "routes.yaml").read_text("utf-8"))
+    for route in raw["routes"]:
+        route["retry"] = {**route.get("retry", {}), "backoff_seconds": 0}
+    path = directory / "routes.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -38,6 +61,7 @@ class DemoReport:
     clusters: dict[str, str] = field(default_factory=dict)
     application_state: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # namespace-wide totals the handlers emitted
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -64,7 +88,13 @@ class LogCapture(logging.Handler):
 _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 
-def run_demo(console: Any) -> DemoReport:
+def run_demo(console: Any, drop_events: bool = False) -> DemoReport:
+    """The story; with ``drop_events`` every engine event is lost and the sweeper alone finds out what happened."""
+    with tempfile.TemporaryDirectory() as directory:
+        return _run_demo(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))})
+
+
+def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> DemoReport:
     import boto3
     from moto import mock_aws
 
@@ -84,6 +114,7 @@ def run_demo(console: Any) -> DemoReport:
         outputs = stack.outputs
         for name in ("LandingBucketName", "WorkBucketName", "LedgerTableName", "AlertsTopicArn", "ArrivalsQueueUrl"):
             console.print(f"  {name:<20} {outputs[name]}")
+        console.print("  (routes: config/routes.yaml with retry backoffs of 0 s, so the demo need not wait)")
         s3 = boto3.client("s3", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
         sns = boto3.client("sns", region_name=region)
@@ -110,51 +141,67 @@ def run_demo(console: Any) -> DemoReport:
             s3.put_object(Bucket=landing, Key=key, Body=b"" if key.endswith("/") else b"order_id,amount\n1,9.99\n")
             console.print(f"  put s3://{landing}/{key}")
 
-        console.rule("3. launcher: SQS batches → routes → EMR clusters (one message delivered twice)")
-        messages = _drain(sqs, queue_url)
-        redelivered = next(m for m in messages if "orders+1%2B2" in m["Body"])
-        for batch in (messages, [redelivered]):  # S3 and SQS deliver at least once
-            response = stack.invoke("LauncherFunction", _sqs_event(batch, queue_arn, region))
+        def launch(batch: list[dict[str, Any]]) -> None:
+            response = stack.invoke("LauncherFunction", _sqs_event(batch, queue_arn, region), overrides)
             failures = {item["itemIdentifier"] for item in response["batchItemFailures"]}
             for message in batch:
                 if message["MessageId"] in failures:
                     report.problems.append(f"arrival message {message['MessageId']} failed")
-            report.launches += logs.take("job started", "arrival skipped", "duplicate arrival")
-        for line in report.launches:
-            console.print(
-                f"  {line['message']:<17} {line.get('reason', ''):<17} {line.get('uri', '')}"
-                + (f" → {line['job_id']} on {line['engine_id']}" if "engine_id" in line else ""),
-                markup=False,
-                highlight=False,
-            )
+            taken = logs.take("job started", "arrival skipped", "duplicate arrival")
+            report.launches += taken
+            for line in taken:
+                console.print(
+                    f"  {line['message']:<17} {line.get('reason', ''):<17} {line.get('uri', '')}"
+                    + (f" → {line['job_id']} on {line['engine_id']}" if "engine_id" in line else ""),
+                    markup=False,
+                    highlight=False,
+                )
 
-        console.rule("4. engine lifecycles simulated; the events AWS would send are delivered to the tracker")
+        console.rule("3. launcher: SQS batches → routes → EMR clusters (one message delivered twice)")
+        messages = _drain(sqs, queue_url)
+        redelivered = next(m for m in messages if "orders+1%2B2" in m["Body"])
+        for batch in (messages, [redelivered]):  # S3 and SQS deliver at least once
+            launch(batch)
+
+        lost = " — every event LOST; the sweeper finds out" if drop_events else ""
+        console.rule(f"4. engine lifecycles simulated; the events AWS would send go to the tracker{lost}")
         ledger = Ledger(outputs["LedgerTableName"], boto3.client("dynamodb", region_name=region))
         simulators = Simulators(
             EmrEc2Simulator(region=region), EmrServerlessSimulator(region=region), EmrEksSimulator(region=region)
         )
         patterns = moto_stack.rule_patterns()
-        for job in sorted(ledger.list_jobs(), key=lambda j: j.created_at):
-            events = []
-            for event in simulators.lifecycle(job, Outcome(DEMO_KEYS[job.inputs[0]["key"]])):
-                rules = moto_stack.matching_rules(event, patterns)
-                if not rules:
-                    report.problems.append(f"no tracker rule matches {event['detail-type']} {event['detail']['state']}")
-                    continue
-                result = stack.invoke("TrackerFunction", event)
-                events.append(event)
-                report.tracked.append(result)
-                console.print(
-                    f"  {job.engine:<14} {event['detail-type']:<36} {event['detail']['state']:<22} → {result['status']}"
-                    + (f" {result['state']}" if result["status"] == "moved" else ""),
-                    markup=False,
-                    highlight=False,
+        simulated: set[tuple[str, int]] = set()
+        for _round in range(3):  # first attempts, then retries (a retry of a retry would need a third)
+            running = [
+                job
+                for job in sorted(ledger.list_jobs(), key=lambda j: j.created_at)
+                if job.engine_id and (job.job_id, job.attempt) not in simulated
+            ]
+            if not running:
+                break
+            for job in running:
+                simulated.add((job.job_id, job.attempt))
+                _lifecycle(
+                    console,
+                    stack,
+                    overrides,
+                    report,
+                    job,
+                    simulators,
+                    patterns,
+                    Outcome(outcome_name(job)),
+                    drop_events,
                 )
-            # EventBridge may deliver again, and out of order: replay this job's events reversed.
-            for event in reversed(events):
-                if stack.invoke("TrackerFunction", event)["status"] == "moved":
-                    report.problems.append(f"a replayed event moved job {job.job_id}")
-        console.print("  (every event delivered a second time, in reverse order: no job moved)")
+            if drop_events:
+                report.sweeps.append(stack.invoke("SweeperFunction", _scheduled_event(region), overrides))
+                console.print(f"  sweep: {_sweep_line(report.sweeps[-1])}", markup=False, highlight=False)
+            # A retry asks the launcher (through the arrivals queue) to start its next attempt.
+            requests = _drain(sqs, queue_url)
+            if requests:
+                console.print(f"  {len(requests)} start request(s) for a retry's next attempt → launcher")
+                launch(requests)
+        if not drop_events:
+            console.print("  (every event delivered a second time, in reverse order: no job moved)")
 
         report.jobs = sorted(ledger.list_jobs(), key=lambda j: j.created_at)
         report.clusters = {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
@@ -163,6 +210,62 @@ def run_demo(console: Any) -> DemoReport:
         report.metrics = _metric_totals(stack)
     _check(report)
     return report
+
+
+def _lifecycle(
+    console: Any,
+    stack: Any,
+    overrides: dict[str, str],
+    report: DemoReport,
+    job: Any,
+    simulators: Simulators,
+    patterns: Any,
+    outcome: Any,
+    drop_events: bool,
+) -> None:
+    """One attempt's life in moto; its events delivered to the tracker (then again, reversed), or lost."""
+    from emr_dispatch_tools import moto_stack
+
+    events = []
+    for event in simulators.lifecycle(job, outcome):
+        detail = f"{job.engine:<14} {event['detail-type']:<36} {event['detail']['state']:<22}"
+        if drop_events:
+            console.print(f"  {detail} → lost", markup=False, highlight=False)
+            continue
+        if not moto_stack.matching_rules(event, patterns):
+            report.problems.append(f"no tracker rule matches {event['detail-type']} {event['detail']['state']}")
+            continue
+        result = stack.invoke("TrackerFunction", event, overrides)
+        events.append(event)
+        report.tracked.append(result)
+        moved = f" {result['state']}" if result["status"] == "moved" else ""
+        console.print(f"  {detail} → {result['status']}{moved}", markup=False, highlight=False)
+    # EventBridge may deliver again, and out of order: replay this attempt's events reversed.
+    for event in reversed(events):
+        if stack.invoke("TrackerFunction", event, overrides)["status"] == "moved":
+            report.problems.append(f"a replayed event moved job {job.job_id}")
+
+
+def _scheduled_event(region: str) -> dict[str, Any]:
+    """What EventBridge Scheduler's rate(5 minutes) rule hands the sweeper."""
+    return {
+        "version": "0",
+        "id": "5b1c7c36-9d52-4a8e-9a31-000000000001",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-23T09:05:00Z",
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/emr-dispatch-sweeper"],
+        "detail": {},
+    }
+
+
+def _sweep_line(report: dict[str, Any]) -> str:
+    return (
+        f"examined {report['examined']}, moved {len(report['moved'])}, timed out {len(report['timed_out'])}, "
+        f"orphans {len(report['orphans'])}, starts requested {len(report['starts_requested'])}"
+    )
 
 
 @dataclass
@@ -229,30 +332,41 @@ def _alert_of(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(report: DemoReport) -> None:
-    states = [job.state.value for job in report.jobs]
+    states = {job.inputs[0]["key"]: job.state.value for job in report.jobs}
     if len(report.jobs) != len(DEMO_KEYS):
         report.problems.append(f"expected {len(DEMO_KEYS)} jobs, found {len(report.jobs)}")
+    for key, outcome in DEMO_KEYS.items():
+        if states.get(key) != TRUE_END[outcome]:
+            report.problems.append(f"the job of {key} ended {states.get(key)}, not {TRUE_END[outcome]}")
     for engine in ENGINES:
         ended = {job.state.value for job in report.jobs if job.engine == engine}
         if ended != {"SUCCEEDED", "FAILED"}:
             report.problems.append(f"expected SUCCEEDED and FAILED jobs on {engine}, found {sorted(ended)}")
     if report.application_state != "STOPPED":
         report.problems.append(f"the managed Serverless application is {report.application_state}, not STOPPED")
-    failed = states.count("FAILED")
-    if len(report.alerts) != failed:
-        report.problems.append(f"expected {failed} alert(s), one per failed job, received {len(report.alerts)}")
+    failed = list(states.values()).count("FAILED")
+    retries = sum(len(job.attempts) for job in report.jobs)
+    if len(report.alerts) != failed + retries:
+        report.problems.append(
+            f"expected {failed} failure alert(s) and {retries} retry notice(s), received {len(report.alerts)}"
+        )
     alive = [cluster for cluster, state in report.clusters.items() if not state.startswith("TERMINATED")]
     if alive:
         report.problems.append(f"clusters still alive: {alive}")
     started = [line for line in report.launches if line["message"] == "job started"]
-    if len(started) != len(DEMO_KEYS):
-        report.problems.append(f"expected {len(DEMO_KEYS)} jobs started, saw {len(started)}")
+    if len(started) != len(DEMO_KEYS) + retries:
+        report.problems.append(f"expected {len(DEMO_KEYS) + retries} attempts started, saw {len(started)}")
     skipped = {line.get("reason") for line in report.launches if line["message"] == "arrival skipped"}
     if not {"s3 test event", "folder marker", "no route matches"} <= skipped:
         report.problems.append(f"expected test event, folder marker and unrouted file skipped, saw {skipped}")
     if not any(line["message"] == "duplicate arrival" for line in report.launches):
         report.problems.append("the redelivered arrival was not recognised as a duplicate")
-    if report.metrics.get("JobsFailed") != failed or report.metrics.get("JobsStarted") != len(DEMO_KEYS):
+    counted = (
+        report.metrics.get("JobsFailed"),
+        report.metrics.get("JobsStarted"),
+        report.metrics.get("JobsRetried", 0),
+    )
+    if counted != (failed, len(DEMO_KEYS) + retries, retries):
         report.problems.append(f"the metrics do not count the jobs: {report.metrics}")
 
 
@@ -269,7 +383,7 @@ def main() -> int:
     from emr_dispatch_tools.render import jobs_table
 
     console = Console(soft_wrap=True, width=max(Console().width, 200))
-    report = run_demo(console)
+    report = run_demo(console, drop_events="--drop-events" in sys.argv[1:])
     console.rule("5. the ledger")
     console.print(jobs_table(report.jobs))
     console.print(

@@ -28,6 +28,7 @@ JOBS_SUCCEEDED = "JobsSucceeded"
 JOBS_FAILED = "JobsFailed"
 JOBS_TIMED_OUT = "JobsTimedOut"
 JOBS_CANCELLED = "JobsCancelled"
+JOBS_RETRIED = "JobsRetried"  # attempts that failed for a retriable cause: the next one is scheduled
 QUEUE_WAIT = "QueueWaitSeconds"  # how long a job waited QUEUED for a capacity slot
 JOB_DURATION = "JobDurationSeconds"  # from submission to the engine until the job's end
 ENGINE_THROTTLES = "EngineThrottles"  # engine API calls throttled beyond the SDK's retries

@@ -119,6 +119,7 @@ class OutcomeRecorder:
         if moved is None:
             logger.info("retry not scheduled: the attempt already moved on", job_id=job.job_id, attempt=job.attempt)
             return Applied("stale", job)
+        metrics.count(metrics.JOBS_RETRIED, route=job.route, engine=job.engine)
         logger.warning(
             "job attempt failed: retrying",
             job_id=job.job_id,
