@@ -29,7 +29,7 @@ DRAIN_BATCH = 25
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | batched | recovered | duplicate | skipped | failed
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -297,7 +297,8 @@ class Launcher:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
             applied = self._outcomes.apply(job, update, engine, None)
             logger.error("engine refused job", job_id=job.job_id, route=route.name, error=str(exc))
-            return LaunchResult("failed", exc.code, job.job_id, route.name, uri, applied.job.engine_id)
+            status = "failed" if applied.job.state.is_terminal else "retrying"  # a service fault is retried
+            return LaunchResult(status, exc.code, job.job_id, route.name, uri, applied.job.engine_id)
         self._ledger.record_submitted(job, started.engine_id, started.details)
         metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
