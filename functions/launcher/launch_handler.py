@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from emr_dispatch import wiring
-from emr_dispatch.observability import logger
+from emr_dispatch import metrics, wiring
+from emr_dispatch.observability import logger, traced
 from emr_dispatch.partial_batch import PartialBatchResponse, is_sqs_batch, process_messages
 
 
@@ -17,7 +17,9 @@ def launch_message(body: str) -> list[dict[str, Any]]:
     return [asdict(result) for result in wiring.launcher().handle_message(body)]
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
+@metrics.flushed
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse | dict[str, Any]:
     if is_sqs_batch(event):
         return process_messages(event, launch_message)

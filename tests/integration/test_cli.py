@@ -13,7 +13,7 @@ from builders import job
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
-from emr_dispatch_tools.cli import EXIT_NOT_FOUND, EXIT_USAGE, app
+from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_USAGE, app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -80,10 +80,26 @@ def test_jobs_show_unknown_job_exits_not_found(stack: moto_stack.DeployedStack) 
     assert "no job nope" in result.stderr
 
 
-def test_jobs_list_without_a_ledger_is_a_usage_error(stack: moto_stack.DeployedStack) -> None:
+def test_jobs_list_without_a_ledger_is_a_usage_error(
+    stack: moto_stack.DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a directory without samconfig.toml, and no stack or table named
+    monkeypatch.chdir(tmp_path)
+    # When jobs are listed, then it is a usage error that says what to pass
     result = runner.invoke(app, ["jobs", "list"])
     assert result.exit_code == EXIT_USAGE
-    assert "--table" in result.stderr
+    assert "--stack" in result.stderr
+
+
+def test_the_default_stack_comes_from_samconfig(
+    stack: moto_stack.DeployedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the repository's samconfig.toml (stack_name emr-dispatch), which this moto account does not have
+    monkeypatch.chdir(ROOT)
+    # When jobs are listed from the repository without --stack, then that stack is asked for, and missing
+    result = runner.invoke(app, ["jobs", "list"])
+    assert result.exit_code == EXIT_NO_STACK
+    assert "emr-dispatch" in result.stderr
 
 
 def test_routes_check_accepts_the_shipped_routes() -> None:
@@ -108,3 +124,21 @@ def test_routes_check_names_the_route_and_field_of_an_invalid_file(tmp_path: Pat
     result = runner.invoke(app, ["routes", "check", str(bad)])
     assert result.exit_code == 1
     assert "route 'broken-route': emr_serverless.application_id" in result.stderr
+
+
+def test_routes_explain_fills_in_the_stacks_values(engines_stack: moto_stack.DeployedStack) -> None:
+    # Given a stack with an EMR Serverless application
+    application_id = engines_stack.parameters["EmrServerlessApplicationId"]
+    # When a returns file is explained with the stack's values
+    routes = str(ROOT / "config" / "routes.yaml")
+    uri = "s3://landing/raw/returns/2026/returns-1.csv"
+    result = runner.invoke(
+        app, ["routes", "explain", uri, "--stack", "emr-dispatch-test", "--routes", routes, "-o", "json"]
+    )
+    # Then the request names the stack's application, work bucket and job role, as the launcher would send it
+    assert result.exit_code == 0, result.output
+    request = json.loads(result.stdout)["request"]
+    assert request["applicationId"] == application_id
+    assert request["executionRoleArn"].endswith(":role/emr-dispatch-serverless-job")
+    work_bucket = engines_stack.outputs["WorkBucketName"]
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == f"s3://{work_bucket}/jobs/clean_csv.py"

@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from faults import InjectedCrashError, crash_at
+from faults import InjectedCrashError, crash_at, recording_calls
 
 from emr_dispatch import jobs, wiring
 from emr_dispatch.jobs import JobState
@@ -62,3 +62,10 @@ def test_a_crash_at_any_launch_call_leaves_one_owned_cluster_after_redelivery_an
     alive = [c["Id"] for c in clusters if not c["Status"]["State"].startswith("TERMINAT")]
     assert alive == [job.engine_id]
     assert report.orphans == []
+
+
+def test_the_fault_tests_cover_every_call_of_the_launch_path(stack: DeployedStack) -> None:
+    # Given an arrival / When it is launched / Then these are its AWS calls, each one faulted above
+    with recording_calls() as calls:
+        stack.invoke("LauncherFunction", _arrival(stack))
+    assert [call for call in calls if call[0] != "lambda"] == LAUNCH_PATH

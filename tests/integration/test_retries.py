@@ -13,6 +13,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from emr_dispatch import sweep as sweep_module
 from emr_dispatch import wiring
@@ -236,3 +237,31 @@ def test_with_every_event_and_the_start_request_lost_sweeps_still_finish_the_ret
     job = world.job(job_id)
     assert (job.state, job.attempt) == (JobState.SUCCEEDED, 2)
     assert [a.subject.split(":")[0] for a in world.inbox()] == ["[emr-dispatch] RETRYING"]
+
+
+def test_a_start_the_service_fails_is_retried(world: World) -> None:
+    # Given EMR answering the first RunJobFlow of an arrival with an internal error
+    calls = {"n": 0}
+
+    def refuse_once(**_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            error = {"Error": {"Code": "InternalServerError", "Message": "try again"}}
+            raise ClientError(error, "RunJobFlow")  # type: ignore[arg-type]
+
+    events = boto3._get_default_session().events
+    handler: Any = refuse_once
+    events.register("before-call.emr.RunJobFlow", handler, unique_id="refuse-once")
+    try:
+        # When the arrival is launched, and the start request that follows is delivered
+        first = world.arrive(ORDERS_KEY)
+        world.deliver(world.control_messages())
+    finally:
+        events.unregister("before-call.emr.RunJobFlow", unique_id="refuse-once")
+
+    # Then the refusal was recorded as attempt 1 and attempt 2 runs on a cluster
+    assert (first["status"], first["reason"]) == ("retrying", "InternalServerError")
+    job = world.job(first["job_id"])
+    assert (job.state, job.attempt) == (JobState.SUBMITTED, 2)
+    assert job.attempts[0]["cause"] == "internal"
+    assert job.engine_id is not None

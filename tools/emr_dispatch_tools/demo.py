@@ -60,6 +60,7 @@ class DemoReport:
     jobs: list[Any] = field(default_factory=list)
     clusters: dict[str, str] = field(default_factory=dict)
     application_state: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # namespace-wide totals the handlers emitted
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -206,6 +207,7 @@ def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> Dem
         report.clusters = {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
         report.application_state = serverless.get_application(applicationId=application_id)["application"]["state"]
         report.alerts = [_alert_of(message) for message in _drain(sqs, inbox)]
+        report.metrics = _metric_totals(stack)
     _check(report)
     return report
 
@@ -313,6 +315,13 @@ def _sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> d
     }
 
 
+def _metric_totals(stack: Any) -> dict[str, float]:
+    """Every metric the handlers emitted, over the namespace-wide set (what the alarms watch): counts summed,
+    durations at their maximum."""
+    names = {metric["Name"] for record in stack.emf for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    return {name: (max if name.endswith("Seconds") else sum)(stack.metric_values(name)) for name in sorted(names)}
+
+
 def _alert_of(message: dict[str, Any]) -> dict[str, Any]:
     envelope = json.loads(message["Body"])
     return {
@@ -352,6 +361,13 @@ def _check(report: DemoReport) -> None:
         report.problems.append(f"expected test event, folder marker and unrouted file skipped, saw {skipped}")
     if not any(line["message"] == "duplicate arrival" for line in report.launches):
         report.problems.append("the redelivered arrival was not recognised as a duplicate")
+    counted = (
+        report.metrics.get("JobsFailed"),
+        report.metrics.get("JobsStarted"),
+        report.metrics.get("JobsRetried", 0),
+    )
+    if counted != (failed, len(DEMO_KEYS) + retries, retries):
+        report.problems.append(f"the metrics do not count the jobs: {report.metrics}")
 
 
 def main() -> int:
@@ -374,7 +390,9 @@ def main() -> int:
         "  EMR on EC2 clusters: " + ", ".join(f"{cid} {state}" for cid, state in sorted(report.clusters.items()))
     )
     console.print(f"  EMR Serverless application (managed by emr-dispatch): {report.application_state}")
-    console.rule(f"6. alerts received by ops ({len(report.alerts)})")
+    console.rule("6. metrics (namespace EmrDispatch, as CloudWatch would hold them; the dashboard graphs them)")
+    console.print("  " + ", ".join(f"{name} {value:g}" for name, value in report.metrics.items()) + " (durations: max)")
+    console.rule(f"7. alerts received by ops ({len(report.alerts)})")
     for alert in report.alerts:
         console.print(f"Subject: {alert['subject']}", markup=False, highlight=False)
         attributes = {name: value.get("Value") for name, value in alert["attributes"].items()}

@@ -4,7 +4,7 @@ SAM → CloudFormation happens offline with samtranslator; moto's CloudFormation
 topic, queues, rules, roles and functions. What moto cannot do is adjusted here, and only here:
 - code and layer content are small zips uploaded to a moto bucket (moto wants S3 locations);
 - resource types moto's CloudFormation does not implement (queue, topic and bucket policies, alarms) are
-  left out;
+  left out, with the dashboard (its body names the alarms) and any output naming what was left out;
 - Lambda triggers (event source mappings, rule targets that are functions, invoke permissions and
   event-invoke configs) are left out: moto would try to run Docker. The caller delivers those events
   to the handlers itself, exactly as `sam local invoke -e` does.
@@ -41,6 +41,7 @@ _MOTO_UNSUPPORTED_TYPES = {
     "AWS::SNS::TopicPolicy",
     "AWS::S3::BucketPolicy",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",  # moto has it, but its body names the alarms above
 }
 
 
@@ -82,6 +83,8 @@ class DeployedStack:
     functions: dict[str, FunctionSpec]
     region: str
     parameters: dict[str, str] = field(default_factory=dict)
+    emf: list[dict[str, Any]] = field(default_factory=list)
+    """Metric records (CloudWatch embedded metric format) the handlers printed, as CloudWatch would ingest them."""
     warm: bool = False
     """Like Lambda keeping a container warm: consecutive invocations of the same function with the same
     environment reuse what its init built (clients, routes). Off: every invocation is a cold start."""
@@ -103,12 +106,9 @@ class DeployedStack:
         e.g. another ROUTES_FILE, as a redeploy with a changed routes layer would give)."""
         spec = self.functions[logical_id]
         environment = {**self.function_environment(logical_id), **(overrides or {})}
-        environment.update(
-            AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id],
-            AWS_REGION=self.region,
-            POWERTOOLS_METRICS_NAMESPACE="emr-dispatch",
-        )
+        environment.update(AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id], AWS_REGION=self.region)
         handler = _load_handler(spec)
+        printed = io.StringIO()
         container = (logical_id, frozenset(environment.items()))
         with _environment(environment):
             from emr_dispatch import wiring
@@ -117,10 +117,39 @@ class DeployedStack:
                 wiring.reset()
             self._last_container = container
             try:
-                return handler(event, LambdaContext(self.resources[logical_id]))
+                with contextlib.redirect_stdout(printed):
+                    return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
                 if not self.warm:
                     wiring.reset()
+                self._keep_metrics(printed.getvalue())
+
+    def metric_values(self, name: str, **dimensions: str) -> list[float]:
+        """Every value of a metric the handlers emitted in the record with exactly these dimensions (plus
+        ``service``); no dimensions: the namespace-wide set the alarms watch."""
+        wanted = {"service", *dimensions}
+        found: list[float] = []
+        for record in self.emf:
+            (directive,) = record["_aws"]["CloudWatchMetrics"]
+            names = {metric["Name"] for metric in directive["Metrics"]}
+            if name not in names or wanted not in [set(keys) for keys in directive["Dimensions"]]:
+                continue
+            if all(record.get(key) == value for key, value in dimensions.items()):
+                value = record[name]
+                found += value if isinstance(value, list) else [value]
+        return found
+
+    def _keep_metrics(self, printed: str) -> None:
+        """Metric records are kept; anything else the handler printed goes on to stdout."""
+        for line in printed.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and "_aws" in record:
+                self.emf.append(record)
+            else:
+                sys.stdout.write(line + "\n")
 
 
 @dataclass
@@ -149,7 +178,6 @@ def deploy(
     """Deploy the template into the moto account that is active in this process (inside mock_aws)."""
     parameters = parameters or {}
     sam_template = load_sam_template(template_path)
-    functions = _function_specs(sam_template, template_path.parent)
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket=_ARTIFACT_BUCKET)
     _point_code_at_s3(sam_template, s3, template_path.parent)
@@ -165,13 +193,24 @@ def deploy(
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    return attach(stack_name, region, template_path, dict(parameters))
+
+
+def attach(
+    stack_name: str, region: str, template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None
+) -> DeployedStack:
+    """A stack already deployed from this template (into moto, or a real account), to run its functions'
+    handlers in this process with the environment CloudFormation resolved for them."""
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     resources = {
         resource["LogicalResourceId"]: resource["PhysicalResourceId"]
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
         for resource in page["StackResourceSummaries"]
     }
-    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters))
+    functions = _function_specs(load_sam_template(template_path), template_path.parent)
+    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters or {}))
 
 
 def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:
@@ -258,8 +297,12 @@ def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
     resources = cfn_template["Resources"]
     functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::Function"}
     dropped = _LAMBDA_TRIGGER_TYPES | _MOTO_UNSUPPORTED_TYPES
-    for name in [name for name, resource in resources.items() if resource["Type"] in dropped]:
+    dropped_names = {name for name, resource in resources.items() if resource["Type"] in dropped}
+    for name in dropped_names:
         del resources[name]
+    outputs = cfn_template.get("Outputs", {})
+    for name in [name for name, output in outputs.items() if _refers_to(output.get("Value"), dropped_names)]:
+        del outputs[name]
     for resource in resources.values():
         if resource["Type"] == "AWS::Events::Rule":
             targets = resource["Properties"].get("Targets", [])

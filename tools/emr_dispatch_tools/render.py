@@ -59,10 +59,33 @@ def job_detail(job: Job) -> Table:
         rows.append(("usage", "\n".join(f"{key}: {value}" for key, value in sorted(job.metrics.items()))))
     if job.actions:
         rows.append(("actions", "\n".join(job.actions)))
-    timeline = "\n".join(
-        f"{entry.get('at', '')}  {entry.get('state', ''):<10} {entry.get('source', '')}" for entry in job.history
-    )
+    timeline = "\n".join(timeline_lines(job))
     rows.append(("timeline", timeline or "-"))
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def timeline_lines(job: Job) -> list[str]:
+    """One line per state the job went through: when, how long after the previous one, what, who said so."""
+    from emr_dispatch.timeutil import seconds_between
+
+    lines = []
+    previous = ""
+    for entry in job.history:
+        at = str(entry.get("at", ""))
+        delta = f"+{_duration(seconds_between(previous, at))}" if previous and at else ""
+        attempt = f" (attempt {entry['attempt']})" if "attempt" in entry else ""
+        reason = f" {entry['reason']}" if entry.get("reason") else ""
+        lines.append(f"{at}  {delta:>7}  {entry.get('state', ''):<10}{reason}{attempt}  {entry.get('source', '')}")
+        previous = at or previous
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"

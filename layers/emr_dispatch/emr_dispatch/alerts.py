@@ -191,6 +191,7 @@ class Alerter:
 
     def publish(self, alert: Alert) -> str:
         attributes = {
+            "job_id": alert.job_id,  # the correlation id of the job's log lines, for subscription filters too
             "route": alert.route,
             "engine": alert.engine,
             "severity": alert.severity,

@@ -20,7 +20,9 @@ MARKER = "emr-dispatch"
 START_QUEUED = "start-queued"
 CLOSE_BATCH = "close-batch"
 START_JOB = "start-job"
-KINDS = frozenset({START_QUEUED, CLOSE_BATCH, START_JOB})
+RETRY_JOB = "retry-job"  # an operator's new attempt of an ended job (emr-dispatch jobs retry)
+REPLAY = "replay"  # arrivals replayed with --force (emr-dispatch replay)
+KINDS = frozenset({START_QUEUED, CLOSE_BATCH, START_JOB, RETRY_JOB, REPLAY})
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 
 
@@ -33,6 +35,16 @@ def control_kind(message: Any) -> str | None:
 
 def control_body(kind: str, **fields: str) -> str:
     return json.dumps({MARKER: kind, **fields})
+
+
+def retry_body(job_id: str, requested_by: str) -> str:
+    """Ask the launcher for an ended job's next attempt (same inputs)."""
+    return control_body(RETRY_JOB, job_id=job_id, requested_by=requested_by)
+
+
+def replay_body(event: dict[str, Any], requested_by: str) -> str:
+    """An S3 event to launch as usual, except that an object whose job already ended gets a new attempt."""
+    return json.dumps({MARKER: REPLAY, "force": True, "requested_by": requested_by, "event": event})
 
 
 class QueueSignal:

@@ -42,3 +42,11 @@ class LedgerError(EmrDispatchError):
 
 class AlertPublishError(EmrDispatchError):
     """SNS refused an alert; the job keeps alert_pending so it can be sent again."""
+
+
+class JobNotFoundError(EmrDispatchError):
+    """No job of this id in the ledger."""
+
+
+class JobStateError(EmrDispatchError):
+    """The job's state does not allow what was asked (cancel an ended job, retry a running one)."""

@@ -1,6 +1,7 @@
 """Launching: arrivals → route → claim (and capacity slot) → engine start → ledger.
 
-Also starts QUEUED jobs, oldest first, when asked to (a slot was freed).
+Also starts QUEUED jobs, oldest first, when asked to (a slot was freed), pending attempts (retries), and an
+ended job's next attempt when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
 """
 
 from __future__ import annotations
@@ -8,18 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
 from emr_dispatch.batches import Batches
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import CLOSE_BATCH, START_JOB, START_QUEUED, control_kind
+from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.observability import logger
+from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import Route, RoutesFile
-from emr_dispatch.timeutil import now_iso
+from emr_dispatch.timeutil import now_iso, seconds_between
 
 DRAIN_BATCH = 25
 """QUEUED jobs looked at per request to start queued jobs."""
@@ -27,7 +29,7 @@ DRAIN_BATCH = 25
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | batched | recovered | duplicate | skipped | failed
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -61,17 +63,25 @@ class Launcher:
     def handle_event(self, event: Any) -> list[LaunchResult]:
         """An un-wrapped S3 event or control message (or an SQS message body, parsed)."""
         kind = control_kind(event)
+        if kind is not None:
+            clear_arrival_context()
         if kind == START_QUEUED:
             return self.start_queued()
         if kind == CLOSE_BATCH:
             return self.close_batch(str(event.get("batch_id", "")))
         if kind == START_JOB:
             return [self.start_job(str(event.get("job_id", "")), _int(event.get("attempt")))]
+        if kind == RETRY_JOB:
+            return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
+        if kind == REPLAY:
+            return self.replay(event.get("event"), str(event.get("requested_by", "operator")))
         return [self.launch(item) for item in parse_s3_event(event)]
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
+        metrics.count(metrics.ARRIVALS)
         if isinstance(item, TestEvent):
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
+        arrival_context(item.uri, item.version_id or item.etag)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
         decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
@@ -111,6 +121,7 @@ class Launcher:
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
         joined = self._batches.join(item, route.name, route.batching)
         if joined.status == "duplicate":
+            metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
             logger.info("duplicate arrival", batch_id=joined.batch_id, route=route.name, uri=item.uri)
             return LaunchResult("duplicate", "already in a batch", None, route.name, item.uri)
         if joined.full:
@@ -133,11 +144,13 @@ class Launcher:
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
+        correlate(job.job_id)
         engine = self._engines[route.engine]
         caps = self._caps(route)
         if caps.limited:
             claimed = self._capacity.claim(job, caps)
             if claimed.status == "queued":
+                metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
                 return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
             if claimed.status == "claimed":
                 return self._start(job, route, engine, uri)
@@ -149,6 +162,7 @@ class Launcher:
             held = claim.held_by
         if held is not None and held.start_abandoned:
             return self._recover(held, route, engine, uri)
+        metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
 
@@ -164,11 +178,52 @@ class Launcher:
                 continue
             if route.name in blocked:
                 continue
+            correlate(job.job_id)
             taken = self._capacity.start_queued(job, self._caps(route))
             if taken is None:
                 blocked.add(route.name)
                 continue
+            metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
             results.append(self._start(taken, route, self._engines[route.engine], uri or "", on_throttle="requeue"))
+        return results
+
+    def retry(self, job_id: str, requested_by: str = "operator") -> LaunchResult:
+        """An operator's new attempt of an ended job, same inputs (``emr-dispatch jobs retry``), started like a
+        queued job: the route's caps hold (over a cap it waits QUEUED). The move to the next attempt is one
+        conditional write on the attempt seen, so a request delivered twice starts one attempt."""
+        correlate(job_id)
+        job = self._ledger.get(job_id)
+        if job is None:
+            logger.warning("retry of an unknown job", job_id=job_id, requested_by=requested_by)
+            return LaunchResult("skipped", "no such job", job_id)
+        route = self._routes.get(job.route)
+        uri = job.input_uris[0] if job.input_uris else ""
+        if route is None:
+            logger.error("retried job's route is gone from the routes file", job_id=job_id, route=job.route)
+            return LaunchResult("skipped", f"route {job.route} is not in the routes file", job_id, job.route, uri)
+        if not job.state.is_terminal:
+            return LaunchResult("skipped", f"job is {job.state.value}: only an ended job is retried", job_id, job.route)
+        queued = self._ledger.begin_attempt(job, f"retry requested by {requested_by}")
+        if queued is None:
+            return LaunchResult("duplicate", "the job moved meanwhile (another retry?)", job_id, job.route, uri)
+        logger.info("job retried", job_id=job_id, route=job.route, attempt=queued.attempt, requested_by=requested_by)
+        taken = self._capacity.start_queued(queued, self._caps(route))
+        if taken is None:
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
+        return self._start(taken, route, self._engines[route.engine], uri, on_throttle="requeue")
+
+    def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
+        """Arrivals launched as usual, except that an object whose job already ended gets a new attempt
+        (``replay --force``); a job still running is never started twice."""
+        results = []
+        for item in parse_s3_event(event):
+            result = self.launch(item)
+            if result.status == "duplicate" and result.job_id:
+                held = self._ledger.get(result.job_id)
+                if held is not None and held.state.is_terminal:
+                    result = self.retry(result.job_id, f"{requested_by} (replay --force)")
+            results.append(result)
         return results
 
     def start_job(self, job_id: str, attempt: int) -> LaunchResult:
@@ -227,6 +282,7 @@ class Launcher:
         try:
             started = engine.start(job, route)
         except EngineThrottledError:
+            metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
             # Not lost: a job from the queue goes back to it; a pending attempt's start is given back; an
             # arrival's claim is dropped. The message, which fails and comes back from SQS, tries again.
             if on_throttle == "requeue":
@@ -241,8 +297,10 @@ class Launcher:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
             applied = self._outcomes.apply(job, update, engine, None)
             logger.error("engine refused job", job_id=job.job_id, route=route.name, error=str(exc))
-            return LaunchResult("failed", exc.code, job.job_id, route.name, uri, applied.job.engine_id)
+            status = "failed" if applied.job.state.is_terminal else "retrying"  # a service fault is retried
+            return LaunchResult(status, exc.code, job.job_id, route.name, uri, applied.job.engine_id)
         self._ledger.record_submitted(job, started.engine_id, started.details)
+        metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
 
@@ -255,5 +313,6 @@ def _int(value: Any) -> int:
 
 
 def _skip(reason: str, uri: str) -> LaunchResult:
+    metrics.count(metrics.ARRIVALS_SKIPPED, reason=metrics.skip_reason(reason))
     logger.info("arrival skipped", reason=reason, uri=uri)
     return LaunchResult("skipped", reason, uri=uri)

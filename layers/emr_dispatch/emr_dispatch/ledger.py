@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
+BY_PENDING_ALERT = "by_pending_alert"
+"""Sparse index of the jobs whose alert is not yet published (alert_due set), by when it was claimed."""
+ALERT_DUE = "PENDING"
+RELEASED_CLAIM = "0000-00-00T00:00:00.000Z"
+"""alert_claimed_at of an alert given back after a failed publish: older than any lease."""
 RETENTION_SECONDS = 90 * 24 * 3600
 """Terminal jobs expire (TTL) this long after they end."""
 ALERT_LEASE_SECONDS = 60
@@ -147,6 +152,53 @@ class Ledger:
             },
         )
 
+    def begin_attempt(self, job: Job, source: str) -> Job | None:
+        """An ended job's next attempt, same inputs, on an operator's request: QUEUED again at attempt + 1,
+        the ended attempt kept in ``attempts`` (as a retry keeps it) and nothing of its engine resource or
+        outcome left on the job. The attempt is the last one (no automatic retry follows it). None if the
+        job moved meanwhile."""
+        now = now_iso()
+        attempt = job.attempt + 1
+        ended = {
+            "attempt": job.attempt,
+            "engine_id": job.engine_id,
+            "state": job.state.value,
+            "reason_code": job.reason_code,
+            "reason_message": job.reason_message,
+            "cause": "operator",
+            "failure": job.failure or {},
+            "submitted_at": job.submitted_at,
+            "ended_at": job.ended_at,
+            "log_locations": job.log_locations,
+            "retry": f"attempt {attempt} {source}",
+        }
+        entry = {"at": now, "state": JobState.QUEUED.value, "source": source, "attempt": attempt}
+        terminal = [state for state in JobState if state.is_terminal]
+        placeholders = [f":end{i}" for i in range(len(terminal))]
+        values: dict[str, Any] = {
+            ":queued": JobState.QUEUED.value,
+            ":next": attempt,
+            ":max": attempt,  # one attempt per request: the route's automatic retries do not follow it
+            ":attempt": job.attempt,
+            ":now": now,
+            ":entry": [entry],
+            ":ended": [{key: value for key, value in ended.items() if value is not None}],
+            ":action": [f"attempt {attempt} {source}"],
+            ":empty": [],
+            **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
+        }
+        return self._update(
+            job.job_id,
+            "SET #state = :queued, attempt = :next, max_attempts = :max, updated_at = :now, "
+            "history = list_append(history, :entry), attempts = list_append(if_not_exists(attempts, :empty), :ended), "
+            "actions = list_append(if_not_exists(actions, :empty), :action) "
+            "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
+            "expires_at, submitted_at, alert_pending, alert_claimed_at, alert_due, alerted_at, slots, retry_at, "
+            "starting_at, log_locations",
+            f"attempt = :attempt AND #state IN ({', '.join(placeholders)})",
+            values,
+        )
+
     def release(self, job: Job) -> None:
         """Drop a claim whose engine start did not happen, so a later delivery can claim it again."""
         try:
@@ -246,8 +298,9 @@ class Ledger:
         if alert:
             # The alert outbox: whoever wins this transition owns the alert (claimed now), publishes it,
             # then clears the flag. A crash in between leaves it pending for a later delivery to resend.
-            assignments += ["alert_pending = :true", "alert_claimed_at = :now"]
+            assignments += ["alert_pending = :true", "alert_claimed_at = :now", "alert_due = :due"]
             values[":true"] = True
+            values[":due"] = ALERT_DUE
         allowed = target.predecessors()
         placeholders = [f":from{i}" for i in range(len(allowed))]
         values.update({name: state.value for name, state in zip(placeholders, allowed, strict=True)})
@@ -312,6 +365,7 @@ class Ledger:
             ":actions": actions,
             ":now": now,
             ":true": True,
+            ":due": ALERT_DUE,
             ":attempt": job.attempt,
             ":reason_code": update.reason_code or "",
             ":reason_message": update.reason_message or "",
@@ -325,7 +379,7 @@ class Ledger:
             "history = list_append(history, :entries), "
             "actions = list_append(if_not_exists(actions, :empty), :actions), "
             "reason_code = :reason_code, reason_message = :reason_message, updated_at = :now, "
-            "alert_pending = :true, alert_claimed_at = :now "
+            "alert_pending = :true, alert_claimed_at = :now, alert_due = :due "
             "REMOVE engine_id, engine_details, submitted_at, starting_at, failure",
             "attempt = :attempt AND #state IN (:from0, :from1, :from2)",
             values,
@@ -354,15 +408,15 @@ class Ledger:
         """Give a pending alert back after a failed publish, so the retried delivery can send it at once."""
         self._update(
             job_id,
-            "REMOVE alert_claimed_at",
+            "SET alert_claimed_at = :released",  # not removed: the pending-alert index sorts on it
             "alert_pending = :true",
-            {":true": True},
+            {":true": True, ":released": RELEASED_CLAIM},
         )
 
     def mark_alerted(self, job_id: str) -> None:
         self._update(
             job_id,
-            "SET alerted_at = :now REMOVE alert_pending, alert_claimed_at",
+            "SET alerted_at = :now REMOVE alert_pending, alert_claimed_at, alert_due",
             "alert_pending = :true",
             {":now": now_iso(), ":true": True},
         )
@@ -408,6 +462,22 @@ class Ledger:
             raise LedgerError(f"looking up engine id {engine_id} failed: {exc}") from exc
         jobs = [to_job(item) for item in response.get("Items", [])]
         return max(jobs, key=lambda job: job.created_at) if jobs else None
+
+    def pending_alerts(self, claimed_before: str) -> Iterator[Job]:
+        """Jobs whose alert is still unpublished and was claimed before ``claimed_before`` (its publisher died):
+        a sparse index, so the read does not grow with the failures the ledger retains."""
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=BY_PENDING_ALERT,
+                KeyConditionExpression="alert_due = :due AND alert_claimed_at < :before",
+                ExpressionAttributeValues={":due": {"S": ALERT_DUE}, ":before": {"S": claimed_before}},
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield to_job(item)
+        except ClientError as exc:
+            raise LedgerError(f"listing pending alerts failed: {exc}") from exc
 
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
         """Whether any non-terminal job of an engine names this resource in engine_details[detail]."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from emr_dispatch import retries
+from emr_dispatch import metrics, retries
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
@@ -17,8 +17,9 @@ from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
 from emr_dispatch.errors import AlertPublishError, EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.observability import logger
+from emr_dispatch.observability import correlate, logger
 from emr_dispatch.retries import Retry
+from emr_dispatch.timeutil import seconds_between
 
 if TYPE_CHECKING:
     from emr_dispatch.routes import RoutesFile
@@ -47,7 +48,11 @@ class OutcomeRecorder:
         # for) its routes only when a failure needs a retry policy, never at init (docs/decisions.md).
         self._routes = routes if callable(routes) else (lambda: routes)
 
-    def apply(self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None) -> Applied:
+    def apply(
+        self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None, *, stop: bool = False
+    ) -> Applied:
+        """``stop``: stop the engine resource after recording the update, whatever it is (an operator's cancel)."""
+        correlate(job.job_id)
         inspection: Inspection | None = None
         actions: list[str] = []
         alerting = update.state in ALERTING_STATES
@@ -66,7 +71,7 @@ class OutcomeRecorder:
             actions.append(final_words)
         # A failed job's cluster is stopped if still alive; a timed-out job is always stopped (a job run
         # that is merely slow reports itself alive only to the engine).
-        stop = bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
+        stop = stop or bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
         if stop:
             # Recorded before terminating: the engine's own reason will only say USER_REQUEST.
             actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")
@@ -95,6 +100,7 @@ class OutcomeRecorder:
         if stop:
             moved = self._record(moved, self._stop(moved, engine))
         if moved.state.is_terminal:
+            _count_end(moved)
             moved = self._record(moved, self._housekeeping(moved, engine))
             if moved.slots:
                 # Only the writer of the terminal state gets here, so a slot is given back once.
@@ -125,6 +131,7 @@ class OutcomeRecorder:
         if moved is None:
             logger.info("retry not scheduled: the attempt already moved on", job_id=job.job_id, attempt=job.attempt)
             return Applied("stale", job)
+        metrics.count(metrics.JOBS_RETRIED, route=job.route, engine=job.engine)
         logger.warning(
             "job attempt failed: retrying",
             job_id=job.job_id,
@@ -188,3 +195,9 @@ class OutcomeRecorder:
             self._ledger.add_actions(job.job_id, actions)
             job.actions = [*job.actions, *actions]
         return job
+
+
+def _count_end(job: Job) -> None:
+    metrics.count(metrics.ENDED_METRICS[job.state.value], route=job.route, engine=job.engine)
+    if job.submitted_at and job.ended_at:
+        metrics.seconds(metrics.JOB_DURATION, seconds_between(job.submitted_at, job.ended_at), route=job.route)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -37,10 +38,14 @@ _REQUIRED = ("LEDGER_TABLE", "ALERTS_TOPIC_ARN", "WORK_BUCKET", "ROUTES_FILE")
 @cache
 def get_settings() -> Settings:
     """Read the environment once; a missing variable is a deployment error, named precisely."""
-    missing = [name for name in _REQUIRED if not os.environ.get(name)]
+    return settings_from(os.environ)
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """Settings from a function's environment (this process's, or a deployed function's for the CLI)."""
+    missing = [name for name in _REQUIRED if not env.get(name)]
     if missing:
         raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
-    env = os.environ
     return Settings(
         ledger_table=env["LEDGER_TABLE"],
         alerts_topic_arn=env["ALERTS_TOPIC_ARN"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
@@ -78,6 +79,7 @@ class Sweeper:
             try:
                 self._reconcile(job, now, report)
             except EngineError as exc:
+                metrics.engine_error(job.engine, exc.code)
                 # One unreachable resource must not stop the sweep of the others; it is tried next run.
                 logger.error("sweep of job failed", job_id=job.job_id, engine=job.engine, error=str(exc))
                 report.errors.append(f"{job.job_id}: {exc.code}")
@@ -192,17 +194,13 @@ class Sweeper:
         report.counters_corrected = self._capacity.recount(held)
 
     def _resend_alerts(self, report: SweepReport) -> None:
-        """Alerts left pending by a publisher that died (its claim older than the lease); a retry's notice
-        is pending on a job waiting for its next attempt."""
-        stale_before = alert_lease_cutoff()
-        for state in (JobState.FAILED, JobState.TIMED_OUT, JobState.SUBMITTING):
-            for job in self._ledger.list_jobs(state):
-                if not job.alert_pending or job.updated_at > stale_before:
-                    continue
-                claimed = self._ledger.claim_pending_alert(job.job_id)
-                if claimed is not None:
-                    self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
-                    report.alerts_resent.append(job.job_id)
+        """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a
+        retry's notice on a job waiting for its next attempt."""
+        for job in self._ledger.pending_alerts(alert_lease_cutoff()):
+            claimed = self._ledger.claim_pending_alert(job.job_id)
+            if claimed is not None:
+                self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
+                report.alerts_resent.append(job.job_id)
 
 
 def _from_sweep(update: StateUpdate) -> StateUpdate:

@@ -19,3 +19,12 @@ def iso_seconds_ago(seconds: int) -> str:
 
 def epoch_seconds() -> int:
     return int(datetime.now(UTC).timestamp())
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    """Seconds from one ledger timestamp to another (negative if they are out of order)."""
+    return (parse_iso(later) - parse_iso(earlier)).total_seconds()

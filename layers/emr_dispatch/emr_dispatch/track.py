@@ -9,7 +9,7 @@ from emr_dispatch.engines import EVENT_SOURCES
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import MalformedEventError
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.observability import logger
+from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 
 
@@ -40,6 +40,7 @@ class Tracker:
         job = self._ledger.find_by_engine_id(engine_event.engine_id)
         if job is None:
             return _skipped("unknown engine resource", engine_id=engine_event.engine_id)
+        correlate(job.job_id)
         if job.state.is_terminal:
             if job.alert_pending and self._ledger.claim_pending_alert(job.job_id) is not None:
                 # The publisher of this alert died before clearing it: this delivery sends it.

@@ -84,6 +84,10 @@ class Engine(Protocol):
     name: str
     event_source: str
 
+    def build_request(self, job: Job, route: Route) -> dict[str, Any]:
+        """The exact start request this engine would send for the job (pure: `routes explain` renders it)."""
+        ...
+
     def start(self, job: Job, route: Route) -> StartedJob: ...
 
     def find_started(self, job: Job) -> StartedJob | None:

@@ -182,8 +182,11 @@ class EmrEc2Engine:
         return self._given_client or aws.emr()
 
     # ------------------------------------------------------------------ launch
+    def build_request(self, job: Job, route: Route) -> dict[str, Any]:
+        return build_run_job_flow_request(job, route, self._settings)
+
     def start(self, job: Job, route: Route) -> StartedJob:
-        request = build_run_job_flow_request(job, route, self._settings)
+        request = self.build_request(job, route)
         try:
             response = self._client.run_job_flow(**request)
         except ClientError as exc:

@@ -73,8 +73,11 @@ class EmrEksEngine:
             "tags": tags_for(job, route),
         }
 
+    def build_request(self, job: Job, route: Route) -> dict[str, Any]:
+        return self.build_start_job_run_request(job, route)
+
     def start(self, job: Job, route: Route) -> StartedJob:
-        request = self.build_start_job_run_request(job, route)
+        request = self.build_request(job, route)
         try:
             response = self._client.start_job_run(**request)
         except ClientError as exc:

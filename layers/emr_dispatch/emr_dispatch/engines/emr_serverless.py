@@ -78,8 +78,11 @@ class EmrServerlessEngine:
             raise EngineError("no EMR Serverless application: set the route's or the stack's", "NO_APPLICATION")
         return application_id
 
+    def build_request(self, job: Job, route: Route) -> dict[str, Any]:
+        return self.build_start_job_run_request(job, route)
+
     def start(self, job: Job, route: Route) -> StartedJob:
-        request = self.build_start_job_run_request(job, route)
+        request = self.build_request(job, route)
         application_id = request["applicationId"]
         managed = bool(route.emr_serverless and route.emr_serverless.managed_application)
         try:

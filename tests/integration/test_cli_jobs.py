@@ -1,0 +1,110 @@
+"""emr-dispatch jobs cancel / retry / list --since against template.yaml deployed into moto: exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from emr_dispatch.jobs import JobState
+from emr_dispatch.ledger import Ledger
+from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, app
+from emr_dispatch_tools.moto_stack import DeployedStack
+from moto_helpers import cluster_state, clusters, launch_classic, receive_as_lambda_event
+
+STACK = "emr-dispatch-test"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EMR_DISPATCH_TABLE", "EMR_DISPATCH_STACK"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _cli(*args: str) -> Any:
+    return runner.invoke(app, [*args, "--stack", STACK, "--output", "json"])
+
+
+def _deliver_arrivals_queue(stack: DeployedStack) -> dict[str, Any]:
+    """What the CLI put on the arrivals queue, delivered to the launcher as its SQS trigger would."""
+    event = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+    result: dict[str, Any] = stack.invoke("LauncherFunction", event)
+    return result
+
+
+def test_cancel_records_then_terminates_and_retry_starts_attempt_two(stack: DeployedStack, ledger: Ledger) -> None:
+    # Given a job running on its own cluster
+    launched = launch_classic(stack)
+
+    # When an operator cancels it with a reason
+    result = _cli("jobs", "cancel", launched.job_id, "--reason", "wrong partner file")
+
+    # Then the job is CANCELLED with the operator's reason recorded first, and its cluster is terminated
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "CANCELLED"
+    assert shown["reason_code"] == "CANCELLED_BY_OPERATOR"
+    assert shown["reason_message"] == "wrong partner file"
+    assert shown["actions"][0].startswith(f"terminating {launched.cluster_id}: job CANCELLED")
+    assert f"terminated {launched.cluster_id}" in shown["actions"]
+    assert cluster_state(launched.cluster_id) == "TERMINATED"
+    assert shown["history"][-1]["source"].startswith("operator: arn:aws:")
+    # ... and cancelling it again is refused: it already ended
+    assert _cli("jobs", "cancel", launched.job_id).exit_code == EXIT_REFUSED
+
+    # When the operator asks for a new attempt
+    result = _cli("jobs", "retry", launched.job_id)
+    assert result.exit_code == 0, result.output
+    asked = json.loads(result.stdout)
+    assert (asked["job_id"], asked["attempt"], asked["previous_state"]) == (launched.job_id, 2, "CANCELLED")
+    # ... and the launcher receives the request (nothing fails)
+    assert _deliver_arrivals_queue(stack) == {"batchItemFailures": []}
+
+    # Then attempt 2 of the same job, same inputs, runs on a new cluster named for attempt 2
+    job = ledger.get(launched.job_id)
+    assert job is not None
+    assert (job.state, job.attempt) == (JobState.SUBMITTED, 2)
+    assert job.engine_id not in (None, launched.cluster_id)
+    assert job.input_uris == [launched.result["uri"]]
+    assert job.reason_code is None
+    # ... the cancelled attempt kept among the job's attempts, and no automatic retry after this one
+    assert [(item["attempt"], item["state"], item["engine_id"]) for item in job.attempts] == [
+        (1, "CANCELLED", launched.cluster_id)
+    ]
+    assert job.max_attempts == 2
+    names = {cluster["Id"]: cluster["Name"] for cluster in clusters()}
+    assert names[str(job.engine_id)].endswith("-a2")
+    assert [entry["state"] for entry in job.history][-3:] == ["QUEUED", "SUBMITTING", "SUBMITTED"]
+    # ... and a running job is not retried
+    assert _cli("jobs", "retry", launched.job_id).exit_code == EXIT_REFUSED
+
+
+def test_exit_codes_say_what_is_missing(stack: DeployedStack) -> None:
+    # When a job does not exist, then retry and cancel exit "not found", naming it
+    for command in ("retry", "cancel"):
+        result = _cli("jobs", command, "no-such-job")
+        assert result.exit_code == EXIT_NOT_FOUND, result.output
+        assert "no job no-such-job" in result.stderr
+    # When the stack does not exist, then the exit code says so
+    result = runner.invoke(app, ["jobs", "list", "--stack", "not-deployed", "-o", "json"])
+    assert result.exit_code == EXIT_NO_STACK, result.output
+    # When the table named does not exist, then the same
+    result = runner.invoke(app, ["jobs", "list", "--table", "no-such-table", "-o", "json"])
+    assert result.exit_code == EXIT_NO_STACK, result.output
+    # ... and nothing was created meanwhile
+    assert "no-such-table" not in boto3.client("dynamodb", region_name=stack.region).list_tables()["TableNames"]
+
+
+def test_jobs_list_since(stack: DeployedStack, ledger: Ledger) -> None:
+    # Given a job launched just now
+    launched = launch_classic(stack)
+    # When jobs created in the last hour are listed, then it is there; since a later time, it is not
+    recent = json.loads(_cli("jobs", "list", "--since", "1h").stdout)
+    assert [job["job_id"] for job in recent] == [launched.job_id]
+    assert json.loads(_cli("jobs", "list", "--since", "2999-01-01T00:00:00Z").stdout) == []
+    # ... and a since that is neither an age nor a time is a usage error
+    assert _cli("jobs", "list", "--since", "yesterday").exit_code == EXIT_USAGE

@@ -1,0 +1,123 @@
+"""emr-dispatch routes: validate a routes file; explain what an object would start."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.syntax import Syntax
+
+from emr_dispatch.engines import build_engines
+from emr_dispatch.operations import explain
+from emr_dispatch.settings import Settings, settings_from
+from emr_dispatch_tools.cli.common import (
+    DEFAULT_ROUTES,
+    EXIT_USAGE,
+    CliError,
+    Deployment,
+    Output,
+    OutputOption,
+    ProfileOption,
+    RegionOption,
+    RoutesOption,
+    command,
+    console,
+    load_routes_or_exit,
+    print_json,
+)
+
+routes_app = typer.Typer(help="The routes file: check it, explain what an object would start.", no_args_is_help=True)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/key → (bucket, key); the key may be empty (a whole bucket) or end with / (a prefix)."""
+    if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        raise CliError(f"{uri!r} is not an s3://bucket/key URI", EXIT_USAGE)
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+@routes_app.command("check")
+@command
+def routes_check(
+    file: Annotated[Path, typer.Argument(help="Routes file to validate.")] = DEFAULT_ROUTES,
+    output: OutputOption = Output.table,
+) -> None:
+    """Validate a routes file; exits 1 naming each bad route and field."""
+    routes = load_routes_or_exit(file)
+    names = [route.name for route in routes.routes]
+    if output is Output.json:
+        print_json({"file": str(file), "valid": True, "routes": names})
+    else:
+        console.print(f"{file}: {len(names)} route(s) valid: {', '.join(names)}", markup=False, highlight=False)
+
+
+@routes_app.command("explain")
+@command
+def routes_explain(
+    uri: Annotated[str, typer.Argument(help="s3://bucket/key of an object (it need not exist).")],
+    routes_file: RoutesOption = DEFAULT_ROUTES,
+    output: OutputOption = Output.table,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack", help="Fill in the stack's values (work bucket, roles, application); else placeholders."
+        ),
+    ] = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Which route an object would match and the exact engine request the launcher would send (not sent)."""
+    bucket, key = parse_s3_uri(uri)
+    if not key or key.endswith("/"):
+        raise CliError(f"{uri}: name an object, not a prefix", EXIT_USAGE)
+    routes = load_routes_or_exit(routes_file)
+    settings = _stack_settings(stack, region, profile, routes_file) if stack else placeholder_settings(routes_file)
+    # Engines are built as the launcher builds them (their clients only on first use): explaining calls no AWS.
+    engines = build_engines(settings, _NoLedger())
+    explanation = explain(routes, engines, bucket, key, settings.work_bucket)
+    if output is Output.json:
+        print_json({**asdict(explanation), "routes_file": str(routes_file)})
+        return
+    console.print(f"{explanation.uri}  (routes file {routes_file})", highlight=False, markup=False)
+    if explanation.route:
+        console.print(f"route:   {explanation.route} ({explanation.engine})", highlight=False, markup=False)
+    console.print(f"outcome: {explanation.outcome}: {explanation.reason}", highlight=False, markup=False)
+    if explanation.request is not None:
+        console.print(f"job id:  {explanation.job_id} (each object version gets its own)", highlight=False)
+        console.print(Syntax(json.dumps(explanation.request, indent=2, sort_keys=True), "json", word_wrap=True))
+
+
+class _NoLedger:
+    """Explaining reads no job: an engine that asked the ledger would be a bug, said loudly."""
+
+    def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
+        raise RuntimeError("routes explain must not read the ledger")
+
+
+PLACEHOLDER_ENVIRONMENT = {
+    "LEDGER_TABLE": "<LedgerTable>",
+    "ALERTS_TOPIC_ARN": "<AlertsTopic>",
+    "WORK_BUCKET": "<WorkBucket>",
+    "EMR_SERVICE_ROLE": "EMR_DefaultRole",
+    "EMR_INSTANCE_PROFILE": "EMR_EC2_DefaultRole",
+    "EMR_SERVERLESS_APPLICATION_ID": "<EmrServerlessApplicationId>",
+    "EMR_SERVERLESS_JOB_ROLE_ARN": "<EmrServerlessJobRoleName as an ARN>",
+    "EMR_EKS_VIRTUAL_CLUSTER_ID": "<EmrEksVirtualClusterId>",
+    "EMR_EKS_JOB_ROLE_ARN": "<EmrEksJobRoleName as an ARN>",
+    "AWS_REGION": "us-east-1",
+}
+"""What a stack would fill in, shown as its parameter or resource names (roles: template.yaml's defaults)."""
+
+
+def placeholder_settings(routes_file: Path) -> Settings:
+    return settings_from({**PLACEHOLDER_ENVIRONMENT, "ROUTES_FILE": str(routes_file)})
+
+
+def _stack_settings(stack: str, region: str | None, profile: str | None, routes_file: Path) -> Settings:
+    deployment = Deployment.connect(stack, region, profile)
+    environment = deployment.function_environment("LauncherFunctionName")
+    return settings_from({**environment, "ROUTES_FILE": str(routes_file), "AWS_REGION": deployment.region})
