@@ -92,6 +92,8 @@ def _environment(function: str) -> dict[str, str]:
         "EMR_EKS_JOB_ROLE_ARN": "arn:aws:iam::123456789012:role/emr-dispatch-eks-job",
         "POWERTOOLS_SERVICE_NAME": "emr-dispatch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_METRICS_NAMESPACE": "EmrDispatch",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # the template's default (TracingMode Disabled)
     }
 
 
