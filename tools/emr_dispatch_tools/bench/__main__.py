@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicates", type=float, default=0.3, help="re-deliveries, share of arrivals (0.3)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic data (default 7)")
     parser.add_argument("--hot-jobs", type=int, default=150, help="jobs for the small-ledger hot path (150)")
-    parser.add_argument("--cold-repeats", type=int, default=7, help="fresh interpreters per cold start figure (7)")
+    parser.add_argument("--cold-repeats", type=int, default=11, help="fresh interpreters per cold start figure (11)")
     parser.add_argument("--memory-records", type=int, default=10_000, help="records in the memory run's batch")
     parser.add_argument("--build-dir", type=Path, default=None, help="sam build output (default .aws-sam/build)")
     parser.add_argument(

@@ -93,7 +93,7 @@ def _environment(function: str) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": "emr-dispatch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_NAMESPACE": "EmrDispatch",
-        "POWERTOOLS_TRACE_DISABLED": "true",  # the template's default (TracingMode Disabled)
+        "POWERTOOLS_TRACE_DISABLED": "true",  # the template's default (TracingMode PassThrough)
     }
 
 
