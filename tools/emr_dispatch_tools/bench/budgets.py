@@ -132,7 +132,7 @@ def figures(
                 "boto3/botocore/s3transfer: not bundled",
                 f"{extra / sizes.layer[0]:.4f} of the layer",
                 "none",
-                _verdict(not sizes.runtime_provided_bundled, f"({bundled}: pulled by Powertools, see note)"),
+                _verdict(not sizes.runtime_provided_bundled, f"({bundled}: declared dependencies, see note)"),
             )
         )
     rows.append(
@@ -212,9 +212,10 @@ def misses_markdown(cold: coldstart.ColdStart, life: lifecycle.Lifecycle, sizes:
   (auto-start), so both calls could go; keeping them is the engine owner's call (an application with auto-start
   turned off would then fail the submission). Every other engine and path meets it: EC2 and EKS per object 3,
   marker 3, duplicates 1.
-- **Runtime-provided package in the layer: {bundled}** ({bundled_kb:.0f} KB,
-  Powertools' declared dependency; `sam build`'s pip builder cannot leave it out). boto3, botocore, s3transfer,
-  urllib3 and dateutil are not bundled.
+- **Runtime-provided packages in the layer: {bundled}** ({bundled_kb:.0f} KB): dependencies declared by what
+  the layer requires (jmespath by Powertools; botocore, urllib3, dateutil and six by aws-xray-sdk when the layer
+  ships it), which `sam build`'s pip builder always installs. A layer's botocore also shadows the runtime's, under
+  the runtime's boto3. Fix: install those requirements without their dependencies (a makefile build method).
 """
 
 
@@ -362,9 +363,10 @@ Layer: {sizes.layer[0] / 2**20:.1f} MB unzipped, {sizes.layer[1] / 2**20:.1f} MB
 
 {markdown_table(("in the layer", "KB", "share", "why it is there"), parts)}
 
-**Note on jmespath**: Powertools declares it, so pip installs it into the layer although the runtime has it (as
-boto3's dependency); on Lambda's `sys.path` the layer's copy comes first. It is small; dropping it needs a custom
-(makefile) build method that installs Powertools without its dependencies, a follow-up.
+**Note on runtime-provided packages**: pip installs every declared dependency into the layer although the runtime
+has it (jmespath from Powertools; botocore, urllib3, python-dateutil and six from aws-xray-sdk); on Lambda's
+`sys.path` the layer's copies come first, so a bundled botocore also replaces the runtime's under its boto3.
+Dropping them needs a custom (makefile) build method that installs these requirements with `--no-deps`.
 """
 
 
