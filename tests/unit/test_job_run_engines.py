@@ -252,3 +252,58 @@ def test_job_run_sample_events_reach_the_tracker_and_mean_what_they_say(
     update = engine.interpret(parsed, job(engine=engine_name))
     assert update is not None
     assert update.state is state
+
+
+class _ServerlessClient:
+    """Answers like EMR Serverless for an application in ``state`` whose auto-start is ``auto_start``."""
+
+    def __init__(self, state: str, auto_start: bool) -> None:
+        self.state, self.auto_start, self.calls = state, auto_start, []  # type: ignore[var-annotated]
+
+    def start_job_run(self, **request: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls.append("StartJobRun")
+        if self.state != "STARTED" and not self.auto_start:
+            error = {"Error": {"Code": "ValidationException", "Message": "Application is not started"}}
+            raise ClientError(error, "StartJobRun")  # type: ignore[arg-type]
+        return {"jobRunId": "run1", "applicationId": request["applicationId"]}
+
+    def get_application(self, applicationId: str) -> dict[str, Any]:
+        self.calls.append("GetApplication")
+        return {"application": {"state": self.state}}
+
+    def start_application(self, applicationId: str) -> None:
+        self.calls.append("StartApplication")
+        self.state = "STARTED"
+
+
+@pytest.mark.parametrize(
+    ("state", "auto_start", "calls"),
+    [
+        ("STOPPED", True, ["StartJobRun"]),  # the default: submitting starts the application
+        ("STARTED", False, ["StartJobRun"]),
+        ("STOPPED", False, ["StartJobRun", "GetApplication", "StartApplication", "StartJobRun"]),
+    ],
+)
+def test_a_managed_application_is_started_only_when_a_submission_needs_it(
+    state: str, auto_start: bool, calls: list[str]
+) -> None:
+    # Given a route on a managed EMR Serverless application in this state
+    client = _ServerlessClient(state, auto_start)
+    engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client)  # type: ignore[arg-type]
+    managed = route("emr-serverless", emr_serverless={"managed_application": True})
+    # When a job starts / Then it is one call unless the application must be started first
+    started = engine.start(job(engine="emr-serverless"), managed)
+    assert started.engine_id.endswith("/run1")
+    assert client.calls == calls
+
+
+def test_a_refused_submission_of_an_unmanaged_application_is_final() -> None:
+    # Given an application emr-dispatch does not manage, stopped without auto-start
+    client = _ServerlessClient("STOPPED", auto_start=False)
+    engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client)  # type: ignore[arg-type]
+    # When a job starts / Then the refusal is the engine's error, and the application is left alone
+    with pytest.raises(EngineError, match="StartJobRun refused"):
+        engine.start(job(engine="emr-serverless"), route("emr-serverless"))
+    assert client.calls == ["StartJobRun"]

@@ -42,6 +42,18 @@ def test_with_tracing_on_the_handler_is_traced(monkeypatch: pytest.MonkeyPatch) 
     assert getattr(traced, "__wrapped__", None) is handler
 
 
+def test_with_tracing_on_but_no_xray_sdk_the_handler_runs_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given tracing on in a runtime without the X-Ray SDK (the layer does not ship it)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.setattr(observability.importlib.util, "find_spec", lambda name: None)
+
+    def handler(event: dict[str, Any], context: Any) -> str:
+        return "ran"
+
+    # When the handler is decorated / Then it is itself: no import error at init, Lambda's segments only
+    assert observability.traced(handler) is handler
+
+
 @pytest.mark.parametrize("setting", ["true", None])
 def test_with_tracing_off_or_unset_the_handler_is_itself(monkeypatch: pytest.MonkeyPatch, setting: str | None) -> None:
     # Given tracing off (TracingMode PassThrough), or not set at all (a tool importing a handler)

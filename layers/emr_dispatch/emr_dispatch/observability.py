@@ -3,6 +3,7 @@ that ties an arrival to its job, state changes and alert, and the Tracer, loaded
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from typing import TypeVar, cast
@@ -44,6 +45,9 @@ def traced(handler: HandlerT) -> HandlerT:
     """The handler, traced by Powertools Tracer (X-Ray) when tracing is on; off, the Tracer is never built and
     the X-Ray SDK never imported, so a function without tracing pays nothing at cold start."""
     if not tracing_enabled():
+        return handler
+    if importlib.util.find_spec("aws_xray_sdk") is None:  # Powertools Tracer needs it; the layer does not ship it
+        logger.warning("tracing is on but the X-Ray SDK is not installed: Lambda's own segments only")
         return handler
     from aws_lambda_powertools import Tracer
 

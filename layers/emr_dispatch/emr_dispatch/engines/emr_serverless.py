@@ -40,6 +40,8 @@ _STATES = {
     "CANCELLED": JobState.CANCELLED,
 }
 _STARTABLE = frozenset({"CREATED", "STOPPED"})
+_MAYBE_NOT_STARTED = frozenset({"ValidationException", "ConflictException"})
+"""How StartJobRun refuses a stopped application whose auto-start is off."""
 
 
 class EmrServerlessEngine:
@@ -86,9 +88,15 @@ class EmrServerlessEngine:
         application_id = request["applicationId"]
         managed = bool(route.emr_serverless and route.emr_serverless.managed_application)
         try:
-            if managed:
-                self._ensure_started(application_id)
-            response = self._client.start_job_run(**request)
+            try:
+                # Submitted first: an application with auto-start (EMR Serverless' default) starts itself, so the
+                # usual launch is one call. Refused, a managed application is started and the submission repeated
+                # (same client token: never two runs).
+                response = self._client.start_job_run(**request)
+            except ClientError as exc:
+                if not (managed and error_code(exc) in _MAYBE_NOT_STARTED and self._ensure_started(application_id)):
+                    raise
+                response = self._client.start_job_run(**request)
         except ClientError as exc:
             raise start_error(exc, "StartJobRun", job) from exc
         job_run_id = response["jobRunId"]
@@ -106,10 +114,13 @@ class EmrServerlessEngine:
     def find_started(self, job: Job) -> StartedJob | None:
         return None  # StartJobRun with the same clientToken returns the original run
 
-    def _ensure_started(self, application_id: str) -> None:
+    def _ensure_started(self, application_id: str) -> bool:
+        """Start the application if it is stopped; whether it was (a refused submission is then worth repeating)."""
         state = self._client.get_application(applicationId=application_id)["application"]["state"]
-        if state in _STARTABLE:
-            self._client.start_application(applicationId=application_id)
+        if state not in _STARTABLE:
+            return False
+        self._client.start_application(applicationId=application_id)
+        return True
 
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
         detail_type = event.get("detail-type")
