@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def test_with_tracing_on_the_handler_is_traced(monkeypatch: pytest.MonkeyPatch) 
 def test_with_tracing_on_but_no_xray_sdk_the_handler_runs_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given tracing on in a runtime without the X-Ray SDK (the layer does not ship it)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
-    monkeypatch.setattr(observability.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
 
     def handler(event: dict[str, Any], context: Any) -> str:
         return "ran"

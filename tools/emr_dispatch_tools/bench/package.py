@@ -41,12 +41,7 @@ REASONS = {
     "_yaml": "PyYAML's libyaml binding",
     "requirements.txt": "the layer's pin list, copied by sam build",
     "jmespath": "required by Powertools; also in the runtime (boto3's dependency): a duplicate, see the note",
-    "aws_xray_sdk": "Powertools Tracer, imported only when TracingMode=Active",
-    "wrapt": "required by aws-xray-sdk",
-    "botocore": "required by aws-xray-sdk; the runtime has it: a duplicate that shadows the runtime's, see the note",
-    "urllib3": "required by botocore (pulled by aws-xray-sdk): a duplicate, see the note",
-    "dateutil": "required by botocore (pulled by aws-xray-sdk): a duplicate, see the note",
-    "python_dateutil": "required by botocore (pulled by aws-xray-sdk): a duplicate, see the note",
+    "botocore": "the runtime has it: must not be bundled (it would shadow the runtime's), see the note",
     "six": "required by python-dateutil: a duplicate, see the note",
 }
 
