@@ -9,7 +9,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from emr_dispatch.jobs import JobState
+from emr_dispatch.control import retry_body
+from emr_dispatch.jobs import JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, app
 from emr_dispatch_tools.moto_stack import DeployedStack
@@ -108,3 +109,25 @@ def test_jobs_list_since(stack: DeployedStack, ledger: Ledger) -> None:
     assert json.loads(_cli("jobs", "list", "--since", "2999-01-01T00:00:00Z").stdout) == []
     # ... and a since that is neither an age nor a time is a usage error
     assert _cli("jobs", "list", "--since", "yesterday").exit_code == EXIT_USAGE
+
+
+def test_a_failed_job_whose_alert_is_unpublished_is_not_retried_yet(stack: DeployedStack, ledger: Ledger) -> None:
+    # Given a job that ended FAILED and whose alert is still in the outbox (SNS refused it, say)
+    launched = launch_classic(stack)
+    job = ledger.get(launched.job_id)
+    assert job is not None
+    failed = ledger.transition(job, StateUpdate(JobState.FAILED, "test", "STEP_FAILURE", "x"), alert=True)
+    assert failed is not None
+    assert failed.alert_pending
+
+    # When an operator asks for a retry, from the CLI or straight through the launcher
+    refused = _cli("jobs", "retry", launched.job_id)
+    direct = stack.invoke("LauncherFunction", json.loads(retry_body(launched.job_id, "test")))
+
+    # Then both refuse (the new attempt would clear the outbox, and the alert would never go out)
+    assert refused.exit_code == EXIT_REFUSED, refused.output
+    assert "not yet published" in refused.output
+    assert direct["results"][0]["status"] == "skipped"
+    after = ledger.get(launched.job_id)
+    assert after is not None
+    assert (after.attempt, after.alert_pending) == (1, True)

@@ -203,6 +203,9 @@ class Launcher:
             return LaunchResult("skipped", f"route {job.route} is not in the routes file", job_id, job.route, uri)
         if not job.state.is_terminal:
             return LaunchResult("skipped", f"job is {job.state.value}: only an ended job is retried", job_id, job.route)
+        if job.alert_pending:
+            # A new attempt clears the outbox: its end's alert would never go out. The next sweep resends it.
+            return LaunchResult("skipped", "the job's alert is not yet published: retry after that", job_id, job.route)
         queued = self._ledger.begin_attempt(job, f"retry requested by {requested_by}")
         if queued is None:
             return LaunchResult("duplicate", "the job moved meanwhile (another retry?)", job_id, job.route, uri)

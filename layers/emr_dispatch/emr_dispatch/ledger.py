@@ -185,6 +185,7 @@ class Ledger:
             ":ended": [{key: value for key, value in ended.items() if value is not None}],
             ":action": [f"attempt {attempt} {source}"],
             ":empty": [],
+            ":false": False,
             **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
         }
         return self._update(
@@ -195,7 +196,8 @@ class Ledger:
             "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
             "expires_at, submitted_at, alert_pending, alert_claimed_at, alert_due, alerted_at, slots, retry_at, "
             "starting_at, log_locations",
-            f"attempt = :attempt AND #state IN ({', '.join(placeholders)})",
+            f"attempt = :attempt AND #state IN ({', '.join(placeholders)}) "
+            "AND (attribute_not_exists(alert_pending) OR alert_pending = :false)",  # its alert is out
             values,
         )
 

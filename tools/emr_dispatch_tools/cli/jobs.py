@@ -125,6 +125,8 @@ def jobs_retry(
         raise JobNotFoundError(f"no job {job_id}")
     if not job.state.is_terminal:
         raise JobStateError(f"job {job_id} is {job.state.value}: only an ended job is retried (cancel it first)")
+    if job.alert_pending:
+        raise JobStateError(f"job {job_id}'s alert is not yet published (the next sweep resends it): retry after that")
     requested_by = _caller(deployment)
     queue_url = deployment.output("ArrivalsQueueUrl")
     sent = deployment.client("sqs").send_message(QueueUrl=queue_url, MessageBody=retry_body(job_id, requested_by))
