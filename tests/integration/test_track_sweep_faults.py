@@ -52,7 +52,7 @@ SWEEP_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    *[("dynamodb", "Query")] * 5,
+    *[("dynamodb", "Query")] * 4,
     ("dynamodb", "GetItem"),
     ("dynamodb", "Query"),
 ]

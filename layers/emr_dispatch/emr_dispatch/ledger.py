@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
-from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 
 if TYPE_CHECKING:
@@ -372,8 +372,7 @@ class Ledger:
             ":reason_code": update.reason_code or "",
             ":reason_message": update.reason_message or "",
         }
-        active = [JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING]
-        values.update({f":from{i}": state.value for i, state in enumerate(active)})
+        values.update({f":from{i}": state.value for i, state in enumerate(ACTIVE_STATES)})
         return self._update(
             job.job_id,
             "SET #state = :submitting, attempt = :next, retry_at = :retry_at, launch_options = :options, "
@@ -483,8 +482,7 @@ class Ledger:
 
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
         """Whether any non-terminal job of an engine names this resource in engine_details[detail]."""
-        active = [JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING]
-        for state in active:
+        for state in ACTIVE_STATES:
             try:
                 response = self._client.query(
                     TableName=self._table,

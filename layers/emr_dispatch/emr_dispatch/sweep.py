@@ -19,7 +19,7 @@ from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
 from emr_dispatch.errors import EngineError
-from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
+from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger, alert_lease_cutoff
 from emr_dispatch.observability import logger
 from emr_dispatch.outcomes import OutcomeRecorder
@@ -85,8 +85,9 @@ class Sweeper:
                 report.errors.append(f"{job.job_id}: {exc.code}")
         self._stop_orphans(report)
         self._resend_alerts(report)
-        self._pending_starts(report)
-        self._recount(report)
+        submitting = list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
+        self._pending_starts(submitting, report)
+        self._recount(submitting, report)
         if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
             report.queued_waiting = True
             self._signal.slot_freed("*")
@@ -165,11 +166,11 @@ class Sweeper:
             return job, f"its job runs on {job.engine_id}, not on this one"
         return job, None
 
-    def _pending_starts(self, report: SweepReport) -> None:
+    def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
         start abandoned by a dead invocation. The launcher is asked again; starting is idempotent."""
         due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
-        for job in self._ledger.list_jobs(JobState.SUBMITTING):
+        for job in submitting:
             if job.engine_id is not None:
                 continue
             retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
@@ -178,19 +179,20 @@ class Sweeper:
                 report.starts_requested.append(job.job_id)
                 logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
 
-    def _recount(self, report: SweepReport) -> None:
-        """Capacity counters recounted from the jobs holding slots (a release lost to a crash)."""
+    def _recount(self, submitting: list[Job], report: SweepReport) -> None:
+        """Capacity counters recounted from the jobs holding slots (a release lost to a crash), read after
+        this sweep's own moves."""
         counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
         if self._routes.max_concurrent_jobs is not None:
             counters.append(ALL_ROUTES)
         if not counters:
             return
         held = dict.fromkeys(counters, 0)
-        for state in ACTIVE_STATES:
-            for job in self._ledger.list_jobs(state):
-                for counter in job.slots:
-                    if counter in held:
-                        held[counter] += 1
+        started = (job for state in (JobState.SUBMITTED, JobState.RUNNING) for job in self._ledger.list_jobs(state))
+        for job in [*submitting, *started]:  # ACTIVE_STATES: every state in which a job holds its slots
+            for counter in job.slots:
+                if counter in held:
+                    held[counter] += 1
         report.counters_corrected = self._capacity.recount(held)
 
     def _resend_alerts(self, report: SweepReport) -> None:
