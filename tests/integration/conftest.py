@@ -15,6 +15,8 @@ from moto import mock_aws
 from emr_dispatch import wiring
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
+from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, QuotaMeter
 from moto_helpers import Published, subscribe_queue
 
 REGION = "us-east-1"
@@ -85,3 +87,14 @@ def ledger(stack: moto_stack.DeployedStack) -> Ledger:
 def alerts(stack: moto_stack.DeployedStack) -> Callable[[], list[Published]]:
     """A queue subscribed to the stack's AlertsTopic; the returned callable lists what was published so far."""
     return subscribe_queue(stack.outputs["AlertsTopicArn"], "alerts-inbox")
+
+
+@pytest.fixture
+def quota_meter(stack: moto_stack.DeployedStack) -> Iterator[QuotaMeter]:
+    """Opt-in: EMR's default API quotas (tools/emr_dispatch_tools/offline/quotas.py) metered on a virtual clock
+    that emr-dispatch reads too. A test tightens them through ``meter.quotas`` and moves time with
+    ``meter.clock.advance``. Installed after the stack is deployed: deploying is not metered."""
+    clock = VirtualClock()
+    meter = QuotaMeter(DEFAULT_QUOTAS, clock)
+    with virtual_time(clock), meter.installed():
+        yield meter

@@ -37,7 +37,7 @@ TRACK_PATH = [
 ]
 # The sweeper on a job past its timeout whose events were lost: list the active jobs, describe (moves it
 # RUNNING), record TIMED_OUT, terminate, record, alert, clear; search orphans; look for lost alerts (a sparse
-# index) and lost starts; recount capacity; look for queued jobs.
+# index) and lost starts; count the capped route's slot items (one consistent query); look for queued jobs.
 SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "Query"),
@@ -53,8 +53,6 @@ SWEEP_PATH = [
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
     *[("dynamodb", "Query")] * 4,
-    ("dynamodb", "GetItem"),
-    ("dynamodb", "Query"),
 ]
 
 

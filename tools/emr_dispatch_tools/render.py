@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from emr_dispatch.jobs import Job
+from emr_dispatch.jobs import Job, JobState
 
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
 
@@ -34,7 +34,8 @@ def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
             f"[{style}]{job.state.value}[/]" if style else job.state.value,
             job.engine_id or "-",
             shown,
-            job.reason_code or "",
+            job.reason_code
+            or (f"waiting: {job.wait_reason}" if job.state is JobState.QUEUED and job.wait_reason else ""),
             job.updated_at,
         )
     return table
@@ -49,6 +50,11 @@ def job_detail(job: Job) -> Table:
         ("engine", f"{job.engine} {job.engine_id or ''}".strip()),
         ("state", f"{job.state.value} (attempt {job.attempt})"),
         ("reason", f"{job.reason_code or '-'}: {job.reason_message or '-'}"),
+        *(
+            [("waiting", f"{job.wait_reason}; next try {job.wait_until or 'when a slot frees'}")]
+            if job.state is JobState.QUEUED and job.wait_reason
+            else []
+        ),
         ("inputs", "\n".join(job.input_uris) or "-"),
         ("created", job.created_at),
         ("ended", job.ended_at or "-"),

@@ -1,9 +1,10 @@
 """Capacity caps: how many jobs may hold a slot (SUBMITTING, SUBMITTED, RUNNING) per route and overall.
 
-Slots are counter items in the ledger table, taken in the same transaction as the job's claim, so two
-launchers can never both take the last slot. A job over the cap is written QUEUED instead and started,
-oldest first, when a slot frees. Counters drift only if an invocation dies between a job's terminal write
-and its release; the sweeper recounts them from the jobs that hold slots (``recount``).
+A slot is a counter (+1) and a slot item of the job (slots.py), taken in the same transaction as the job's
+claim, so two launchers can never both take the last slot. A job over the cap is written QUEUED instead and
+started, oldest first per route, when a slot frees. A job gives its slots back in the same transaction as its
+terminal state (Ledger.transition) or its return to QUEUED (``park``), so no crash leaves them apart; the
+sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a counter only if it did not move.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import Job, JobState
-from emr_dispatch.ledger import BY_STATE, job_key, serialize, to_job
+from emr_dispatch.ledger import BY_QUEUE, job_key, serialize, to_job
 from emr_dispatch.observability import logger
+from emr_dispatch.slots import ALL_ROUTES, COUNTER_SK, SLOT_PREFIX, counter_key, counter_pk, release_items, take_items
 from emr_dispatch.timeutil import now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-ALL_ROUTES = "*"
+__all__ = ["ALL_ROUTES", "Capacity", "Caps", "SlotClaim"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,6 @@ class SlotClaim:
     held_by: Job | None = None
 
 
-def _counter_key(counter: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CAPACITY#{counter}"}, "sk": {"S": "CAPACITY"}}
-
-
 class Capacity:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
@@ -67,12 +65,13 @@ class Capacity:
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
         try:
-            self._transact([self._put_new(job), *(self._take(counter, limit) for counter, limit in slots)])
+            self._transact([self._put_new(job), *take_items(self._table, job.job_id, slots, job.created_at)])
         except _Cancelled as cancelled:
             if cancelled.codes[0] == "ConditionalCheckFailed":
                 return SlotClaim("duplicate", cancelled.held_by)
             job.slots = []
             job.state = JobState.QUEUED
+            job.wait_reason = "capacity cap reached"
             try:
                 self._transact([self._put_new(job)])
             except _Cancelled as again:
@@ -82,134 +81,153 @@ class Capacity:
         return SlotClaim("claimed")
 
     def start_queued(self, job: Job, caps: Caps) -> Job | None:
-        """Move a QUEUED job to SUBMITTING if its slots are free; None if a cap is still reached."""
+        """Move a QUEUED job to SUBMITTING, taking its slots if free; None if a cap is reached (or it moved)."""
+        taken, _ = self.take_from_queue(job, caps)
+        return taken
+
+    def take_from_queue(self, job: Job, caps: Caps) -> tuple[Job | None, str]:
+        """Move a QUEUED job to SUBMITTING, taking its slots: (job, "taken"), or (None, "moved") if the job is no
+        longer QUEUED at this attempt, or (None, "cap") if one of its caps is reached."""
         slots = caps.slots()
         now = now_iso()
-        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (slot freed)"}
+        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (from the queue)"}
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": job_key(job.job_id),
                 "UpdateExpression": "SET #state = :submitting, slots = :slots, updated_at = :now, "
-                "history = list_append(history, :entry)",
-                "ConditionExpression": "#state = :queued",
-                "ExpressionAttributeNames": {"#state": "state"},
+                "history = list_append(history, :entry) REMOVE #queue, wait_until",
+                "ConditionExpression": "#state = :queued AND attempt = :attempt",
+                "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
                 "ExpressionAttributeValues": {
                     ":submitting": serialize(JobState.SUBMITTING.value),
                     ":queued": serialize(JobState.QUEUED.value),
                     ":slots": serialize([counter for counter, _ in slots]),
                     ":now": serialize(now),
                     ":entry": serialize([entry]),
+                    ":attempt": serialize(job.attempt),
                 },
             }
         }
         try:
-            self._transact([update, *(self._take(counter, limit) for counter, limit in slots)])
-        except _Cancelled:
-            return None
+            self._transact([update, *take_items(self._table, job.job_id, slots, now)])
+        except _Cancelled as cancelled:
+            return None, "moved" if cancelled.codes[0] == "ConditionalCheckFailed" else "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
         job.history = [*job.history, entry]
-        return job
+        return job, "taken"
 
-    def requeue(self, job: Job) -> None:
-        """A start that was throttled: back to QUEUED (keeping its place), its slots given back."""
+    def park(self, job: Job, reason: str, wait_until: str) -> bool:
+        """A start that has to wait (a quota: the start rate, a throttle, a capacity refusal): back to QUEUED,
+        keeping its place in its route's queue (ordered by creation), its slots given back in the same
+        transaction, the reason and the time it will be tried again recorded. False if the job moved meanwhile."""
         now = now_iso()
-        entry = {"at": now, "state": JobState.QUEUED.value, "source": "launcher (start throttled)"}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=job_key(job.job_id),
-                UpdateExpression="SET #state = :queued, updated_at = :now, history = list_append(history, :entry) "
-                "REMOVE slots",
-                ConditionExpression="#state = :submitting AND attribute_not_exists(engine_id)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
+        entry = {"at": now, "state": JobState.QUEUED.value, "source": f"launcher ({reason})", "attempt": job.attempt}
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": job_key(job.job_id),
+                "UpdateExpression": "SET #state = :queued, updated_at = :now, history = list_append(history, :entry), "
+                "#queue = :route, queued_at = :queued_at, wait_reason = :reason, wait_until = :until "
+                "REMOVE slots, starting_at",
+                "ConditionExpression": "#state = :submitting AND attempt = :attempt "
+                "AND attribute_not_exists(engine_id)",
+                "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
+                "ExpressionAttributeValues": {
                     ":queued": serialize(JobState.QUEUED.value),
                     ":submitting": serialize(JobState.SUBMITTING.value),
+                    ":attempt": serialize(job.attempt),
                     ":now": serialize(now),
                     ":entry": serialize([entry]),
+                    ":route": serialize(job.route),
+                    ":queued_at": serialize(job.queued_at or job.created_at),
+                    ":reason": serialize(reason),
+                    ":until": serialize(wait_until),
                 },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise LedgerError(f"requeueing job {job.job_id} failed: {exc}") from exc
-            return
-        self.release(job)
+            }
+        }
+        try:
+            self._transact([update, *release_items(self._table, job.job_id, job.slots)])
+        except _Cancelled:
+            return False
+        logger.info("job waits", job_id=job.job_id, route=job.route, reason=reason, until=wait_until)
+        job.state, job.slots, job.wait_reason, job.wait_until = JobState.QUEUED, [], reason, wait_until
+        return True
 
-    def release(self, job: Job) -> None:
-        """Give back the slots a job held (it ended, or never started)."""
-        for counter in job.slots:
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_counter_key(counter),
-                    UpdateExpression="ADD active :minus_one",
-                    ConditionExpression="active > :zero",
-                    ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise LedgerError(f"releasing a {counter} slot of job {job.job_id} failed: {exc}") from exc
-                logger.warning("slot counter already at zero", counter=counter, job_id=job.job_id)
-
-    def recount(self, held: dict[str, int]) -> list[str]:
-        """Correct counters that count more slots than jobs hold (``held``: slots held per counter).
-
-        A release can be in flight, and the jobs are read from an eventually consistent index, so a
-        counter is only lowered when the previous sweep saw it too high as well, by no more than both
-        sweeps saw, and only if it has not moved since this read. Returns what was corrected."""
-        corrected = []
-        for counter, holding in held.items():
-            try:
-                item = self._client.get_item(TableName=self._table, Key=_counter_key(counter), ConsistentRead=True)
-            except ClientError as exc:
-                raise LedgerError(f"reading {counter} failed: {exc}") from exc
-            fields = item.get("Item", {})
-            active = int(fields.get("active", {}).get("N", "0"))
-            seen_before = int(fields.get("drift_seen", {}).get("N", "0"))
-            drift = active - holding
-            if drift <= 0 and not seen_before:
-                continue
-            if drift <= 0 or not seen_before:
-                expression, values = "SET drift_seen = :drift", {":drift": {"N": str(max(drift, 0))}}
-            else:
-                fix = min(drift, seen_before)
-                expression, values = "ADD active :minus REMOVE drift_seen", {":minus": {"N": str(-fix)}}
-                corrected.append(f"{counter}: {active} → {active - fix}")
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_counter_key(counter),
-                    UpdateExpression=expression,
-                    ConditionExpression="active = :active",
-                    ExpressionAttributeValues={**values, ":active": {"N": str(active)}},
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise LedgerError(f"recounting {counter} failed: {exc}") from exc
-                corrected = [line for line in corrected if not line.startswith(f"{counter}:")]
-        if corrected:
-            logger.warning("capacity counters corrected", corrected=corrected)
-        return corrected
-
-    def oldest_queued(self, limit: int = 25) -> list[Job]:
-        """QUEUED jobs, oldest first (FIFO across routes; per route too)."""
+    def queued(self, route: str, limit: int) -> tuple[list[Job], bool]:
+        """A route's QUEUED jobs, oldest first (the sparse by_queue index: only QUEUED jobs carry ``queue``), and
+        whether more may follow."""
         try:
             response = self._client.query(
                 TableName=self._table,
-                IndexName=BY_STATE,
-                KeyConditionExpression="#state = :queued",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":queued": {"S": JobState.QUEUED.value}},
+                IndexName=BY_QUEUE,
+                KeyConditionExpression="#queue = :route",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":route": {"S": route}},
                 ScanIndexForward=True,
                 Limit=limit,
             )
         except ClientError as exc:
-            raise LedgerError(f"listing queued jobs failed: {exc}") from exc
-        return [to_job(item) for item in response.get("Items", [])]
+            raise LedgerError(f"listing queued jobs of {route} failed: {exc}") from exc
+        # The index is eventually consistent: a job may have left QUEUED already (its start is conditional).
+        items = response.get("Items", [])
+        jobs = [job for job in map(to_job, items) if job.state is JobState.QUEUED]
+        return jobs, len(items) >= limit or "LastEvaluatedKey" in response
+
+    def audit(self, counters: list[str]) -> list[str]:
+        """Counters set to the slot items they hold, counted by a strongly consistent query of their partition.
+        A correction is conditioned on the counter's version: if any slot moved since the count, it is left for
+        the next sweep. Returns what was corrected."""
+        corrected = []
+        for counter in counters:
+            active, version, held = self._count(counter)
+            if active == held:
+                continue
+            condition = "ver = :seen" if version is not None else "attribute_not_exists(ver)"
+            values = {":held": {"N": str(held)}, ":one": {"N": "1"}}
+            if version is not None:
+                values[":seen"] = {"N": str(version)}
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=counter_key(counter),
+                    UpdateExpression="SET active = :held ADD ver :one",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise LedgerError(f"correcting {counter} failed: {exc}") from exc
+                continue  # a slot moved meanwhile: the next sweep counts again
+            corrected.append(f"{counter}: {active} → {held}")
+        if corrected:
+            logger.warning("capacity counters corrected", corrected=corrected)
+        return corrected
+
+    def _count(self, counter: str) -> tuple[int, int | None, int]:
+        """(counter's active, its version, slot items held), from one strongly consistent read of the partition."""
+        active, version, held = 0, None, 0
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": counter_pk(counter)}},
+                ConsistentRead=True,
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    sk = item["sk"]["S"]
+                    if sk == COUNTER_SK:
+                        active = int(item.get("active", {}).get("N", "0"))
+                        version = int(item["ver"]["N"]) if "ver" in item else None
+                    elif sk.startswith(SLOT_PREFIX):
+                        held += 1
+        except ClientError as exc:
+            raise LedgerError(f"counting {counter} failed: {exc}") from exc
+        return active, version, held
 
     def active(self, counter: str) -> int:
-        response = self._client.get_item(TableName=self._table, Key=_counter_key(counter), ConsistentRead=True)
+        response = self._client.get_item(TableName=self._table, Key=counter_key(counter), ConsistentRead=True)
         return int(response.get("Item", {}).get("active", {}).get("N", "0"))
 
     # ---------------------------------------------------------------------- internals
@@ -217,23 +235,14 @@ class Capacity:
         item = {name: value for name, value in asdict(job).items() if value is not None}
         item["state"] = job.state.value
         item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
+        if job.state is JobState.QUEUED:
+            item["queue"], item["queued_at"] = job.route, job.created_at
         return {
             "Put": {
                 "TableName": self._table,
                 "Item": {**job_key(job.job_id), **{name: serialize(value) for name, value in item.items()}},
                 "ConditionExpression": "attribute_not_exists(pk)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _take(self, counter: str, limit: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": _counter_key(counter),
-                "UpdateExpression": "ADD active :one",
-                "ConditionExpression": "attribute_not_exists(active) OR active < :limit",
-                "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}},
             }
         }
 

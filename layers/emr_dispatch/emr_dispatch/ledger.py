@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
+from emr_dispatch.slots import release_items
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
+BY_QUEUE = "by_queue"
+"""Sparse index of the QUEUED jobs of each route (``queue`` = route, set only while QUEUED), oldest first."""
 BY_PENDING_ALERT = "by_pending_alert"
 """Sparse index of the jobs whose alert is not yet published (alert_due set), by when it was claimed."""
 ALERT_DUE = "PENDING"
@@ -100,6 +103,9 @@ def to_job(item: dict[str, Any]) -> Job:
         starting_at=data.get("starting_at"),
         launch_options=data.get("launch_options", {}),
         log_locations=data.get("log_locations", []),
+        wait_reason=data.get("wait_reason"),
+        wait_until=data.get("wait_until"),
+        queued_at=data.get("queued_at"),
     )
 
 
@@ -186,11 +192,14 @@ class Ledger:
             ":action": [f"attempt {attempt} {source}"],
             ":empty": [],
             ":false": False,
+            ":route": job.route,
+            ":why": source,
             **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
         }
         return self._update(
             job.job_id,
             "SET #state = :queued, attempt = :next, max_attempts = :max, updated_at = :now, "
+            "#queue = :route, queued_at = :now, wait_reason = :why, "
             "history = list_append(history, :entry), attempts = list_append(if_not_exists(attempts, :empty), :ended), "
             "actions = list_append(if_not_exists(actions, :empty), :action) "
             "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
@@ -307,7 +316,33 @@ class Ledger:
         placeholders = [f":from{i}" for i in range(len(allowed))]
         values.update({name: state.value for name, state in zip(placeholders, allowed, strict=True)})
         condition = f"attempt = :attempt AND #state IN ({', '.join(placeholders)})"
-        return self._update(job.job_id, "SET " + ", ".join(assignments), condition, values)
+        # Leaving QUEUED leaves the route's queue (by_queue): no state a transition moves to is QUEUED.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #queue, wait_until"
+        if target.is_terminal and job.slots:
+            return self._end_releasing_slots(job, expression, condition, values)
+        return self._update(job.job_id, expression, condition, values)
+
+    def _end_releasing_slots(self, job: Job, expression: str, condition: str, values: dict[str, Any]) -> Job | None:
+        """A terminal write and the release of the job's capacity slots, in one transaction: no crash can leave
+        a slot held by an ended job (issue 13, item 4). The slots released are the ones the job holds now."""
+        values = {**values, ":slots": job.slots}
+        update = {
+            "TableName": self._table,
+            "Key": job_key(job.job_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": f"{condition} AND slots = :slots",
+            "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
+            "ExpressionAttributeValues": {name: serialize(value) for name, value in values.items()},
+        }
+        items = [{"Update": update}, *release_items(self._table, job.job_id, job.slots)]
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            if reasons and str(reasons[0].get("Code")) == "ConditionalCheckFailed":
+                return None
+            raise LedgerError(f"ending job {job.job_id} failed: {exc}") from exc
+        return self.get(job.job_id)
 
     def schedule_retry(
         self,
@@ -431,8 +466,11 @@ class Ledger:
             "ExpressionAttributeValues": {name: serialize(value) for name, value in values.items()},
             "ReturnValues": "ALL_NEW",
         }
-        if "#state" in expression + condition:
-            request["ExpressionAttributeNames"] = {"#state": "state"}
+        names = {
+            name: attr for name, attr in (("#state", "state"), ("#queue", "queue")) if name in expression + condition
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
             response = self._client.update_item(**request)
         except ClientError as exc:

@@ -5,13 +5,13 @@ now, through the same state machine the tracker uses; past its route's timeout, 
 reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
 QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw), and stops orphans:
 clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended. It asks
-again for attempts whose start request was lost, and recounts capacity counters a crash left too high.
+again for attempts whose start request was lost, and audits capacity counters against their slot items.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
@@ -24,7 +24,7 @@ from emr_dispatch.ledger import Ledger, alert_lease_cutoff
 from emr_dispatch.observability import logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import RoutesFile
-from emr_dispatch.timeutil import iso_seconds_ago
+from emr_dispatch.timeutil import iso_seconds_ago, utc_now
 
 DEFAULT_BUDGET = 60
 """Jobs described per sweep: at two EMR calls each, well inside DescribeCluster's 1/s and ListSteps' 0.5/s
@@ -67,7 +67,7 @@ class Sweeper:
         self._budget = budget
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         report = SweepReport()
         # Oldest first: the jobs most likely to have lost their events or to be past their timeout.
         active = [job for state in (JobState.RUNNING, JobState.SUBMITTED) for job in self._ledger.list_jobs(state)]
@@ -85,9 +85,8 @@ class Sweeper:
                 report.errors.append(f"{job.job_id}: {exc.code}")
         self._stop_orphans(report)
         self._resend_alerts(report)
-        submitting = list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
-        self._pending_starts(submitting, report)
-        self._recount(submitting, report)
+        self._pending_starts(list(self._ledger.list_jobs(JobState.SUBMITTING)), report)
+        self._audit(report)
         if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
             report.queued_waiting = True
             self._signal.slot_freed("*")
@@ -179,21 +178,14 @@ class Sweeper:
                 report.starts_requested.append(job.job_id)
                 logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
 
-    def _recount(self, submitting: list[Job], report: SweepReport) -> None:
-        """Capacity counters recounted from the jobs holding slots (a release lost to a crash), read after
-        this sweep's own moves."""
+    def _audit(self, report: SweepReport) -> None:
+        """Capacity counters checked against the slot items they count (a strongly consistent count; a
+        correction applies only if no slot moved meanwhile). Slots move only with their job's state, in one
+        transaction, so a difference means an item edited by hand or written before slot items existed."""
         counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
         if self._routes.max_concurrent_jobs is not None:
             counters.append(ALL_ROUTES)
-        if not counters:
-            return
-        held = dict.fromkeys(counters, 0)
-        started = (job for state in (JobState.SUBMITTED, JobState.RUNNING) for job in self._ledger.list_jobs(state))
-        for job in [*submitting, *started]:  # ACTIVE_STATES: every state in which a job holds its slots
-            for counter in job.slots:
-                if counter in held:
-                    held[counter] += 1
-        report.counters_corrected = self._capacity.recount(held)
+        report.counters_corrected = self._capacity.audit(counters)
 
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a

@@ -1,0 +1,87 @@
+"""A virtual clock for the offline world: hours of quota time run in seconds of wall time.
+
+``VirtualClock`` only moves when told (``advance``, ``sleep``). ``virtual_time`` puts emr-dispatch itself on the
+clock (``emr_dispatch.timeutil.use_clock``), so the ledger's timestamps, retry times and rate limits agree with
+the quota meter (quotas.py), which reads the same clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from emr_dispatch import timeutil
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float:
+        """Seconds on this clock (only differences mean anything)."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class WallClock:
+    """The system clock (a quota meter without a virtual clock)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class VirtualClock:
+    """Time that passes only when told to. Starts at ``start`` (default: now, to the millisecond)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        begin = start or datetime.now(UTC)
+        self._start = begin.replace(microsecond=begin.microsecond // 1000 * 1000)
+        self._elapsed = 0.0
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._elapsed += seconds
+
+    def advance_to(self, elapsed: float) -> None:
+        """Move to ``elapsed`` seconds after the start (never backwards: an earlier moment is now)."""
+        self._elapsed = max(self._elapsed, elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(seconds, 0.0))
+
+
+@contextlib.contextmanager
+def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
+    """emr-dispatch reads its time from ``clock`` inside the block, and so do moto's SQS queues: a message sent
+    with DelaySeconds (a start-queued request for when the next start is due) and a visibility timeout
+    become due on the virtual clock."""
+    import moto.sqs.models as sqs_models
+
+    system_millis = sqs_models.unix_time_millis
+
+    def virtual_millis(dt: datetime | None = None) -> float:
+        return system_millis(dt) if dt is not None else clock.now().timestamp() * 1000
+
+    timeutil.use_clock(clock.now)
+    sqs_models.unix_time_millis = virtual_millis  # type: ignore[assignment]
+    try:
+        yield clock
+    finally:
+        timeutil.use_clock(None)
+        sqs_models.unix_time_millis = system_millis
