@@ -15,6 +15,8 @@ from typing import Protocol
 
 from emr_dispatch import timeutil
 
+_MOTO_SQS_TIME = "unix_time_millis"  # moto's SQS reads "now" (delays, visibility) through this name
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -24,6 +26,10 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass (a virtual clock moves; the wall clock sleeps)."""
+        ...
 
 
 class WallClock:
@@ -36,6 +42,9 @@ class WallClock:
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
         time.sleep(seconds)
 
 
@@ -73,15 +82,15 @@ def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
     become due on the virtual clock."""
     import moto.sqs.models as sqs_models
 
-    system_millis = sqs_models.unix_time_millis
+    system_millis = getattr(sqs_models, _MOTO_SQS_TIME)
 
     def virtual_millis(dt: datetime | None = None) -> float:
         return system_millis(dt) if dt is not None else clock.now().timestamp() * 1000
 
     timeutil.use_clock(clock.now)
-    sqs_models.unix_time_millis = virtual_millis  # type: ignore[assignment]
+    setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
     try:
         yield clock
     finally:
         timeutil.use_clock(None)
-        sqs_models.unix_time_millis = system_millis
+        setattr(sqs_models, _MOTO_SQS_TIME, system_millis)
