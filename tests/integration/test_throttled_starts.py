@@ -3,21 +3,16 @@ refuses for a quota waits QUEUED in the ledger, with its reason, and starts when
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
-from faults import InjectedCrashError, crash_at
 
-from emr_dispatch import jobs
 from emr_dispatch.jobs import JobState
-from emr_dispatch.ledger import Ledger, job_key
+from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.offline.quotas import EMR, QuotaMeter, Rate
 from moto_helpers import receive_as_lambda_event
@@ -42,24 +37,6 @@ def _control_messages(stack: DeployedStack) -> dict[str, Any]:
     for record in messages["Records"]:
         assert json.loads(record["body"])["emr-dispatch"] == "start-queued"
     return messages
-
-
-@contextlib.contextmanager
-def _emr_throttles_run_job_flow() -> Iterator[None]:
-    """RunJobFlow answers ThrottlingException ("Rate exceeded", HTTP 400), as EMR does past its 0.5/s refill."""
-
-    def throttled(**_: Any) -> tuple[Any, dict[str, Any]]:
-        response = AWSResponse("https://elasticmapreduce.us-east-1.amazonaws.com", 400, HTTPHeaders(), None)
-        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}}
-        return response, error
-
-    events = boto3._get_default_session().events
-    handler: Any = throttled  # a before-call handler may answer in place of AWS
-    events.register("before-call.emr.RunJobFlow", handler, unique_id="test-throttle")
-    try:
-        yield
-    finally:
-        events.unregister("before-call.emr.RunJobFlow", unique_id="test-throttle")
 
 
 def test_a_throttled_arrival_waits_queued_with_its_reason_and_starts_when_the_quota_allows(
@@ -123,36 +100,6 @@ def test_a_start_refused_for_the_active_cluster_quota_waits_instead_of_failing(
     started = _ledger(stack).get(result["job_id"])
     assert started is not None
     assert started.state is JobState.SUBMITTED
-
-
-def test_a_throttled_recovery_of_an_abandoned_retry_attempt_keeps_the_job_and_its_attempts(
-    stack: DeployedStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a job at its second attempt (the first one recorded) whose start was abandoned by a dead launcher
-    event = _arrival(stack, "raw/orders/2026-11-23/c.csv")
-    with crash_at("emr", "RunJobFlow", "before"), pytest.raises(InjectedCrashError):
-        stack.invoke("LauncherFunction", event)
-    (claimed,) = list(_ledger(stack).list_jobs())
-    boto3.client("dynamodb", region_name=REGION).update_item(
-        TableName=stack.outputs["LedgerTableName"],
-        Key=job_key(claimed.job_id),
-        UpdateExpression="SET attempt = :two, attempts = :earlier",
-        ExpressionAttributeValues={
-            ":two": {"N": "2"},
-            ":earlier": {"L": [{"M": {"attempt": {"N": "1"}, "state": {"S": "FAILED"}}}]},
-        },
-    )
-    monkeypatch.setattr(jobs, "ABANDONED_START_SECONDS", -1)
-
-    # When the arrival is delivered again and the recovering start is throttled
-    with _emr_throttles_run_job_flow(), contextlib.suppress(Exception):
-        stack.invoke("LauncherFunction", event)
-
-    # Then the job item is still there, at its attempt, with the attempt before it
-    job = _ledger(stack).get(claimed.job_id)
-    assert job is not None, "a throttled recovery deleted the job item"
-    assert job.attempt == 2
-    assert [attempt["attempt"] for attempt in job.attempts] == [1]
 
 
 def _sqs_record(stack: DeployedStack, key: str) -> dict[str, Any]:
