@@ -45,7 +45,7 @@ def _arrivals(stack: DeployedStack) -> list[str]:
         f"raw/orders/2026-11-23/orders-{n:03d}.csv" if n % 2 else f"raw/returns/2026-11-23/returns-{n:03d}.csv"
         for n in range(OBJECTS)
     ]
-    bodies = []
+    bodies: list[str] = []
     for key in keys:
         event = load_event("s3-object-created-eventbridge.json")
         event["detail"]["bucket"]["name"] = landing

@@ -98,7 +98,7 @@ class QueueDriver:
         return max((min(moments) - start_ms) / 1000 + 0.001, self._clock.monotonic())
 
 
-def _record(message: dict[str, Any]) -> dict[str, Any]:
+def _record(message: Any) -> dict[str, Any]:
     attributes = message.get("Attributes", {})
     return {
         "messageId": message["MessageId"],
