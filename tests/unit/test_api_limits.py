@@ -53,8 +53,9 @@ def contract_violations(shape: Shape, value: Any, path: str = "") -> list[str]:
             found.append(f"{path}: {len(value)} < min {meta['min']}")
         if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
             found.append(f"{path}: {value!r} does not match {meta['pattern']}")
-        if shape.enum and value not in shape.enum:
-            found.append(f"{path}: {value!r} not in {shape.enum}")
+        enum = meta.get("enum")
+        if enum and value not in enum:
+            found.append(f"{path}: {value!r} not in {enum}")
     elif shape.type_name in ("integer", "long"):
         if "max" in meta and value > meta["max"]:
             found.append(f"{path}: {value} > max {meta['max']}")
@@ -146,8 +147,8 @@ def test_eks_job_run_name_fits_the_api_for_the_longest_route_name_at_any_attempt
     )
     # Then its job-run name and client token are within EMR on EKS's limits
     shape = _input("emr-containers", "StartJobRun")
-    assert contract_violations(shape.members["name"], request["name"], "name") == []
-    assert contract_violations(shape.members["clientToken"], request["clientToken"], "clientToken") == []
+    assert contract_violations(_member(shape, "name"), request["name"], "name") == []
+    assert contract_violations(_member(shape, "clientToken"), request["clientToken"], "clientToken") == []
 
 
 def test_a_short_route_keeps_its_full_readable_name() -> None:
@@ -167,7 +168,8 @@ def test_a_shortened_name_stays_unique_and_finds_its_job_again() -> None:
     from emr_dispatch.engines.base import RunningResource
 
     parsed = RunningResource("emr-eks", "vc/run", names[0]).job_id_and_attempt
-    assert parsed is not None and parsed[1] == 1
+    assert parsed is not None
+    assert parsed[1] == 1
     candidates = job_id_candidates(parsed[0], [first, second, "orders"])
     assert f"{first}-0123456789abcdef" in candidates
     assert f"{second}-0123456789abcdef" in candidates
@@ -180,7 +182,7 @@ def test_client_token_fits_both_job_run_apis_at_any_attempt(attempt: int) -> Non
     token = client_token(job(route_name=LONGEST_ROUTE, attempt=attempt))
     # Then it is valid for EMR Serverless and EMR on EKS, and differs from the next attempt's
     for service in ("emr-serverless", "emr-containers"):
-        shape = _input(service, "StartJobRun").members["clientToken"]
+        shape = _member(_input(service, "StartJobRun"), "clientToken")
         assert contract_violations(shape, token, "clientToken") == []
     assert token != client_token(job(route_name=LONGEST_ROUTE, attempt=attempt + 1))
 
