@@ -11,13 +11,15 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ParamValidationError
 from botocore.model import Shape
 
 from builders import job, route, settings
-from emr_dispatch.engines.base import client_token, job_id_candidates, resource_name
+from emr_dispatch.engines.base import INVALID_REQUEST, client_token, job_id_candidates, resource_name, start_error
 from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request
 from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
+from emr_dispatch.errors import EngineError
 from emr_dispatch.limits import CLIENT_TOKEN_MAX, ENTRY_POINT_MAX, NAME_MAX, TAG_RULES
 
 _SESSION = botocore.session.get_session()
@@ -207,3 +209,40 @@ def test_every_request_field_fits_for_the_longest_route_and_most_tags(attempt: i
             request = build_run_job_flow_request(the_job, the_route, settings())
         # Then no member breaks the model's length, pattern, enum or size rules
         assert contract_violations(_input(service, operation), request) == [], engine
+
+
+# ------------------------------------------------------------------ empty arguments at run time
+@pytest.mark.parametrize("engine", ["emr-ec2", "emr-serverless", "emr-eks"])
+def test_an_argument_that_renders_empty_is_refused_before_any_engine_call(engine: str) -> None:
+    # Given a route that reached the launcher with {output_uri} alone and no output (a routes layer built
+    # before `routes check` refused it: model_copy skips validation as an older release's load did)
+    checked = route(engine)
+    unchecked = checked.model_copy(
+        update={
+            "output": None,
+            "job": checked.job.model_copy(update={"arguments": ["--in={input_uri}", "{output_uri}"]}),
+        }
+    )
+    engines = {
+        "emr-ec2": lambda: build_run_job_flow_request(job(engine=engine), unchecked, settings()),
+        "emr-serverless": lambda: EmrServerlessEngine(settings(), _NoActiveJobs()).build_request(
+            job(engine=engine), unchecked
+        ),
+        "emr-eks": lambda: EmrEksEngine(settings()).build_request(job(engine=engine), unchecked),
+    }
+    # When the engine builds its start request
+    with pytest.raises(EngineError) as refused:
+        engines[engine]()
+    # Then it is refused as an invalid request (final: no retry), naming the argument
+    assert refused.value.code == INVALID_REQUEST
+    assert "arguments[1]" in str(refused.value)
+
+
+def test_botocores_own_validation_error_is_a_final_refusal() -> None:
+    # Given the error botocore raises for a request it will not send (executionRoleArn shorter than 20)
+    error = ParamValidationError(report="Invalid length for parameter executionRoleArn, value: 0, valid min length: 20")
+    # Then the start is refused for good, not left to SQS redelivery
+    refused = start_error(error, "StartJobRun", job())
+    assert isinstance(refused, EngineError)
+    assert refused.code == INVALID_REQUEST
+    assert "executionRoleArn" in str(refused)

@@ -321,11 +321,11 @@ class Route(_Model):
         for index, argument in enumerate(spark.arguments):
             rendered = render(argument, {name: "" if name in possibly_empty else "x" for name in ALL_PLACEHOLDERS})
             if blank(rendered):
-                why = ", ".join("{" + name + "}" for name in sorted(placeholders_in(argument) & possibly_empty.keys()))
-                because = f": {why} can be empty ({'; '.join(possibly_empty[n] for n in sorted(possibly_empty))})"
+                empty_here = sorted(placeholders_in(argument) & possibly_empty.keys())
+                because = "; ".join(possibly_empty[name] for name in empty_here)
                 problems.append(
                     f"job.arguments[{index}]: {argument!r} can render an empty argument"
-                    + (because if why else "")
+                    + (f" ({because})" if because else "")
                     + " — EMR on EKS refuses it and on every engine it shifts the application's arguments"
                 )
         for index, parameter in enumerate(spark.spark_submit_parameters):
