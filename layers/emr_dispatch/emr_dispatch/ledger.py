@@ -465,7 +465,7 @@ class Ledger:
             raise LedgerError(f"updating job {job_id} failed: {exc}") from exc
         return to_job(response["Attributes"])
 
-    def record_skip(self, record: dict[str, Any], route: str | None, reason: str) -> None:
+    def record_skip(self, record: dict[str, Any], route: str | None, reason: str, marker_uri: str = "") -> None:
         """Remember why an object version started no job (``jobs find`` answers with it); kept 14 days."""
         index = object_index(record)
         if not index:
@@ -480,6 +480,8 @@ class Ledger:
         }
         if route:
             item["route"] = route
+        if marker_uri:
+            item["marker_uri"] = marker_uri  # the object whose job will read this one
         try:
             self._client.put_item(TableName=self._table, Item={k: serialize(v) for k, v in item.items()})
         except ClientError as exc:

@@ -47,7 +47,7 @@ def routes_check(
     output: OutputOption = Output.table,
 ) -> None:
     """Validate a routes file; exits 1 naming each bad route and field."""
-    routes = load_routes_or_exit(file)
+    routes = load_routes_or_exit(file, output)
     names = [route.name for route in routes.routes]
     if output is Output.json:
         print_json({"file": str(file), "valid": True, "routes": names})
