@@ -94,7 +94,8 @@ class Launcher:
             return self._join_batch(item, route)
         if batching.mode == "marker":
             if item.key.rsplit("/", 1)[-1] != batching.marker:
-                marker = f"s3://{item.bucket}/{item.key.rsplit('/', 1)[0] + '/' if '/' in item.key else ''}{batching.marker}"
+                marker = f"s3://{item.bucket}/{item.key[: len(item.key) - len(item.key.rsplit('/', 1)[-1])]}"
+                marker += batching.marker
                 self._ledger.record_skip(item.to_record(), route.name, "waiting for the marker object", marker)
                 return _skip("waiting for the marker object", uri=item.uri)
             prefix = item.key[: -len(batching.marker)]

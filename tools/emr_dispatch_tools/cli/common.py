@@ -239,9 +239,12 @@ class Deployment:
             raise CliError(f"stack {self.stack} has no {key} output: is it an emr-dispatch stack?", EXIT_NO_STACK)
         return self.outputs[key]
 
+    @property
+    def ledger_table(self) -> str:
+        return self.table or self.output("LedgerTableName")
+
     def ledger(self) -> Ledger:
-        table = self.table or self.output("LedgerTableName")
-        return Ledger(table, self.client("dynamodb"))
+        return Ledger(self.ledger_table, self.client("dynamodb"))
 
     def function_environment(self, name_output: str) -> dict[str, str]:
         """The environment a deployed function runs with (what template.yaml set, resolved by CloudFormation)."""
@@ -279,3 +282,9 @@ def load_routes_or_exit(path: Path, output: Output = Output.table) -> RoutesFile
         for problem in exc.problems:
             errors.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID_ROUTES) from exc
+
+
+def caller(deployment: Deployment) -> str:
+    """Who asks (recorded on the job or pause): the caller's AWS identity."""
+    identity: dict[str, Any] = deployment.client("sts").get_caller_identity()
+    return str(identity.get("Arn", "operator"))

@@ -30,6 +30,7 @@ from emr_dispatch_tools.cli.common import (
     RegionOption,
     StackOption,
     TableOption,
+    caller,
     command,
     console,
     errors,
@@ -208,10 +209,7 @@ def _no_routes() -> Any:
     raise RuntimeError("cancelling a job reads no routes file")
 
 
-def _caller(deployment: Deployment) -> str:
-    """Who asks (recorded on the job): the caller's AWS identity."""
-    identity: dict[str, Any] = deployment.client("sts").get_caller_identity()
-    return str(identity.get("Arn", "operator"))
+_caller = caller
 
 
 @jobs_app.command("find")
