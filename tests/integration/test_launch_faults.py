@@ -18,8 +18,13 @@ from emr_dispatch_tools.moto_stack import DeployedStack
 from sample_events import load_event
 
 REGION = "us-east-1"
-LAUNCH_PATH = [("dynamodb", "PutItem"), ("dynamodb", "UpdateItem"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
-"""Claim, start token (pacing.py), start, record the engine id."""
+LAUNCH_PATH = [
+    ("dynamodb", "TransactWriteItems"),
+    ("dynamodb", "UpdateItem"),
+    ("emr", "RunJobFlow"),
+    ("dynamodb", "UpdateItem"),
+]
+"""Claim (with the route's pause check), start token (pacing.py), start, record the engine id."""
 FAULTED = with_occurrences(LAUNCH_PATH)
 KEY = "raw/orders/2026-11-23/orders-faults.csv"
 

@@ -9,15 +9,16 @@ sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import Job, JobState
-from emr_dispatch.ledger import BY_QUEUE, job_key, serialize, to_job
+from emr_dispatch.ledger import BY_QUEUE, job_key, new_job_item, serialize, to_job
 from emr_dispatch.observability import logger
+from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
 from emr_dispatch.slots import ALL_ROUTES, COUNTER_SK, SLOT_PREFIX, counter_key, counter_pk, release_items, take_items
 from emr_dispatch.timeutil import now_iso
 
@@ -53,6 +54,7 @@ class Caps:
 class SlotClaim:
     status: str  # claimed | queued | duplicate
     held_by: Job | None = None
+    reason: str = ""  # why it was queued: a cap reached, or the route paused
 
 
 class Capacity:
@@ -64,20 +66,24 @@ class Capacity:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
+        taken = take_items(self._table, job.job_id, slots, job.created_at)
         try:
-            self._transact([self._put_new(job), *take_items(self._table, job.job_id, slots, job.created_at)])
+            # The route's pause is checked in the same transaction: no extra call per arrival.
+            self._transact([self._put_new(job), *taken, route_open_check(self._table, job.route)])
         except _Cancelled as cancelled:
             if cancelled.codes[0] == "ConditionalCheckFailed":
                 return SlotClaim("duplicate", cancelled.held_by)
+            paused = cancelled.codes[-1] == "ConditionalCheckFailed"
+            reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
             job.state = JobState.QUEUED
-            job.wait_reason = "capacity cap reached"
+            job.wait_reason = reason
             try:
                 self._transact([self._put_new(job)])
             except _Cancelled as again:
                 return SlotClaim("duplicate", again.held_by)
-            logger.info("job queued", job_id=job.job_id, route=job.route, caps=[limit for _, limit in slots])
-            return SlotClaim("queued")
+            logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
+            return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
 
     def start_queued(self, job: Job, caps: Caps) -> Job | None:
@@ -110,8 +116,10 @@ class Capacity:
             }
         }
         try:
-            self._transact([update, *take_items(self._table, job.job_id, slots, now)])
+            taken = take_items(self._table, job.job_id, slots, now)
+            self._transact([update, *taken, route_open_check(self._table, job.route)])
         except _Cancelled as cancelled:
+            # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED.
             return None, "moved" if cancelled.codes[0] == "ConditionalCheckFailed" else "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
         job.history = [*job.history, entry]
@@ -232,15 +240,13 @@ class Capacity:
 
     # ---------------------------------------------------------------------- internals
     def _put_new(self, job: Job) -> dict[str, Any]:
-        item = {name: value for name, value in asdict(job).items() if value is not None}
-        item["state"] = job.state.value
-        item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
-        if job.state is JobState.QUEUED:
-            item["queue"], item["queued_at"] = job.route, job.created_at
+        item = new_job_item(job)
+        if job.state is JobState.QUEUED:  # in its route's queue (by_queue)
+            item["queue"], item["queued_at"] = serialize(job.route), serialize(job.created_at)
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": {**job_key(job.job_id), **{name: serialize(value) for name, value in item.items()}},
+                "Item": item,
                 "ConditionExpression": "attribute_not_exists(pk)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }

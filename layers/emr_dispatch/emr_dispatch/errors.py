@@ -49,6 +49,12 @@ class EngineQuotaError(EngineThrottledError):
         super().__init__(message, "capacity", retry_after)
 
 
+class EngineStartUnknownError(EmrDispatchError):
+    """A start call without an idempotency token (RunJobFlow) ended without an answer (read timeout, connection
+    lost) and no resource it could have created was found. The claim stays: the abandoned-start path looks
+    the resource up by name again before any new call, so one arrival never starts two clusters."""
+
+
 class LedgerError(EmrDispatchError):
     """The ledger could not be read or written."""
 

@@ -35,9 +35,6 @@ DRAIN_PER_ROUTE = 10
 """QUEUED jobs read per route at a time (one query of the route's queue)."""
 DRAIN_MAX_STARTS = 100
 """Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
-THROTTLED = "throttled by "
-"""Prefix of the wait reason of a job whose start the engine throttled: it may have started anyway (FACTS.md:
-a throttled RunJobFlow has been seen after the cluster was created), so it is looked up before a new start."""
 
 
 @dataclass(frozen=True)
@@ -99,18 +96,22 @@ class Launcher:
         metrics.count(metrics.ARRIVALS)
         if isinstance(item, TestEvent):
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
-        arrival_context(item.uri, item.version_id or item.etag)
+        arrival_context(item.uri, item.version)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
         decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
         route = decision.route
         if route is None:
+            self._ledger.record_skip(item.to_record(), None, decision.reason)  # for `emr-dispatch jobs find`
             return _skip(decision.reason, uri=item.uri)
         batching = route.batching
         if batching.mode == "batch":
             return self._join_batch(item, route)
         if batching.mode == "marker":
             if item.key.rsplit("/", 1)[-1] != batching.marker:
+                marker = f"s3://{item.bucket}/{item.key[: len(item.key) - len(item.key.rsplit('/', 1)[-1])]}"
+                marker += batching.marker
+                self._ledger.record_skip(item.to_record(), route.name, "waiting for the marker object", marker)
                 return _skip("waiting for the marker object", uri=item.uri)
             prefix = item.key[: -len(batching.marker)]
             inputs = [{**item.to_record(), "key": prefix, "marker": item.key}]
@@ -164,20 +165,14 @@ class Launcher:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
         correlate(job.job_id)
         engine = self._engines[route.engine]
-        caps = self._caps(route)
-        if caps.limited:
-            claimed = self._capacity.claim(job, caps)
-            if claimed.status == "queued":
-                metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
-            if claimed.status == "claimed":
-                return self._paced_start(job, route, engine, uri, behind_backlog=True)
-            held = claimed.held_by
-        else:
-            claim = self._ledger.claim(job)
-            if claim:
-                return self._paced_start(job, route, engine, uri, behind_backlog=True)
-            held = claim.held_by
+        # One transaction: the claim, the route's capacity slots (when capped) and its pause check.
+        claimed = self._capacity.claim(job, self._caps(route))
+        if claimed.status == "queued":
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", claimed.reason, job.job_id, route.name, uri)
+        if claimed.status == "claimed":
+            return self._paced_start(job, route, engine, uri, behind_backlog=True)
+        held = claimed.held_by
         if held is not None and held.start_abandoned:
             return self._recover(held, route, engine, uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
@@ -234,12 +229,6 @@ class Launcher:
         uri = taken.input_uris[0] if taken.input_uris else ""
         engine = self._engines[route.engine]
         metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
-        if taken.wait_reason and taken.wait_reason.startswith(THROTTLED):
-            found = engine.find_started(taken)
-            if found is not None:
-                self._ledger.record_submitted(taken, found.engine_id, found.details)
-                logger.warning("throttled start had started", job_id=taken.job_id, engine_id=found.engine_id)
-                return LaunchResult("recovered", "engine resource found by name", taken.job_id, route.name, uri)
         result = self._paced_start(taken, route, engine, uri, behind_backlog=False)
         if result.status == "queued":
             blocked[route.engine] = epoch_now() + result.retry_after
@@ -271,7 +260,7 @@ class Launcher:
         taken = self._capacity.start_queued(queued, self._caps(route))
         if taken is None:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-            return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
+            return LaunchResult("queued", "capacity cap reached or route paused", job_id, route.name, uri)
         return self._paced_start(taken, route, self._engines[route.engine], uri, behind_backlog=True)
 
     def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
@@ -373,6 +362,7 @@ class Launcher:
             metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
             # Not lost, not dead-lettered: the job waits QUEUED in the ledger (keeping its attempts and its
             # place) and is started when the quota allows; the message succeeds.
+            # (A throttled RunJobFlow that created its cluster anyway was found by the engine: FACTS.md.)
             what = "throttled by " + route.engine if exc.quota == "rate" else f"{route.engine} quota: {exc}"
             seconds = exc.retry_after or max(self._pacer.interval(route.engine) if self._pacer else 0.0, 1.0)
             logger.warning("engine start must wait", job_id=job.job_id, route=route.name, quota=exc.quota)
