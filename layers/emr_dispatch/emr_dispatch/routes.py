@@ -383,6 +383,23 @@ class RoutesFile(_Model):
     )
     routes: list[Route] = Field(min_length=1)
 
+    def warnings(self) -> list[str]:
+        """What is valid but may surprise a user in a burst (``emr-dispatch routes check`` prints them)."""
+        found = []
+        for route in self.routes:
+            if route.engine == "emr-ec2" and route.batching.mode == "per-object" and route.max_concurrent is None:
+                overall = (
+                    f"only the overall max_concurrent_jobs ({self.max_concurrent_jobs})"
+                    if self.max_concurrent_jobs
+                    else "nothing"
+                )
+                found.append(
+                    f"route {route.name!r}: every object starts its own EMR cluster and {overall} caps how many run "
+                    "at once (a burst of 1,000 files is 1,000 clusters; EMR allows 500 active clusters per account "
+                    "by default): set max_concurrent"
+                )
+        return found
+
     def start_rate(self, engine: str) -> StartRate | None:
         """The pace of starts on an engine: the file's, else the default (None: not paced)."""
         for rates in (self.start_rates, DEFAULT_START_RATES):
