@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from emr_dispatch import wiring
+from emr_dispatch import routes, wiring
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
@@ -20,6 +20,7 @@ from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, QuotaMeter
 from moto_helpers import Published, subscribe_queue
 
 REGION = "us-east-1"
+SHIPPED_START_RATES = dict(routes.DEFAULT_START_RATES)
 
 _AMBIENT_AWS_VARIABLES = (
     "AWS_PROFILE",
@@ -89,8 +90,21 @@ def alerts(stack: moto_stack.DeployedStack) -> Callable[[], list[Published]]:
     return subscribe_queue(stack.outputs["AlertsTopicArn"], "alerts-inbox")
 
 
+@pytest.fixture(autouse=True)
+def unpaced_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordinary tests start jobs as fast as they arrive: the engines' default start rates (pacing.py) apply only
+    to tests that opt in (``paced_starts``, ``quota_meter``) or whose routes file sets ``start_rates``."""
+    monkeypatch.setattr(routes, "DEFAULT_START_RATES", {})
+
+
 @pytest.fixture
-def quota_meter(stack: moto_stack.DeployedStack) -> Iterator[QuotaMeter]:
+def paced_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt-in: the shipped default start rates (AWS's default quotas)."""
+    monkeypatch.setattr(routes, "DEFAULT_START_RATES", SHIPPED_START_RATES)
+
+
+@pytest.fixture
+def quota_meter(stack: moto_stack.DeployedStack, paced_starts: None) -> Iterator[QuotaMeter]:
     """Opt-in: EMR's default API quotas (tools/emr_dispatch_tools/offline/quotas.py) metered on a virtual clock
     that emr-dispatch reads too. A test tightens them through ``meter.quotas`` and moves time with
     ``meter.clock.advance``. Installed after the stack is deployed: deploying is not metered."""

@@ -76,7 +76,7 @@ def test_a_counter_is_not_corrected_if_a_slot_moved_since_the_count(stack: Deplo
     _set_active(stack, "capped", 3)
     capacity = _capacity(stack)
     counted = capacity._count("capped")
-    assert (counted[0], counted[2]) == (3, 0)
+    assert (counted[0], counted[2]) == (3, [])
     assert _arrive(stack, overrides, "capped/file-0.csv")["status"] == "started"
 
     # When the audit corrects from that count, then the correction is refused: the counter moved since
@@ -120,3 +120,16 @@ def _stale_count(capacity: Capacity, counted: Any) -> Iterator[None]:
         yield
     finally:
         capacity._count = original  # type: ignore[method-assign]
+
+
+def test_a_slot_left_by_a_job_that_is_gone_is_given_back(stack: DeployedStack, tmp_path: Path) -> None:
+    # Given a capped job holding its slot, whose item then disappears (deleted by hand)
+    overrides = _routes(tmp_path, "capped", cap=10)
+    started = _arrive(stack, overrides, "capped/file-0.csv")
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=stack.outputs["LedgerTableName"], Key={"pk": {"S": f"JOB#{started['job_id']}"}, "sk": {"S": "JOB"}}
+    )
+    # When the counter is audited, then the slot is given back and the counter says 0
+    capacity = _capacity(stack)
+    assert capacity.audit(["capped"]) == ["capped: released the slots of 1 ended or vanished job(s)"]
+    assert capacity.active("capped") == 0

@@ -29,15 +29,18 @@ TRACK_PATH = [
     ("dynamodb", "Query"),
     ("emr", "DescribeCluster"),
     ("emr", "DescribeStep"),
-    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "TransactWriteItems"),  # FAILED and the capacity slots given back, in one transaction
+    ("dynamodb", "GetItem"),
     ("emr", "TerminateJobFlows"),
     ("dynamodb", "UpdateItem"),
+    ("sqs", "SendMessage"),  # the route's queue may start its next job
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
 ]
 # The sweeper on a job past its timeout whose events were lost: list the active jobs, describe (moves it
-# RUNNING), record TIMED_OUT, terminate, record, alert, clear; search orphans; look for lost alerts (a sparse
-# index) and lost starts; count the capped route's slot items (one consistent query); look for queued jobs.
+# RUNNING), record TIMED_OUT (and give its slots back), terminate, record, ask for queued jobs, alert, clear;
+# search orphans; look for lost alerts (a sparse index) and lost starts; count the slot items of the three
+# capped counters (orders-daily, clicks-batch, all routes: one consistent query each); look for queued jobs.
 SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "Query"),
@@ -46,13 +49,15 @@ SWEEP_PATH = [
     ("dynamodb", "UpdateItem"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
-    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "TransactWriteItems"),
+    ("dynamodb", "GetItem"),
     ("emr", "TerminateJobFlows"),
     ("dynamodb", "UpdateItem"),
+    ("sqs", "SendMessage"),
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    *[("dynamodb", "Query")] * 4,
+    *[("dynamodb", "Query")] * 6,
 ]
 
 

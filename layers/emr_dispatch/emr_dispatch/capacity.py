@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
-from emr_dispatch.jobs import Job, JobState
+from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.ledger import BY_QUEUE, job_key, new_job_item, serialize, to_job
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
@@ -188,7 +188,12 @@ class Capacity:
         the next sweep. Returns what was corrected."""
         corrected = []
         for counter in counters:
-            active, version, held = self._count(counter)
+            active, version, holders = self._count(counter)
+            released = [job_id for job_id in holders if self._release_if_not_held(counter, job_id)]
+            if released:
+                corrected.append(f"{counter}: released the slots of {len(released)} ended or vanished job(s)")
+                active, version, holders = self._count(counter)
+            held = len(holders)
             if active == held:
                 continue
             condition = "ver = :seen" if version is not None else "attribute_not_exists(ver)"
@@ -212,9 +217,10 @@ class Capacity:
             logger.warning("capacity counters corrected", corrected=corrected)
         return corrected
 
-    def _count(self, counter: str) -> tuple[int, int | None, int]:
-        """(counter's active, its version, slot items held), from one strongly consistent read of the partition."""
-        active, version, held = 0, None, 0
+    def _count(self, counter: str) -> tuple[int, int | None, list[str]]:
+        """(counter's active, its version, the jobs holding a slot item), from one strongly consistent read of
+        the partition."""
+        active, version, holders = 0, None, []
         try:
             pages = self._client.get_paginator("query").paginate(
                 TableName=self._table,
@@ -229,10 +235,43 @@ class Capacity:
                         active = int(item.get("active", {}).get("N", "0"))
                         version = int(item["ver"]["N"]) if "ver" in item else None
                     elif sk.startswith(SLOT_PREFIX):
-                        held += 1
+                        holders.append(sk.removeprefix(SLOT_PREFIX))
         except ClientError as exc:
             raise LedgerError(f"counting {counter} failed: {exc}") from exc
-        return active, version, held
+        return active, version, holders
+
+    def _release_if_not_held(self, counter: str, job_id: str) -> bool:
+        """Give back a slot item whose job no longer holds it (gone, ended or queued: only possible for items
+        written before slots moved with their job, or edited by hand). The job's state is checked in the same
+        transaction: a job that holds its slot keeps it."""
+        try:
+            found = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
+        job = to_job(found) if found else None
+        if job is not None and counter in job.slots and job.state in ACTIVE_STATES:
+            return False  # the usual case: a read, no write
+        not_held = [JobState.QUEUED, *(state for state in JobState if state.is_terminal)]
+        names = [f":s{i}" for i in range(len(not_held))]
+        check = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": job_key(job_id),
+                "ConditionExpression": f"attribute_not_exists(pk) OR NOT contains(slots, :counter) "
+                f"OR #state IN ({', '.join(names)})",
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": {
+                    ":counter": {"S": counter},
+                    **{name: {"S": state.value} for name, state in zip(names, not_held, strict=True)},
+                },
+            }
+        }
+        try:
+            self._transact([check, *release_items(self._table, job_id, [counter])])
+        except _Cancelled:
+            return False
+        logger.warning("slot of a job that does not hold it released", counter=counter, job_id=job_id)
+        return True
 
     def active(self, counter: str) -> int:
         response = self._client.get_item(TableName=self._table, Key=counter_key(counter), ConsistentRead=True)

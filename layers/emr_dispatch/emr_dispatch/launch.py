@@ -209,7 +209,9 @@ class Launcher:
                     started += result.status in ("started", "recovered")
         waiting_engines = {route.engine for route in order if queues.get(route.name) or more[route.name]}
         for engine, due in blocked.items():
-            self._nudge(engine, due, backlog=True)
+            # Wake when a whole burst of tokens is due (not for each token): fewer invocations, same pace.
+            burst = self._routes.start_rate(engine)
+            self._nudge(engine, due + ((burst.burst - 1) / burst.per_second if burst else 0.0), backlog=True)
         if started >= DRAIN_MAX_STARTS and any(e not in blocked for e in waiting_engines):
             self._require_signal().drain_later(0)  # more to start now: a fresh invocation goes on
         if self._pacer is not None:

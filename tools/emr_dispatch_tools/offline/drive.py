@@ -34,7 +34,9 @@ class QueueDriver:
         launch: Callable[[dict[str, Any]], Any],
         sweep: Callable[[], Any] | None = None,
         region: str = "us-east-1",
+        tick: Callable[[], Any] | None = None,
     ) -> None:
+        self._tick = tick  # called before each delivery (e.g. other callers' load on the clock)
         self._queue_url = queue_url
         self._clock = clock
         self._launch = launch
@@ -49,6 +51,8 @@ class QueueDriver:
         quiet_since = self._clock.monotonic()
         deadline = self._clock.monotonic() + limit_seconds
         while self._clock.monotonic() < deadline:
+            if self._tick is not None:
+                self._tick()
             if self._deliver_batch():
                 quiet_since = self._clock.monotonic()
                 continue

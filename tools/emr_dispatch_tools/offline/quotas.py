@@ -102,6 +102,9 @@ class MeterReport:
     throttled: Counter[tuple[str, str]] = field(default_factory=Counter)  # attempts answered ThrottlingException
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # quota refusals (clusters, vCPUs)
     gave_up: Counter[tuple[str, str]] = field(default_factory=Counter)  # calls that raised after every retry
+    answered: Counter[tuple[str, str]] = field(default_factory=Counter)  # calls that reached the service
+    first_at: dict[tuple[str, str], float] = field(default_factory=dict)  # clock seconds of the first answered
+    last_at: dict[tuple[str, str], float] = field(default_factory=dict)  # clock seconds of the last answered
 
     def throttled_of(self, service: str, operations: frozenset[str] | None = None) -> int:
         return sum(
@@ -176,7 +179,12 @@ class QuotaMeter:
             self.report.calls[key] += 1
             if self._take(key, api_rate, account_rate):
                 self._refuse_over_quota(client, service, operation, attempt)
-                return previous(client, operation, api_params)
+                answer = previous(client, operation, api_params)
+                now = self.clock.monotonic()
+                self.report.answered[key] += 1
+                self.report.first_at.setdefault(key, now)
+                self.report.last_at[key] = now
+                return answer
             self.report.throttled[key] += 1
             if attempt + 1 < attempts:
                 # botocore's exponential backoff: a random share of 2^attempt seconds, at most 20 s.
