@@ -70,7 +70,7 @@ def refusing(service: str, operation: str, code: str, times: int | None = None) 
     """AWS answers ``service.operation`` with an error of this code (HTTP 400), for the first ``times`` calls
     (None: every call), as a throttle or a denied call comes back after the SDK's retries. Yields the count of
     refused calls."""
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     refused = [0]
 
@@ -79,7 +79,7 @@ def refusing(service: str, operation: str, code: str, times: int | None = None) 
             return None
         refused[0] += 1
         error = {"Error": {"Code": code, "Message": f"{operation} refused ({code})"}, "ResponseMetadata": {}}
-        return AWSResponse("https://refused.invalid/", 400, {}, None), error
+        return AWSResponse("https://refused.invalid/", 400, HTTPHeaders(), None), error
 
     event_name = f"before-call.{service}.{operation}"
     handler: Any = refuse

@@ -4,7 +4,7 @@ tracked and timed out without it; the waiting work of a removed route ends FAILE
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus

@@ -60,7 +60,7 @@ class OutcomeRecorder:
         actions: list[str] = []
         alerting = update.state in ALERTING_STATES
         if update.state.is_terminal and job.engine_id and event is not None:
-            inspection = engine.inspect(job, event, update)
+            inspection = self._inspect(job, event, update, engine)
             if inspection and not update.reason_message and inspection.details.get("message"):
                 # EMR Serverless events carry no details: what GetJobRun said is the reason (and the cause).
                 update = replace(update, reason_message=str(inspection.details["message"]))
@@ -184,6 +184,18 @@ class OutcomeRecorder:
     def publish_orphan(self, alert: Alert) -> None:
         message_id = self._alerter.publish(alert)
         logger.info("orphan alert published", engine_id=alert.engine_id, message_id=message_id)
+
+    def _inspect(self, job: Job, event: EngineEvent, update: StateUpdate, engine: Engine) -> Inspection | None:
+        """Details of a terminal update. A timeout is emr-dispatch's own decision: an engine that cannot be asked
+        (the reason a sweep may be timing it out) delays neither the record nor the stop; any other end waits for
+        them (its delivery fails and is retried)."""
+        try:
+            return engine.inspect(job, event, update)
+        except EngineError as exc:
+            if update.state is not JobState.TIMED_OUT:
+                raise
+            logger.warning("timed-out job not inspected", job_id=job.job_id, error=str(exc))
+            return None
 
     def _stop(self, job: Job, engine: Engine) -> list[str]:
         try:
