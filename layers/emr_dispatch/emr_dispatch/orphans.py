@@ -4,6 +4,7 @@ An orphan the sweeper cannot stop (access denied, a resource in a state that ref
 running on every sweep; without a memory it would be alerted 288 times a day. Each orphan gets an item in the
 ledger table, claimed before its alert is published (a lease, as the jobs' alert outbox) and marked once SNS
 took the alert. The item expires: an orphan still running when its memory ends is alerted again, as a reminder.
+Its attributes stay off the ledger's indexes (no ``engine_id``, ``state``, ``alert_due``): it is not a job.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class OrphanMemory:
             self._client.update_item(
                 TableName=self._table,
                 Key=orphan_key(engine_id),
-                UpdateExpression="SET engine = :engine, engine_id = :id, why = :why, claimed_at = :now, "
+                UpdateExpression="SET engine = :engine, resource_id = :id, why = :why, claimed_at = :now, "
                 "first_seen = if_not_exists(first_seen, :now), expires_at = :expires REMOVE alerted_at",
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :epoch "
                 "OR (attribute_not_exists(alerted_at) AND claimed_at < :lease)",

@@ -37,6 +37,7 @@ EXIT_NOT_FOUND = 4  # the job, object or message asked for does not exist
 EXIT_NO_CREDENTIALS = 5
 EXIT_NO_STACK = 6  # the stack, or a table or queue it names, does not exist
 EXIT_REFUSED = 7  # the job's state does not allow it (retry a running job, cancel an ended one)
+EXIT_UNHEALTHY = 8  # `doctor` found something the deployment needs fixed
 
 EXIT_CODES = {
     EXIT_OK: "ok",
@@ -47,6 +48,7 @@ EXIT_CODES = {
     EXIT_NO_CREDENTIALS: "no AWS credentials",
     EXIT_NO_STACK: "stack, table or queue missing",
     EXIT_REFUSED: "refused by the job's state",
+    EXIT_UNHEALTHY: "doctor found a problem",
 }
 
 console = Console(soft_wrap=True)
