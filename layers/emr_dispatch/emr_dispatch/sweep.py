@@ -5,26 +5,33 @@ now, through the same state machine the tracker uses; past its route's timeout, 
 reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
 QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw), and stops orphans:
 clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended. It asks
-again for attempts whose start request was lost, and recounts capacity counters a crash left too high.
+again for attempts whose start request was lost, and recounts capacity counters a crash left too high. It
+owns the batches no message will close: an OPEN or CLOSING batch past its deadline (its close-batch message
+never sent, lost, or its invocation dead) is closed through the launcher's own close path — the sweeper sends
+the close-batch control message (it may not write manifests or start engines itself).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
-from emr_dispatch.errors import EngineError
+from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger, alert_lease_cutoff
 from emr_dispatch.observability import logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import RoutesFile
 from emr_dispatch.timeutil import iso_seconds_ago
+
+if TYPE_CHECKING:
+    from emr_dispatch.batches import Batches
 
 DEFAULT_BUDGET = 60
 """Jobs described per sweep: at two EMR calls each, well inside DescribeCluster's 1/s and ListSteps' 0.5/s
@@ -42,6 +49,7 @@ class SweepReport:
     orphans: list[str] = field(default_factory=list)
     starts_requested: list[str] = field(default_factory=list)
     counters_corrected: list[str] = field(default_factory=list)
+    batches_closed: list[str] = field(default_factory=list)  # overdue batches whose close was asked for
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -57,7 +65,9 @@ class Sweeper:
         signal: QueueSignal,
         capacity: Capacity,
         budget: int = DEFAULT_BUDGET,
+        batches: Batches | None = None,
     ) -> None:
+        self._batches = batches
         self._routes = routes
         self._ledger = ledger
         self._capacity = capacity
@@ -85,6 +95,7 @@ class Sweeper:
                 report.errors.append(f"{job.job_id}: {exc.code}")
         self._stop_orphans(report)
         self._resend_alerts(report)
+        self._close_overdue_batches(now, report)
         submitting = list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
         self._pending_starts(submitting, report)
         self._recount(submitting, report)
@@ -99,6 +110,7 @@ class Sweeper:
             alerts_resent=len(report.alerts_resent),
             starts_requested=len(report.starts_requested),
             counters_corrected=report.counters_corrected,
+            batches_closed=len(report.batches_closed),
             errors=len(report.errors),
             budget_exhausted=report.budget_exhausted,
         )
@@ -194,6 +206,38 @@ class Sweeper:
                 if counter in held:
                     held[counter] += 1
         report.counters_corrected = self._capacity.recount(held)
+
+    def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
+        """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,
+        or the invocation closing them died. The launcher is asked to close each (idempotent), at most once per
+        grace period; one batch that cannot be taken or asked for is logged and never stops the others."""
+        if self._batches is None:
+            return
+        try:
+            overdue = list(self._batches.overdue(now))
+        except EmrDispatchError as exc:
+            logger.error("overdue batch search failed", error=str(exc))
+            report.errors.append(f"overdue batches: {exc}")
+            return
+        for batch in overdue:
+            try:
+                if not self._batches.take_overdue(batch, now):
+                    continue
+                self._signal.close_batch(batch.batch_id)
+            except EmrDispatchError as exc:
+                logger.error("overdue batch not closed", batch_id=batch.batch_id, error=str(exc))
+                report.errors.append(f"{batch.batch_id}: {exc}")
+                continue
+            metrics.count(metrics.BATCHES_OVERDUE, route=batch.route)
+            logger.warning(
+                "overdue batch: close requested",
+                batch_id=batch.batch_id,
+                route=batch.route,
+                state=batch.state,
+                close_by=batch.close_by,
+                close_requests=batch.close_requests + 1,
+            )
+            report.batches_closed.append(batch.batch_id)
 
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a
