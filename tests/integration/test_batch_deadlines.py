@@ -21,7 +21,7 @@ from emr_dispatch.batches import CLOSE_MARGIN_SECONDS, CLOSING_GRACE_SECONDS
 from emr_dispatch.errors import EmrDispatchError
 from emr_dispatch.ledger import RETENTION_SECONDS, Ledger
 from emr_dispatch.sweep import SweepReport
-from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.moto_stack import DeployedStack, load_sam_template
 from moto_helpers import Published
 from sample_events import load_event
 
@@ -231,11 +231,13 @@ def test_every_item_a_batch_writes_expires(stack: DeployedStack, overrides: dict
     # When the ledger is read
     items = [item for item in _table_items(stack) if item["pk"]["S"].split("#")[0] in ("BATCH", "ARRIVAL", "BATCHSEQ")]
 
-    # Then every batch, member, arrival claim and window pointer carries the table's TTL attribute, past retention
+    # Then every batch, member, arrival claim and window pointer carries the table's TTL attribute (its name read
+    # from template.yaml), set past the retention
+    ttl = load_sam_template()["Resources"]["LedgerTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
     kinds = {(item["pk"]["S"].split("#")[0], item["sk"]["S"].split("#")[0]) for item in items}
     assert kinds == {("BATCH", "BATCH"), ("BATCH", "ARRIVAL"), ("ARRIVAL", "ARRIVAL"), ("BATCHSEQ", "SEQ")}
     soonest = datetime.now(UTC).timestamp() + RETENTION_SECONDS - 60
-    assert [item["pk"]["S"] for item in items if float(item.get("expires_at", {}).get("N", "0")) < soonest] == []
+    assert [item["pk"]["S"] for item in items if float(item.get(ttl, {}).get("N", "0")) < soonest] == []
 
 
 @contextlib.contextmanager
