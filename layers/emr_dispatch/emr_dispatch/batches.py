@@ -126,10 +126,11 @@ class Batches:
                 self._advance(route, window, seq)
                 continue
             batch = self._get(batch_id)
-            if not batch.get("close_scheduled"):
+            if batch.get("close_at") and not batch.get("close_scheduled"):
                 # Its creator died (or is slow) between opening it and asking for its close: ask now, for
-                # the same moment (a second close message is harmless). The sweeper is the backstop.
-                due = parse_iso(str(batch.get("close_at") or now_iso()))
+                # the same moment (a second close message is harmless). The sweeper is the backstop. (A batch
+                # opened before close_at was kept had its close asked for by its creator.)
+                due = parse_iso(str(batch["close_at"]))
                 self._schedule_close(batch_id, max(int((due - datetime.now(UTC)).total_seconds()), 0))
             full = int(batch.get("count", 0)) >= batching.max_count or int(batch.get("bytes", 0)) >= batching.max_bytes
             logger.info("arrival joined batch", batch_id=batch_id, route=route, uri=arrival.uri)
