@@ -32,7 +32,7 @@ from emr_dispatch.arrivals import Arrival
 from emr_dispatch.conflicts import cancellation_codes, retry_conflicts
 from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
 from emr_dispatch.errors import LedgerError
-from emr_dispatch.ledger import BY_STATE, RETENTION_SECONDS, serialize
+from emr_dispatch.ledger import BY_STATE, RETENTION_SECONDS, object_index, serialize
 from emr_dispatch.locations import manifest_key
 from emr_dispatch.observability import logger
 from emr_dispatch.timeutil import epoch_seconds, now_iso, parse_iso, to_iso
@@ -326,6 +326,8 @@ class Batches:
                         "sk": {"S": "ARRIVAL"},
                         "batch_id": {"S": batch_id},
                         "uri": {"S": arrival.uri},
+                        "route": {"S": route},
+                        **{name: {"S": value} for name, value in object_index(record).items()},  # jobs find
                         "expires_at": expires,
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",

@@ -81,18 +81,22 @@ class Launcher:
         metrics.count(metrics.ARRIVALS)
         if isinstance(item, TestEvent):
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
-        arrival_context(item.uri, item.version_id or item.etag)
+        arrival_context(item.uri, item.version)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
         decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
         route = decision.route
         if route is None:
+            self._ledger.record_skip(item.to_record(), None, decision.reason)  # for `emr-dispatch jobs find`
             return _skip(decision.reason, uri=item.uri)
         batching = route.batching
         if batching.mode == "batch":
             return self._join_batch(item, route)
         if batching.mode == "marker":
             if item.key.rsplit("/", 1)[-1] != batching.marker:
+                marker = f"s3://{item.bucket}/{item.key[: len(item.key) - len(item.key.rsplit('/', 1)[-1])]}"
+                marker += batching.marker
+                self._ledger.record_skip(item.to_record(), route.name, "waiting for the marker object", marker)
                 return _skip("waiting for the marker object", uri=item.uri)
             prefix = item.key[: -len(batching.marker)]
             inputs = [{**item.to_record(), "key": prefix, "marker": item.key}]
@@ -181,20 +185,14 @@ class Launcher:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
         correlate(job.job_id)
         engine = self._engines[route.engine]
-        caps = self._caps(route)
-        if caps.limited:
-            claimed = self._capacity.claim(job, caps)
-            if claimed.status == "queued":
-                metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
-            if claimed.status == "claimed":
-                return self._start(job, route, engine, uri)
-            held = claimed.held_by
-        else:
-            claim = self._ledger.claim(job)
-            if claim:
-                return self._start(job, route, engine, uri)
-            held = claim.held_by
+        # One transaction: the claim, the route's capacity slots (when capped) and its pause check.
+        claimed = self._capacity.claim(job, self._caps(route))
+        if claimed.status == "queued":
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", claimed.reason, job.job_id, route.name, uri)
+        if claimed.status == "claimed":
+            return self._start(job, route, engine, uri)
+        held = claimed.held_by
         if held is not None and held.start_abandoned:
             return self._recover(held, route, engine, uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
@@ -248,7 +246,7 @@ class Launcher:
         taken = self._capacity.start_queued(queued, self._caps(route))
         if taken is None:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-            return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
+            return LaunchResult("queued", "capacity cap reached or route paused", job_id, route.name, uri)
         return self._start(taken, route, self._engines[route.engine], uri, on_throttle="requeue")
 
     def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:

@@ -21,7 +21,7 @@ from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
+from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource, job_id_candidates
 from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger, alert_lease_cutoff
@@ -164,8 +164,8 @@ class Sweeper:
         parsed = resource.job_id_and_attempt
         if parsed is None:
             return None, None  # named like ours but not in our format: not ours to stop
-        job_id, attempt = parsed
-        job = self._ledger.get(job_id)
+        named_job_id, attempt = parsed
+        job = self._job_named(named_job_id)
         if job is None:
             return None, "the ledger has no job of this name"
         if attempt < job.attempt:
@@ -177,6 +177,16 @@ class Sweeper:
         if job.engine_id != resource.engine_id:
             return job, f"its job runs on {job.engine_id}, not on this one"
         return job, None
+
+    def _job_named(self, named_job_id: str) -> Job | None:
+        """The job a resource name stands for; a name the engine's length limit made shorter (EMR on EKS) is
+        looked up under each route its kept route part may belong to (engines.base.resource_name)."""
+        route_names = [route.name for route in self._routes.routes]
+        for job_id in job_id_candidates(named_job_id, route_names):
+            job = self._ledger.get(job_id)
+            if job is not None:
+                return job
+        return None
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from emr_dispatch import NAME_PREFIX, aws
 from emr_dispatch.aws import error_code
@@ -15,6 +15,7 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     client_token,
+    resource_name,
     spark_driver,
     start_error,
     tags_for,
@@ -22,6 +23,7 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.limits import NAME_MAX
 from emr_dispatch.locations import log_uri
 from emr_dispatch.settings import Settings
 
@@ -65,7 +67,7 @@ class EmrServerlessEngine:
             "applicationId": self.application_id(settings),
             "clientToken": client_token(job),
             "executionRoleArn": self._settings.emr_serverless_job_role_arn,
-            "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
+            "name": resource_name(job, NAME_MAX["emr-serverless"]),
             "jobDriver": {"sparkSubmit": driver},
             "configurationOverrides": {
                 "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
@@ -97,7 +99,7 @@ class EmrServerlessEngine:
                 if not (managed and error_code(exc) in _MAYBE_NOT_STARTED and self._ensure_started(application_id)):
                     raise
                 response = self._client.start_job_run(**request)
-        except ClientError as exc:
+        except (ClientError, ParamValidationError) as exc:
             raise start_error(exc, "StartJobRun", job) from exc
         job_run_id = response["jobRunId"]
         return StartedJob(
