@@ -66,7 +66,7 @@ def _take(queue_url: str) -> list[dict[str, Any]]:
     while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            taken.append(message)
+            taken.append(dict(message))
     return taken
 
 

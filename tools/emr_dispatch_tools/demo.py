@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class DemoReport:
     metrics: dict[str, float] = field(default_factory=dict)  # namespace-wide totals the handlers emitted
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    stack: Any = None  # the DeployedStack the story ran in
 
 
 class LogCapture(logging.Handler):
@@ -90,13 +92,21 @@ _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 def run_demo(console: Any, drop_events: bool = False) -> DemoReport:
     """The story; with ``drop_events`` every engine event is lost and the sweeper alone finds out what happened."""
-    with tempfile.TemporaryDirectory() as directory:
-        return _run_demo(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))})
-
-
-def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> DemoReport:
-    import boto3
     from moto import mock_aws
+
+    with tempfile.TemporaryDirectory() as directory:
+        return run_story(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))}, mock_aws())
+
+
+def run_story(
+    console: Any,
+    drop_events: bool,
+    overrides: dict[str, str],
+    world: AbstractContextManager[Any],
+    stack_name: str = "emr-dispatch-demo",
+) -> DemoReport:
+    """The demo's story in ``world`` (in-process moto for the demo; `make sandbox` passes its moto server's)."""
+    import boto3
 
     from emr_dispatch.ledger import Ledger
     from emr_dispatch_tools import moto_stack
@@ -104,11 +114,12 @@ def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> Dem
 
     report = DemoReport()
     region = "us-east-1"
-    with mock_aws(), diverted_logs(LogCapture()) as logs:
+    with world, diverted_logs(LogCapture()) as logs:
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
         # An account that already runs all three engines: a stopped EMR Serverless application (emr-dispatch
         # starts and stops it) and an EMR on EKS virtual cluster; their ids and job roles are stack parameters.
-        stack = moto_stack.deploy_with_engines("emr-dispatch-demo", region=region)
+        stack = moto_stack.deploy_with_engines(stack_name, region=region)
+        report.stack = stack
         application_id = stack.parameters["EmrServerlessApplicationId"]
         serverless = boto3.client("emr-serverless", region_name=region)
         outputs = stack.outputs

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emr_dispatch.errors import JobNotFoundError, JobStateError, LedgerError, RoutesError
@@ -55,7 +56,8 @@ EXIT_CODES = {
     EXIT_NOTHING_DONE: "nothing to do (the command would change nothing)",
 }
 
-console = Console(soft_wrap=True)
+# On a terminal, its width; piped (grep, less, a file), as wide as the content: a line is never broken.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -164,7 +166,7 @@ def _fail(message: str, code: int, as_json: bool = False) -> typer.Exit:
     if as_json:  # scripts read one JSON document, on stdout, whatever happened
         print_json({"error": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")})
     else:
-        errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
+        errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -175,6 +177,21 @@ def nothing_done(message: str, output: Output, result: Any = None) -> typer.Exit
     else:
         errors.print(f"nothing done: {message}", highlight=False, markup=False)
     return typer.Exit(EXIT_NOTHING_DONE)
+
+
+def print_table(table: Any) -> None:
+    """A table no narrower than its columns' minimums: on a narrow terminal the lines run on (the terminal wraps
+    them) rather than rich squeezing a column to nothing or cutting an id."""
+    needed = sum((column.min_width or 1) + 3 for column in table.columns) + 1  # cell padding and borders
+    width = console.width
+    if needed <= width:
+        console.print(table)
+        return
+    console.width = needed  # print(width=...) is capped at the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def print_json(data: Any) -> None:
