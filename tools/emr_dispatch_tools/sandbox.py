@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from emr_dispatch_tools.logs import diverted_logs
+from emr_dispatch_tools.moto_stack import seed_sample_job
 
 STACK_NAME = "emr-dispatch"  # samconfig.toml's stack_name: the docs' --stack emr-dispatch works as written
 REGION = "us-east-1"
-SAMPLE_CLUSTER_ID = "j-2AXXXXXXGAPLF"  # the cluster and step events/emr-*.json name
-SAMPLE_STEP_ID = "s-1XXXXXXXXXXXA"
 SWEEP_SECONDS = 30.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
 
@@ -143,7 +142,7 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
         "LANDING_BUCKET": landing,
         "JOB_ID": failed[0].job_id if failed else report.jobs[0].job_id,
     }
-    _sample_cluster(stack, overrides)
+    seed_sample_job(stack, overrides)
     # One arrival S3 delivered twice whose second copy failed its way to the DLQ: `dlq show arrivals` has
     # something to read, and its redrive starts nothing twice.
     sqs = boto3.client("sqs", region_name=REGION)
@@ -157,32 +156,6 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
     )
     wiring.reset()
     return sandbox
-
-
-def _sample_cluster(stack: Any, overrides: dict[str, str]) -> None:
-    """Make the ids events/emr-*.json carry real: events/s3-put-classic.json launched, and its cluster and
-    step renamed in moto to the sample's (moto names clusters at random), with the ledger following."""
-    import boto3
-    from moto.emr.models import emr_backends
-
-    from emr_dispatch_tools.moto_stack import ROOT
-
-    event = json.loads((ROOT / "events" / "s3-put-classic.json").read_text(encoding="utf-8"))
-    (result,) = stack.invoke("LauncherFunction", event, overrides)["results"]
-    if result.get("status") != "started":
-        raise RuntimeError(f"the sample arrival did not start a job: {result}")
-    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
-    backend = emr_backends[account][REGION]
-    cluster = backend.clusters.pop(result["engine_id"])
-    cluster.id = SAMPLE_CLUSTER_ID
-    cluster.steps[0].id = SAMPLE_STEP_ID
-    backend.clusters[SAMPLE_CLUSTER_ID] = cluster
-    boto3.client("dynamodb", region_name=REGION).update_item(
-        TableName=stack.outputs["LedgerTableName"],
-        Key={"pk": {"S": f"JOB#{result['job_id']}"}, "sk": {"S": "JOB"}},
-        UpdateExpression="SET engine_id = :id, engine_details.cluster_id = :id",
-        ExpressionAttributeValues={":id": {"S": SAMPLE_CLUSTER_ID}},
-    )
 
 
 @contextlib.contextmanager

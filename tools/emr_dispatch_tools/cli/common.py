@@ -37,6 +37,7 @@ EXIT_OK = 0
 EXIT_INVALID_ROUTES = 1
 EXIT_USAGE = 2
 EXIT_AWS = 3
+EXIT_FUNCTION_FAILED = EXIT_AWS  # `invoke`: the function raised (Lambda would answer with a FunctionError)
 EXIT_NOT_FOUND = 4  # the job, object or message asked for does not exist
 EXIT_NO_CREDENTIALS = 5
 EXIT_NO_STACK = 6  # the stack, or a table or queue it names, does not exist
@@ -48,7 +49,7 @@ EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_INVALID_ROUTES: "invalid routes file",
     EXIT_USAGE: "usage error",
-    EXIT_AWS: "AWS error",
+    EXIT_AWS: "AWS error (or the invoked function failed)",
     EXIT_NOT_FOUND: "not found (job, object)",
     EXIT_NO_CREDENTIALS: "no AWS credentials",
     EXIT_NO_STACK: "stack, table or queue missing",
@@ -159,6 +160,8 @@ def _aws_message(exc: BaseException, code: int) -> str:
         return f"no usable AWS credentials ({exc}): set AWS_PROFILE or pass --profile"
     if code == EXIT_NO_STACK:
         return f"not found in this account and region: {exc}"
+    if code == EXIT_NOT_FOUND:
+        return f"not found: {exc}"
     return f"AWS refused or is unreachable: {exc}"
 
 
