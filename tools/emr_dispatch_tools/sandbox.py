@@ -30,6 +30,7 @@ from emr_dispatch_tools.moto_stack import seed_sample_job
 STACK_NAME = "emr-dispatch"  # samconfig.toml's stack_name: the docs' --stack emr-dispatch works as written
 REGION = "us-east-1"
 SWEEP_SECONDS = 30.0
+DOCS_KEY = "raw/orders/2026-11-23/orders.csv"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
 
 
@@ -153,6 +154,10 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
     sqs.send_message(
         QueueUrl=stack.outputs["ArrivalsDeadLetterQueueUrl"],
         MessageBody=json.dumps(notification_for(landing, key, dict(head), REGION)),
+    )
+    # The file the docs' examples name: it lands now, and the launcher (the sandbox's trigger) starts its job.
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n"
     )
     wiring.reset()
     return sandbox

@@ -125,6 +125,8 @@ def _stderr_handler() -> logging.Handler:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logger.registered_formatter)
+    # What the package logs in a function (INFO and up) is for CloudWatch; at the terminal, what went wrong.
+    handler.setLevel(os.environ.get("EMR_DISPATCH_LOG_LEVEL", "WARNING").upper())
     return handler
 
 
