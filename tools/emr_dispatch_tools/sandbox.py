@@ -156,9 +156,7 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
         MessageBody=json.dumps(notification_for(landing, key, dict(head), REGION)),
     )
     # The file the docs' examples name: it lands now, and the launcher (the sandbox's trigger) starts its job.
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n"
-    )
+    boto3.client("s3", region_name=REGION).put_object(Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n")
     wiring.reset()
     return sandbox
 
