@@ -162,7 +162,7 @@ class World:
 
     def settle(self) -> None:
         """Wait for the sandbox's trigger to drain the arrivals queue (what a command sent is handled)."""
-        sqs = boto3.client("sqs", region_name=self.exports["AWS_REGION"])
+        sqs: Any = boto3.client("sqs", region_name=self.exports["AWS_REGION"])
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
