@@ -131,3 +131,18 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+def print_table(console: Any, table: Table) -> None:
+    """A table no narrower than its columns' minimums: on a narrow terminal the lines run on (the terminal wraps
+    them) rather than rich squeezing a column to nothing or cutting an id."""
+    needed = sum((column.min_width or 1) + 3 for column in table.columns) + 1  # cell padding and borders
+    width = console.width
+    if needed <= width:
+        console.print(table)
+        return
+    console.width = needed  # print(width=...) is capped at the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width

@@ -185,18 +185,9 @@ def nothing_done(message: str, output: Output, result: Any = None) -> typer.Exit
 
 
 def print_table(table: Any) -> None:
-    """A table no narrower than its columns' minimums: on a narrow terminal the lines run on (the terminal wraps
-    them) rather than rich squeezing a column to nothing or cutting an id."""
-    needed = sum((column.min_width or 1) + 3 for column in table.columns) + 1  # cell padding and borders
-    width = console.width
-    if needed <= width:
-        console.print(table)
-        return
-    console.width = needed  # print(width=...) is capped at the console's width
-    try:
-        console.print(table)
-    finally:
-        console.width = width
+    from emr_dispatch_tools.render import print_table as render_table
+
+    render_table(console, table)
 
 
 def print_json(data: Any) -> None:
