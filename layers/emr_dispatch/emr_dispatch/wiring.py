@@ -101,6 +101,7 @@ def tracker() -> Tracker:
 def sweeper() -> Sweeper:
     from emr_dispatch.batches import Batches
     from emr_dispatch.control import QueueSignal
+    from emr_dispatch.orphans import OrphanMemory
     from emr_dispatch.routes import load_routes
     from emr_dispatch.sweep import Sweeper
 
@@ -113,6 +114,7 @@ def sweeper() -> Sweeper:
         _outcomes(),
         signal,
         _capacity(),
+        orphans=OrphanMemory(settings.ledger_table, aws.dynamodb()),
         batches=Batches(settings.ledger_table, settings.work_bucket, aws.dynamodb(), signal),
     )
 
