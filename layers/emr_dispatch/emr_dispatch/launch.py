@@ -20,7 +20,7 @@ from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import Route, RoutesFile
+from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
 from emr_dispatch.timeutil import now_iso, seconds_between
 
 DRAIN_BATCH = 25
@@ -144,6 +144,8 @@ class Launcher:
             created_at=now,
             updated_at=now,
             max_attempts=route.retry.max_attempts,
+            route_snapshot=route.snapshot(),
+            timeout_minutes=route.timeout_minutes,
         )
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
@@ -159,7 +161,8 @@ class Launcher:
             return self._start(job, route, engine, uri)
         held = claimed.held_by
         if held is not None and held.start_abandoned:
-            return self._recover(held, route, engine, uri)
+            route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
+            return self._recover(held, route, self._engines[route.engine], uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
@@ -169,10 +172,10 @@ class Launcher:
         results: list[LaunchResult] = []
         blocked: set[str] = set()  # routes at their cap: their later jobs wait too (FIFO per route)
         for job in self._capacity.oldest_queued(DRAIN_BATCH):
-            route = self._routes.get(job.route)
+            route = route_of(job, self._routes)
             uri = job.input_uris[0] if job.input_uris else None
             if route is None:
-                logger.error("queued job's route is gone from the routes file", job_id=job.job_id, route=job.route)
+                results.append(self._route_removed(job, uri or ""))
                 continue
             if route.name in blocked:
                 continue
@@ -194,7 +197,7 @@ class Launcher:
         if job is None:
             logger.warning("retry of an unknown job", job_id=job_id, requested_by=requested_by)
             return LaunchResult("skipped", "no such job", job_id)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if route is None:
             logger.error("retried job's route is gone from the routes file", job_id=job_id, route=job.route)
@@ -234,7 +237,7 @@ class Launcher:
         if job is None:
             logger.error("start requested for a job the ledger does not hold", job_id=job_id, attempt=attempt)
             return LaunchResult("skipped", "no such job", job_id or None)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if job.state is not JobState.SUBMITTING or job.attempt != attempt or job.engine_id is not None:
             logger.info("start request changes nothing", job_id=job_id, attempt=attempt, state=job.state.value)
@@ -248,9 +251,7 @@ class Launcher:
             logger.info("duplicate start request", job_id=job_id, attempt=attempt)
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         if route is None:
-            update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", f"route {job.route!r} is gone")
-            self._outcomes.apply(job, update, self._engines[job.engine], None)
-            return LaunchResult("failed", "ROUTE_REMOVED", job_id, job.route, uri)
+            return self._route_removed(job, uri)
         taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
         if taken is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
@@ -262,7 +263,20 @@ class Launcher:
         return self._start(taken, route, engine, uri, on_throttle="release-start")
 
     def _caps(self, route: Route) -> Caps:
-        return Caps(route.name, route.max_concurrent, self._routes.max_concurrent_jobs)
+        """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
+        current = self._routes.get(route.name)
+        limit = current.max_concurrent if current is not None else route.max_concurrent
+        return Caps(route.name, limit, self._routes.max_concurrent_jobs)
+
+    def _route_removed(self, job: Job, uri: str) -> LaunchResult:
+        """A job waiting to start (QUEUED, or a pending attempt) whose route is gone from the routes file: it ends
+        FAILED ROUTE_REMOVED, alerted once. Nothing of it runs: a removed route starts no new work."""
+        correlate(job.job_id)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, route_removed_message(job))
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        logger.error("route removed: job not started", job_id=job.job_id, route=job.route, state=job.state.value)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, job.route, uri)
 
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work

@@ -127,6 +127,8 @@ def to_job(item: dict[str, Any]) -> Job:
         starting_at=data.get("starting_at"),
         launch_options=data.get("launch_options", {}),
         log_locations=data.get("log_locations", []),
+        route_snapshot=data.get("route_snapshot"),
+        timeout_minutes=int(data["timeout_minutes"]) if data.get("timeout_minutes") is not None else None,
     )
 
 

@@ -43,7 +43,7 @@ EXIT_NO_CREDENTIALS = 5
 EXIT_NO_STACK = 6  # the stack, or a table or queue it names, does not exist
 EXIT_REFUSED = 7  # the job's state does not allow it (retry a running job, cancel an ended one)
 EXIT_NOTHING_DONE = 8  # the command would change nothing (already paused, nothing to redrive, unrouted object)
-# 9 and up: reserved for `emr-dispatch doctor` (its findings).
+EXIT_UNHEALTHY = 9  # `doctor` found something the deployment needs fixed
 
 EXIT_CODES = {
     EXIT_OK: "ok",
@@ -55,6 +55,7 @@ EXIT_CODES = {
     EXIT_NO_STACK: "stack, table or queue missing",
     EXIT_REFUSED: "refused by the job's state",
     EXIT_NOTHING_DONE: "nothing to do (the command would change nothing)",
+    EXIT_UNHEALTHY: "doctor found a problem",
 }
 
 # On a terminal, its width; piped (grep, less, a file), as wide as the content: a line is never broken.
