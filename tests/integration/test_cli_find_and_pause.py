@@ -12,11 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from emr_dispatch_tools.cli import EXIT_NOT_FOUND, EXIT_NOTHING_DONE, app
-from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.cli.replay import notification_for
+from emr_dispatch_tools.moto_stack import ROOT, DeployedStack
 from sample_events import load_event
 
 STACK = "emr-dispatch-test"
 BUCKET = "partner-landing"
+ROUTES = ROOT / "config" / "routes.yaml"
 runner = CliRunner()
 
 
@@ -118,3 +120,19 @@ def test_dlq_show_reads_without_taking(stack: DeployedStack) -> None:
     assert "j-2AXXXXXXGAPLF" in events["messages"][0]["detail"]
     _, again = _cli("dlq", "show", "arrivals")
     assert len(again["messages"]) == 1
+
+
+def test_routes_explain_with_the_stack_names_the_real_job(stack: DeployedStack) -> None:
+    # Given an object in the landing bucket whose arrival started a job
+    s3 = boto3.client("s3", region_name=stack.region)
+    landing, key = stack.outputs["LandingBucketName"], "raw/orders/2026-11-23/explained.csv"
+    s3.put_object(Bucket=landing, Key=key, Body=b"order_id\n1\n")
+    head = dict(s3.head_object(Bucket=landing, Key=key))
+    (started,) = stack.invoke("LauncherFunction", notification_for(landing, key, head, stack.region))["results"]
+    # When routes explain looks at it with the stack
+    result = runner.invoke(
+        app, ["routes", "explain", f"s3://{landing}/{key}", "--stack", STACK, "--routes", str(ROUTES), "-o", "json"]
+    )
+    # Then the job id it prints is that job's, not one of an imagined version
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["job_id"] == started["job_id"]
