@@ -37,16 +37,15 @@ TRACK_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
 ]
-# The sweeper on a job past its timeout whose events were lost: list the active jobs, describe (moves it
-# RUNNING), record TIMED_OUT (and give its slots back), terminate, record, ask for queued jobs, alert, clear;
-# search orphans; look for lost alerts (a sparse index) and lost starts; count the slot items of the three
-# capped counters (orders-daily, clicks-batch, all routes: one consistent query each); look for queued jobs.
+# The sweeper on a job past its timeout whose events were lost: list the active jobs, and the overdue one first:
+# describe (still running), record TIMED_OUT (inspecting it; its slots given back in the same transaction),
+# terminate, record, ask for queued jobs, alert, clear; search orphans; look for lost alerts (a sparse index) and
+# lost starts; count the slot items of the capped counters; look for queued jobs.
 SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "Query"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
-    ("dynamodb", "UpdateItem"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
     ("dynamodb", "TransactWriteItems"),
@@ -57,7 +56,9 @@ SWEEP_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    *[("dynamodb", "Query")] * 6,
+    # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, clicks-batch
+    # and all routes (one consistent query each); queued jobs
+    *[("dynamodb", "Query")] * 8,
 ]
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from emr_dispatch.conflicts import retry_conflicts
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.ledger import BY_QUEUE, job_key, new_job_item, serialize, to_job
@@ -293,7 +294,11 @@ class Capacity:
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
+            retry_conflicts(
+                lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
+                "capacity",
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise LedgerError(f"ledger transaction failed: {exc}") from exc

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from emr_dispatch.timeutil import iso_seconds_ago, now_iso
+from emr_dispatch.timeutil import iso_seconds_ago, now_iso, parse_iso
 
 
 class JobState(StrEnum):
@@ -100,6 +101,10 @@ class Job:
     wait_reason: str | None = None  # why a QUEUED job waits: a cap, the start rate, a throttle, a quota refusal
     wait_until: str | None = None  # when a waiting job is next tried; the sweeper nudges one left past it
     queued_at: str | None = None  # its place in its route's queue (by_queue index); kept when it is re-queued
+    # What finishes the job without its route (the route may be edited or removed while it waits or runs): the
+    # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
+    route_snapshot: str | None = None
+    timeout_minutes: int | None = None
 
     @property
     def start_abandoned(self) -> bool:
@@ -111,6 +116,13 @@ class Job:
             and self.updated_at < iso_seconds_ago(ABANDONED_START_SECONDS)
             and (self.retry_at is None or self.retry_at <= now_iso())
         )
+
+    def deadline(self, default_timeout_minutes: int) -> datetime:
+        """When the job is past its timeout, counted from its submission to the engine (time spent QUEUED waiting
+        for a slot does not count). Its own timeout, from its snapshot; a job created before snapshots existed
+        uses ``default_timeout_minutes``."""
+        started = parse_iso(self.submitted_at or self.created_at)
+        return started + timedelta(minutes=self.timeout_minutes or default_timeout_minutes)
 
     @property
     def input_uris(self) -> list[str]:

@@ -18,17 +18,17 @@ from typing import Any
 
 from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
-from emr_dispatch.batches import Batches
+from emr_dispatch.batches import Batches, ClosedBatch
 from emr_dispatch.capacity import Capacity, Caps
 from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, QueueSignal, control_kind
 from emr_dispatch.engines.base import Engine
-from emr_dispatch.errors import EngineError, EngineThrottledError, LedgerError
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
-from emr_dispatch.routes import Route, RoutesFile
+from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, now_iso, seconds_between
 
 DRAIN_PER_ROUTE = 10
@@ -39,7 +39,7 @@ DRAIN_MAX_STARTS = 100
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying | unknown
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -119,13 +119,11 @@ class Launcher:
         return self._admit(self._new_job(route, item.identity(), [item.to_record()]), route, item.uri)
 
     def close_batch(self, batch_id: str) -> list[LaunchResult]:
-        """Close a batch (full, or its window ended) and admit its one job over the manifest."""
+        """Close a batch (full, its window ended, or the sweeper found it overdue) and admit its one job over
+        the manifest. The batch is CLOSED only once that job is in the ledger: until then a redelivery (or the
+        sweeper) closes it again, and the job's id, derived from the batch, makes that idempotent."""
         closed = self._batches.close(batch_id)
         if closed is None:
-            return []
-        route = self._routes.get(closed.route)
-        if route is None:
-            logger.error("closed batch's route is gone from the routes file", batch_id=batch_id, route=closed.route)
             return []
         manifest = {
             "bucket": closed.manifest_bucket,
@@ -134,11 +132,48 @@ class Launcher:
             "count": closed.count,
             "size": closed.bytes,
         }
-        job = self._new_job(route, f"batch\x00{batch_id}", [manifest])
-        return [self._admit(job, route, closed.manifest_uri)]
+        route = self._routes.get(closed.route)
+        if route is None:
+            result = self._fail_route_removed(closed, manifest)
+        else:
+            result = self._admit(self._new_job(route, f"batch\x00{batch_id}", [manifest]), route, closed.manifest_uri)
+        self._batches.mark_closed(batch_id)
+        return [result]
+
+    def _fail_route_removed(self, closed: ClosedBatch, manifest: dict[str, Any]) -> LaunchResult:
+        """A closing batch whose route was renamed or removed: its arrivals end in a job FAILED with reason
+        ROUTE_REMOVED and one alert (``jobs find`` and ``replay`` reach them through the manifest), never
+        logged and dropped."""
+        engine_name = closed.engine if closed.engine in self._engines else next(iter(self._engines))
+        now = now_iso()
+        job = Job(
+            job_id=job_id_for(closed.route, f"batch\x00{closed.batch_id}"),
+            route=closed.route,
+            engine=engine_name,
+            state=JobState.SUBMITTING,
+            attempt=1,
+            inputs=[manifest],
+            created_at=now,
+            updated_at=now,
+        )
+        correlate(job.job_id)
+        claim = self._ledger.claim(job)
+        held = job if claim else claim.held_by
+        if held is None or held.state is not JobState.SUBMITTING or held.engine_id is not None:
+            logger.info("closed batch's job already recorded", batch_id=closed.batch_id, job_id=job.job_id)
+            return LaunchResult("duplicate", "the batch's job is already recorded", job.job_id, closed.route)
+        logger.error("closed batch's route is gone from the routes file", batch_id=closed.batch_id, route=closed.route)
+        reason = (
+            f"route {closed.route!r} is gone from the routes file (renamed or removed) while batch "
+            f"{closed.batch_id} was open: its {closed.count} inputs are listed in {closed.manifest_uri}"
+        )
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, reason)
+        applied = self._outcomes.apply(held, update, self._engines[engine_name], None)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, closed.route, closed.manifest_uri)
 
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
-        joined = self._batches.join(item, route.name, route.batching)
+        joined = self._batches.join(item, route.name, route.batching, route.engine)
         if joined.status == "duplicate":
             metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
             logger.info("duplicate arrival", batch_id=joined.batch_id, route=route.name, uri=item.uri)
@@ -159,6 +194,8 @@ class Launcher:
             created_at=now,
             updated_at=now,
             max_attempts=route.retry.max_attempts,
+            route_snapshot=route.snapshot(),
+            timeout_minutes=route.timeout_minutes,
         )
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
@@ -174,7 +211,8 @@ class Launcher:
             return self._paced_start(job, route, engine, uri, behind_backlog=True)
         held = claimed.held_by
         if held is not None and held.start_abandoned:
-            return self._recover(held, route, engine, uri)
+            route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
+            return self._recover(held, route, self._engines[route.engine], uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
@@ -245,7 +283,7 @@ class Launcher:
         if job is None:
             logger.warning("retry of an unknown job", job_id=job_id, requested_by=requested_by)
             return LaunchResult("skipped", "no such job", job_id)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if route is None:
             logger.error("retried job's route is gone from the routes file", job_id=job_id, route=job.route)
@@ -285,7 +323,7 @@ class Launcher:
         if job is None:
             logger.error("start requested for a job the ledger does not hold", job_id=job_id, attempt=attempt)
             return LaunchResult("skipped", "no such job", job_id or None)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if job.state is not JobState.SUBMITTING or job.attempt != attempt or job.engine_id is not None:
             logger.info("start request changes nothing", job_id=job_id, attempt=attempt, state=job.state.value)
@@ -299,9 +337,7 @@ class Launcher:
             logger.info("duplicate start request", job_id=job_id, attempt=attempt)
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         if route is None:
-            update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", f"route {job.route!r} is gone")
-            self._outcomes.apply(job, update, self._engines[job.engine], None)
-            return LaunchResult("failed", "ROUTE_REMOVED", job_id, job.route, uri)
+            return self._route_removed(job, uri)
         taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
         if taken is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
@@ -313,7 +349,20 @@ class Launcher:
         return self._paced_start(taken, route, engine, uri, behind_backlog=True)
 
     def _caps(self, route: Route) -> Caps:
-        return Caps(route.name, route.max_concurrent, self._routes.max_concurrent_jobs)
+        """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
+        current = self._routes.get(route.name)
+        limit = current.max_concurrent if current is not None else route.max_concurrent
+        return Caps(route.name, limit, self._routes.max_concurrent_jobs)
+
+    def _route_removed(self, job: Job, uri: str) -> LaunchResult:
+        """A job waiting to start (QUEUED, or a pending attempt) whose route is gone from the routes file: it ends
+        FAILED ROUTE_REMOVED, alerted once. Nothing of it runs: a removed route starts no new work."""
+        correlate(job.job_id)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, route_removed_message(job))
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        logger.error("route removed: job not started", job_id=job.job_id, route=job.route, state=job.state.value)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, job.route, uri)
 
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work
@@ -369,6 +418,11 @@ class Launcher:
             seconds = exc.retry_after or max(self._pacer.interval(route.engine) if self._pacer else 0.0, 1.0)
             logger.warning("engine start must wait", job_id=job.job_id, route=route.name, quota=exc.quota)
             return self._wait(job, route, uri, what[:400], seconds)
+        except EngineStartUnknownError as exc:
+            # RunJobFlow got no answer and no cluster of the attempt's name is listed yet: the claim stays, and
+            # the abandoned-start path looks the cluster up by name again before any new call (never two).
+            logger.warning("start outcome unknown", job_id=job.job_id, route=route.name, error=str(exc))
+            return LaunchResult("unknown", "start outcome unknown: looked up again before any new start", job.job_id)
         except EngineError as exc:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
             applied = self._outcomes.apply(job, update, engine, None)

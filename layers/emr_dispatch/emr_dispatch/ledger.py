@@ -133,6 +133,8 @@ def to_job(item: dict[str, Any]) -> Job:
         wait_reason=data.get("wait_reason"),
         wait_until=data.get("wait_until"),
         queued_at=data.get("queued_at"),
+        route_snapshot=data.get("route_snapshot"),
+        timeout_minutes=int(data["timeout_minutes"]) if data.get("timeout_minutes") is not None else None,
     )
 
 

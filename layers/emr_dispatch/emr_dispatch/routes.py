@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emr_dispatch.errors import RoutesError
+from emr_dispatch.jobs import Job
 from emr_dispatch.limits import ENTRY_POINT_MAX, OWN_TAGS, TAG_RULES, blank
 from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX, log_uri
 from emr_dispatch.placeholders import (
@@ -192,7 +193,10 @@ class EmrEc2Settings(_Model):
 
 class EmrServerlessSettings(_Model):
     application_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrServerlessApplicationId"
+        default=None,
+        pattern=r"^[0-9a-z]+$",
+        max_length=64,  # emr-serverless ApplicationId
+        description="default: the stack's EmrServerlessApplicationId",
     )
     managed_application: bool = Field(
         default=False, description="start the application when a job needs it, stop it when none is active"
@@ -201,7 +205,10 @@ class EmrServerlessSettings(_Model):
 
 class EmrEksSettings(_Model):
     virtual_cluster_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrEksVirtualClusterId"
+        default=None,
+        pattern=r"^[0-9a-z]+$",
+        max_length=64,  # emr-containers ResourceIdString
+        description="default: the stack's EmrEksVirtualClusterId",
     )
     release_label: ReleaseLabel
 
@@ -275,6 +282,11 @@ class Route(_Model):
         return groups is not None and any(
             group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
         )
+
+    def snapshot(self) -> str:
+        """The route as a job carries it (JSON): everything needed to start, track, retry and time out the job
+        if the route is later edited or removed (docs/decisions.md)."""
+        return self.model_dump_json()
 
     def refuses_key(self, key: str) -> str | None:
         """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
@@ -474,6 +486,36 @@ class RoutesFile(_Model):
 
     def get(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
+
+
+ROUTE_REMOVED = "ROUTE_REMOVED"
+"""Reason code of work whose route was renamed or removed from the routes file (docs/RUNBOOK.md)."""
+
+
+def route_removed_message(job: Job) -> str:
+    return (
+        f"route {job.route!r} is no longer in the routes file (renamed or removed): "
+        f"this {job.state.value.lower()} job was not started"
+    )
+
+
+def route_from_snapshot(snapshot: str) -> Route:
+    """The route a job was created under, from its snapshot (validated again, as at load)."""
+    try:
+        return Route.model_validate_json(snapshot)
+    except ValidationError as exc:
+        problems = [f"{error['loc']}: {error['msg']}" for error in exc.errors()]
+        raise RoutesError(problems, "job's route snapshot") from exc
+
+
+def route_of(job: Job, routes: RoutesFile) -> Route | None:
+    """The route a job runs under: its snapshot while its route still exists in the routes file, None once the
+    route is gone (renamed or removed: its work ends ROUTE_REMOVED). A job created before snapshots existed
+    runs under the current route."""
+    current = routes.get(job.route)
+    if current is None or not job.route_snapshot:
+        return current
+    return route_from_snapshot(job.route_snapshot)
 
 
 @dataclass(frozen=True)

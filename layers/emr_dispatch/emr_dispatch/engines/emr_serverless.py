@@ -41,6 +41,11 @@ _STATES = {
     "FAILED": JobState.FAILED,
     "CANCELLED": JobState.CANCELLED,
 }
+ENGINE_TIMEOUT_MARGIN_MINUTES = 15
+"""EMR Serverless' own timeout is the route's plus this: three sweeps (every 5 minutes) to record TIMED_OUT, alert
+and cancel before the engine cancels the run itself, which would look like a plain cancel (docs/decisions.md)."""
+MAX_EXECUTION_TIMEOUT_MINUTES = 10080
+"""StartJobRun's documented maximum for BATCH runs (botocore emr-serverless model, executionTimeoutMinutes)."""
 _STARTABLE = frozenset({"CREATED", "STOPPED"})
 _MAYBE_NOT_STARTED = frozenset({"ValidationException", "ConflictException"})
 """How StartJobRun refuses a stopped application whose auto-start is off."""
@@ -72,7 +77,7 @@ class EmrServerlessEngine:
             "configurationOverrides": {
                 "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
             },
-            "executionTimeoutMinutes": max(route.timeout_minutes, 5),  # EMR Serverless minimum
+            "executionTimeoutMinutes": engine_timeout_minutes(route.timeout_minutes),
             "tags": tags_for(job, route),
         }
 
@@ -255,6 +260,12 @@ class EmrServerlessEngine:
 
     def _log_uri(self) -> str:
         return log_uri(self._settings.work_bucket, NAME)
+
+
+def engine_timeout_minutes(route_timeout_minutes: int) -> int:
+    """executionTimeoutMinutes of a route's runs: beyond the route's timeout by a margin, within the API's maximum
+    (at the maximum the two coincide; a run EMR Serverless cancels past the deadline is still TIMED_OUT)."""
+    return min(route_timeout_minutes + ENGINE_TIMEOUT_MARGIN_MINUTES, MAX_EXECUTION_TIMEOUT_MINUTES)
 
 
 def _text(value: Any) -> str | None:
