@@ -222,11 +222,15 @@ class Launcher:
         ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
+        results: list[LaunchResult] = []
+        if first and self._routes.get(first) is None and first != "*":
+            # A removed route's queue: no start can take its jobs; each ends ROUTE_REMOVED with one alert.
+            jobs, _ = self._capacity.queued(first, DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in jobs]
         queues: dict[str, deque[Job]] = {}
         more: dict[str, bool] = {route.name: True for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
         at_cap: set[str] = set()
-        results: list[LaunchResult] = []
         started = 0
         progressed = True
         while progressed and started < DRAIN_MAX_STARTS:
@@ -261,6 +265,7 @@ class Launcher:
         self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
     ) -> LaunchResult | None:
         correlate(job.job_id)
+        route = route_of(job, self._routes) or route  # its snapshot: the engine it was queued for
         taken, status = self._capacity.take_from_queue(job, self._caps(route))
         if taken is None:
             if status == "cap":
