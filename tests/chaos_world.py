@@ -196,8 +196,8 @@ class World:
         for runs in emrserverless_backends[MOTO_ACCOUNT_ID][REGION].job_runs.values():
             for run in runs:
                 run.state = "CANCELLED"
-        for run in emrcontainers_backends[MOTO_ACCOUNT_ID][REGION].job_runs.values():
-            run.state = "CANCELLED"
+        for eks_run in emrcontainers_backends[MOTO_ACCOUNT_ID][REGION].job_runs.values():
+            eks_run.state = "CANCELLED"
         self.alerts_before = len(self.alerts())  # this example's alerts only
         _Clock.offset += timedelta(hours=1)  # the clock never goes back; windows of earlier examples are over
 
@@ -359,7 +359,7 @@ class World:
         alive = [
             f"cluster {cluster.id} ({cluster.name}) still {cluster.state}"
             for cluster in emr_backends[MOTO_ACCOUNT_ID][REGION].clusters.values()
-            if cluster.name.startswith("emr-dispatch-") and not cluster.state.startswith("TERMINAT")
+            if str(cluster.name).startswith("emr-dispatch-") and not str(cluster.state).startswith("TERMINAT")
         ]
         for runs in emrserverless_backends[MOTO_ACCOUNT_ID][REGION].job_runs.values():
             alive += [

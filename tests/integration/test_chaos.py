@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +36,13 @@ CHAOS_EXAMPLES = int(os.environ.get("CHAOS_EXAMPLES", "12"))
 12 keep the test near a minute of one `make test` worker. CHAOS_EXAMPLES=2000 for a long hunt."""
 
 _index = st.integers(0, 20)
-_fault = st.none() | st.tuples(
-    st.just("crash"), st.integers(0, len(CRASH_POINTS) - 1), st.sampled_from(["before", "after"]), st.integers(1, 2)
-) | st.tuples(st.just("throttle"), st.integers(0, len(THROTTLE_POINTS) - 1))
+_fault = (
+    st.none()
+    | st.tuples(
+        st.just("crash"), st.integers(0, len(CRASH_POINTS) - 1), st.sampled_from(["before", "after"]), st.integers(1, 2)
+    )
+    | st.tuples(st.just("throttle"), st.integers(0, len(THROTTLE_POINTS) - 1))
+)
 _steps = st.one_of(
     st.tuples(st.just("arrive"), st.integers(0, len(OBJECTS) - 1)),
     st.tuples(st.just("arrive"), st.integers(0, len(OBJECTS) - 1)),
@@ -58,13 +61,13 @@ programs = st.lists(_steps, min_size=1, max_size=30)
 
 
 @pytest.fixture
-def world(engines_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
+def world(engines_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     """The stack with warm containers, its functions' environments read once, and the product on a virtual clock."""
     monkeypatch.setattr(engines_stack, "function_environment", functools.cache(engines_stack.function_environment))
     monkeypatch.setattr(engines_stack, "warm", True)
     for module in CLOCK_MODULES:
         monkeypatch.setattr(module, "datetime", _ShiftedDatetime)
-    yield World(engines_stack, subscribe_queue(engines_stack.outputs["AlertsTopicArn"], "chaos-alerts"), tmp_path)
+    return World(engines_stack, subscribe_queue(engines_stack.outputs["AlertsTopicArn"], "chaos-alerts"), tmp_path)
 
 
 BATCH_BOOKKEEPING = ("ARRIVAL#", "BATCH#", "BATCHSEQ#")
