@@ -43,21 +43,25 @@ _fault = (
     )
     | st.tuples(st.just("throttle"), st.integers(0, len(THROTTLE_POINTS) - 1))
 )
+_arrive = st.tuples(st.just("arrive"), st.integers(0, len(OBJECTS) - 1))
+_deliver = st.tuples(st.just("deliver"), _index, _fault)
+_engine = st.tuples(st.just("engine"), _index, st.integers(0, 2))
+_event = st.tuples(st.just("event"), _index, _fault)
+_sweep = st.tuples(st.just("sweep"), st.integers(0, 20), _fault)
 _steps = st.one_of(
-    st.tuples(st.just("arrive"), st.integers(0, len(OBJECTS) - 1)),
-    st.tuples(st.just("arrive"), st.integers(0, len(OBJECTS) - 1)),
-    st.tuples(st.just("deliver"), _index, _fault),
-    st.tuples(st.just("deliver"), _index, _fault),
+    # weighted by repetition: arrivals and deliveries are what everything else acts on
+    *[_arrive] * 4,
+    *[_deliver] * 5,
     st.tuples(st.just("lose"), _index),
     st.tuples(st.just("duplicate"), _index),
-    st.tuples(st.just("engine"), _index, st.integers(0, 2)),
-    st.tuples(st.just("event"), _index, _fault),
+    *[_engine] * 2,
+    *[_event] * 2,
     st.tuples(st.just("lose_event"), _index),
     st.tuples(st.just("duplicate_event"), _index),
-    st.tuples(st.just("sweep"), st.integers(0, 20), _fault),
+    *[_sweep] * 2,
     st.tuples(st.just("edit"), st.sampled_from(["rename", "remove", "engine", "cap"]), _index),
 )
-programs = st.lists(_steps, min_size=1, max_size=30)
+programs = st.lists(_steps, min_size=8, max_size=40)
 
 
 @pytest.fixture
@@ -75,15 +79,18 @@ BATCH_BOOKKEEPING = ("ARRIVAL#", "BATCH#", "BATCHSEQ#")
 main. Held by test_batch_bookkeeping_expires (xfail, strict) until the fix is merged; then drop this filter."""
 
 
-def check(world: World, program: list[Step], known_open: tuple[str, ...] = BATCH_BOOKKEEPING) -> None:
-    note(f"program: {program!r}")
+def check(
+    world: World, program: list[Step], known_open: tuple[str, ...] = BATCH_BOOKKEEPING, *, drawn: bool = False
+) -> None:
+    say = note if drawn else print  # hypothesis keeps notes of a drawn example; a kept one prints
+    say(f"program: {program!r}")
     # Given a clean account and the base routes
     world.reset()
     fresh = World(world.stack, world.alerts, world.tmp, alerts_before=world.alerts_before, known_open=known_open)
     # When the program runs and the system quiesces
     fresh.run(program)
     # Then nothing is stranded
-    note(f"failed invocations on the way: {fresh.dead}")
+    say(f"failed invocations on the way: {fresh.dead}")
     violations = fresh.violations()
     assert not violations, "\n".join(violations)
 
@@ -97,7 +104,7 @@ def check(world: World, program: list[Step], known_open: tuple[str, ...] = BATCH
 )
 @given(program=programs)
 def test_nothing_is_stranded_whatever_happens(world: World, program: list[Step]) -> None:
-    check(world, program)
+    check(world, program, drawn=True)
 
 
 # ---------------------------------------------------------------------------- programs found, kept as tests
@@ -107,3 +114,13 @@ def test_nothing_is_stranded_whatever_happens(world: World, program: list[Step])
 def test_batch_bookkeeping_expires(world: World) -> None:
     # Found by the chaos test's first example with a batch route (derandomized run, 2026-12-01)
     check(world, [("arrive", 5)], known_open=())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by the chaos test: a route renamed between two deliveries of one arrival starts a second job "
+    "(job ids and arrival claims are per route name), against invariant 1",
+)
+def test_an_arrival_delivered_again_after_its_route_was_renamed_starts_no_second_job(world: World) -> None:
+    # Found by CHAOS_RANDOM=1 (2026-12-01), reduced by hand: an arrival delivered twice, its route renamed between
+    check(world, [("arrive", 0), ("arrive", 0), ("deliver", 0, None), ("edit", "rename", 0)])
