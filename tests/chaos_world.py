@@ -165,7 +165,6 @@ class World:
     log: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     version: int = 0
-    known_open: tuple[str, ...] = ()  # item kinds whose missing expiry is a known open defect (test_chaos.py)
     alerts_before: int = 0  # alerts received before this example (the inbox's list is cumulative)
 
     def __repr__(self) -> str:
@@ -405,7 +404,7 @@ class World:
         return [
             f"item {item['pk']['S']} / {item['sk']['S']} has no expiry"
             for item in self._items()
-            if "expires_at" not in item and not item["pk"]["S"].startswith(("CAPACITY#", *self.known_open))
+            if "expires_at" not in item and not item["pk"]["S"].startswith("CAPACITY#")
         ]
 
     # ------------------------------------------------------------------ plumbing

@@ -74,19 +74,12 @@ def world(engines_stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, tmp_pat
     return World(engines_stack, subscribe_queue(engines_stack.outputs["AlertsTopicArn"], "chaos-alerts"), tmp_path)
 
 
-BATCH_BOOKKEEPING = ("ARRIVAL#", "BATCH#", "BATCHSEQ#")
-"""Issue 13 item 10 (batches engineer): arrival, batch and batch-sequence items carry no expiry on this branch's
-main. Held by test_batch_bookkeeping_expires (xfail, strict) until the fix is merged; then drop this filter."""
-
-
-def check(
-    world: World, program: list[Step], known_open: tuple[str, ...] = BATCH_BOOKKEEPING, *, drawn: bool = False
-) -> None:
+def check(world: World, program: list[Step], *, drawn: bool = False) -> None:
     say = note if drawn else print  # hypothesis keeps notes of a drawn example; a kept one prints
     say(f"program: {program!r}")
     # Given a clean account and the base routes
     world.reset()
-    fresh = World(world.stack, world.alerts, world.tmp, alerts_before=world.alerts_before, known_open=known_open)
+    fresh = World(world.stack, world.alerts, world.tmp, alerts_before=world.alerts_before)
     # When the program runs and the system quiesces
     fresh.run(program)
     # Then nothing is stranded
@@ -108,12 +101,38 @@ def test_nothing_is_stranded_whatever_happens(world: World, program: list[Step])
 
 
 # ---------------------------------------------------------------------------- programs found, kept as tests
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 10 (batches engineer): arrival/batch/batch-sequence items have no expiry"
-)
 def test_batch_bookkeeping_expires(world: World) -> None:
-    # Found by the chaos test's first example with a batch route (derandomized run, 2026-12-01)
-    check(world, [("arrive", 5)], known_open=())
+    # Found by the chaos test's first example with a batch route (issue 13 item 10, fixed by the batches merge)
+    check(world, [("arrive", 5)])
+
+
+def test_a_batch_whose_close_message_was_lost_still_becomes_a_job(world: World) -> None:
+    # Found by the chaos test (derandomized, 2026-12-01): the close-batch message lost, the batch stayed OPEN and
+    # its arrival never became a job (issue 13 item 1, fixed by the batches merge: the sweeper owns overdue batches)
+    check(
+        world,
+        [
+            ("arrive", 0),
+            ("lose", 14),
+            ("duplicate_event", 0),
+            ("lose_event", 15),
+            ("deliver", 17, ("throttle", 7)),
+            ("arrive", 5),
+            ("event", 15, ("throttle", 0)),
+            ("sweep", 12, None),
+            ("sweep", 17, ("throttle", 3)),
+            ("lose_event", 0),
+            ("engine", 5, 0),
+            ("lose", 12),
+            ("deliver", 14, ("crash", 8, "after", 1)),
+            ("sweep", 19, ("throttle", 6)),
+            ("duplicate_event", 20),
+            ("event", 7, ("crash", 0, "after", 1)),
+            ("lose", 7),
+            ("lose", 10),
+            ("lose", 13),
+        ],
+    )
 
 
 @pytest.mark.xfail(

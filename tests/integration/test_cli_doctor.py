@@ -4,13 +4,12 @@ the fix, and the exit code follows the CLI's table (0 healthy, 8 a problem, 6 no
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.s3.responses import S3Response
+from moto_patches import answer_eventbridge_configuration
 from typer.testing import CliRunner
 
 from emr_dispatch import wiring
@@ -29,30 +28,10 @@ _TRUST = json.dumps(
 )
 
 
-def _with_eventbridge_configuration(original: Callable[[S3Response], Any]) -> Callable[[S3Response], Any]:
-    """moto stores a bucket's EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration,
-    where S3 returns <EventBridgeConfiguration/>: answer as S3 does."""
-
-    def answer(self: S3Response) -> Any:
-        configuration = self.backend.get_bucket_notification_configuration(self.bucket_name)
-        if configuration is None or configuration.event_bridge is None:
-            return original(self)
-        status, headers, body = original(self)
-        text = body.decode() if isinstance(body, bytes) else str(body)
-        closing = "</NotificationConfiguration>"
-        if closing not in text:  # moto writes an empty configuration as a self-closing element
-            text = text.replace("/>", ">" + closing, 1) if text.rstrip().endswith("/>") else text
-        return status, headers, text.replace(closing, "<EventBridgeConfiguration></EventBridgeConfiguration>" + closing)
-
-    return answer
-
-
 @pytest.fixture
 def account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("EMR_DISPATCH_STACK", raising=False)
-    monkeypatch.setattr(
-        S3Response, "get_bucket_notification", _with_eventbridge_configuration(S3Response.get_bucket_notification)
-    )
+    answer_eventbridge_configuration(monkeypatch)
     with mock_aws():
         wiring.reset()
         try:
