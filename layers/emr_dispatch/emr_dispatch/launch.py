@@ -152,10 +152,10 @@ class Launcher:
             f"route {closed.route!r} is gone from the routes file (renamed or removed) while batch "
             f"{closed.batch_id} was open: its {closed.count} inputs are listed in {closed.manifest_uri}"
         )
-        update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", reason)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, reason)
         applied = self._outcomes.apply(held, update, self._engines[engine_name], None)
         status = "failed" if applied.status == "moved" else "duplicate"
-        return LaunchResult(status, "ROUTE_REMOVED", job.job_id, closed.route, closed.manifest_uri)
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, closed.route, closed.manifest_uri)
 
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
         joined = self._batches.join(item, route.name, route.batching, route.engine)
