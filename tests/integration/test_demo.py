@@ -6,6 +6,7 @@ import pytest
 from rich.console import Console
 
 from emr_dispatch.routes import ENGINES
+from emr_dispatch_tools import demo
 from emr_dispatch_tools.demo import run_demo
 
 
@@ -33,3 +34,28 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     # And the key with spaces, '+' and non-ASCII reached the job decoded exactly once
     keys = {job.inputs[0]["key"] for job in report.jobs}
     assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
+
+
+def test_the_demos_first_screen_is_its_summary(
+    aws_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a terminal of 80 columns and 24 lines (no width forced on it)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("sys.argv", ["demo"])
+    # When `make demo` runs
+    assert demo.main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Then its first screen is the summary: jobs per engine and outcome, alerts, what was cleaned up
+    first_screen = "\n".join(lines[:24])
+    assert "what happened" in first_screen
+    for engine in ENGINES:
+        assert engine in first_screen
+    assert "failure alert(s)" in first_screen
+    assert "cleaned up: 4 of 4 EMR clusters terminated" in first_screen
+    # ... no line of the summary is wider than the terminal, and the demo ends with the next commands to try
+    summary = lines[: next(i for i, line in enumerate(lines) if line.startswith("The detail"))]
+    assert len(summary) <= 24
+    assert all(len(line) <= 80 for line in summary), summary
+    tail = "\n".join(lines[-6:])
+    assert "make sandbox" in tail
+    assert "sam deploy" in tail
