@@ -40,6 +40,8 @@ SAMPLE_JOB_ID = "orders-daily-17c3ac63b97f7b66"
 EXPECTED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "s3-put-classic.json": ("LauncherFunction", _started_on_orders_daily),
     "s3-object-created-eventbridge.json": ("LauncherFunction", _started_on_orders_daily),
+    "s3-object-created-eventbridge-raw-key.json": ("LauncherFunction", _started_on_orders_daily),
+    "s3-object-created-eventbridge-encoded-key.json": ("LauncherFunction", _started_on_orders_daily),
     "sqs-s3-batch.json": ("LauncherFunction", lambda result: result == {"batchItemFailures": []}),
     **{
         path.name: ("TrackerFunction", _unknown_to_the_ledger)
