@@ -30,7 +30,9 @@ from emr_dispatch_tools.moto_stack import seed_sample_job
 STACK_NAME = "emr-dispatch"  # samconfig.toml's stack_name: the docs' --stack emr-dispatch works as written
 REGION = "us-east-1"
 SWEEP_SECONDS = 30.0
-DOCS_KEYS = ("raw/orders/2026-11-23/orders.csv", "raw/clicks/2026-11-23/click-001.csv")
+DOCS_KEY = "raw/orders/2026-11-23/orders.csv"
+BATCH_DOCS_KEY = "raw/clicks/2026-11-23/click-001.csv"
+"""A file of the shipped batch route (clicks-batch) that RUNBOOK's stuck-batch section names."""
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
 
 
@@ -155,9 +157,10 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
         QueueUrl=stack.outputs["ArrivalsDeadLetterQueueUrl"],
         MessageBody=json.dumps(notification_for(landing, key, dict(head), REGION)),
     )
-    # The files the docs' examples name: they land now, and the launcher (the sandbox's trigger) handles them.
-    for key in DOCS_KEYS:
-        boto3.client("s3", region_name=REGION).put_object(Bucket=landing, Key=key, Body=b"order_id,amount\n1,9.99\n")
+    # The file the docs' examples name: it lands now, and the launcher (the sandbox's trigger) starts its job.
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n")
+    s3.put_object(Bucket=landing, Key=BATCH_DOCS_KEY, Body=b"click_id,page\n1,/home\n")
     wiring.reset()
     return sandbox
 
