@@ -31,6 +31,8 @@ STACK_NAME = "emr-dispatch"  # samconfig.toml's stack_name: the docs' --stack em
 REGION = "us-east-1"
 SWEEP_SECONDS = 30.0
 DOCS_KEY = "raw/orders/2026-11-23/orders.csv"
+BATCH_DOCS_KEY = "raw/clicks/2026-11-23/click-001.csv"
+"""A file of the shipped batch route (clicks-batch) that RUNBOOK's stuck-batch section names."""
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
 
 
@@ -156,7 +158,9 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
         MessageBody=json.dumps(notification_for(landing, key, dict(head), REGION)),
     )
     # The file the docs' examples name: it lands now, and the launcher (the sandbox's trigger) starts its job.
-    boto3.client("s3", region_name=REGION).put_object(Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=landing, Key=DOCS_KEY, Body=b"order_id,amount\n1,9.99\n")
+    s3.put_object(Bucket=landing, Key=BATCH_DOCS_KEY, Body=b"click_id,page\n1,/home\n")
     wiring.reset()
     return sandbox
 

@@ -15,7 +15,7 @@ from emr_dispatch.batches import Batches, ClosedBatch
 from emr_dispatch.capacity import Capacity, Caps
 from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
-from emr_dispatch.errors import EngineError, EngineThrottledError
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
@@ -29,7 +29,7 @@ DRAIN_BATCH = 25
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying | unknown
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -152,10 +152,10 @@ class Launcher:
             f"route {closed.route!r} is gone from the routes file (renamed or removed) while batch "
             f"{closed.batch_id} was open: its {closed.count} inputs are listed in {closed.manifest_uri}"
         )
-        update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", reason)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, reason)
         applied = self._outcomes.apply(held, update, self._engines[engine_name], None)
         status = "failed" if applied.status == "moved" else "duplicate"
-        return LaunchResult(status, "ROUTE_REMOVED", job.job_id, closed.route, closed.manifest_uri)
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, closed.route, closed.manifest_uri)
 
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
         joined = self._batches.join(item, route.name, route.batching, route.engine)
@@ -343,6 +343,11 @@ class Launcher:
                 self._ledger.release(job)
                 self._capacity.release(job)
             raise
+        except EngineStartUnknownError as exc:
+            # RunJobFlow got no answer and no cluster of the attempt's name is listed yet: the claim stays, and
+            # the abandoned-start path looks the cluster up by name again before any new call (never two).
+            logger.warning("start outcome unknown", job_id=job.job_id, route=route.name, error=str(exc))
+            return LaunchResult("unknown", "start outcome unknown: looked up again before any new start", job.job_id)
         except EngineError as exc:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
             applied = self._outcomes.apply(job, update, engine, None)

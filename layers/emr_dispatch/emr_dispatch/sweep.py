@@ -7,13 +7,13 @@ every other active job gets what the engine says now, through the same state mac
 ends the waiting work of removed routes (ROUTE_REMOVED), resends alerts whose publisher died, asks the launcher
 to start QUEUED jobs, stops orphans (clusters and job runs named as emr-dispatch's that the ledger does not know
 or holds as ended; each alerted once, remembered in the ledger), asks again for attempts whose start request
-was lost, and recounts capacity counters a crash left too high.
+was lost, and recounts capacity counters a crash left too high. It owns the batches no message will close: an
+OPEN or CLOSING batch past its deadline (its close-batch message never sent, lost, or its invocation dead) is
+closed through the launcher's own close path — the sweeper sends the close-batch control message (it may not
+write manifests or start engines itself).
 
 Each item is isolated: a failure (an engine, the ledger, SNS) is logged, counted (SweepItemFailures, alarmed)
 and never stops the rest; the next sweep tries it again.
-It owns the batches no message will close: an OPEN or CLOSING batch past its deadline (its close-batch message
-never sent, lost, or its invocation dead) is closed through the launcher's own close path — the sweeper sends
-the close-batch control message (it may not write manifests or start engines itself).
 """
 
 from __future__ import annotations
@@ -307,6 +307,32 @@ class Sweeper:
                     held[counter] += 1
         report.counters_corrected = self._capacity.recount(held)
 
+    def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
+        """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,
+        or the invocation closing them died. The launcher is asked to close each (idempotent), at most once per
+        grace period; each batch is an isolated item."""
+        batches = self._batches
+        if batches is None:
+            return
+        overdue = self._isolated(report, "ledger", "overdue batches", lambda: list(batches.overdue(now))) or []
+        for batch in overdue:
+            self._isolated(report, "batch", batch.batch_id, partial(self._close_overdue, batches, batch, now, report))
+
+    def _close_overdue(self, batches: Batches, batch: WaitingBatch, now: datetime, report: SweepReport) -> None:
+        if not batches.take_overdue(batch, now):
+            return  # closed meanwhile, or another sweep took it
+        self._signal.close_batch(batch.batch_id)
+        metrics.count(metrics.BATCHES_OVERDUE, route=batch.route)
+        logger.warning(
+            "overdue batch: close requested",
+            batch_id=batch.batch_id,
+            route=batch.route,
+            state=batch.state,
+            close_by=batch.close_by,
+            close_requests=batch.close_requests + 1,
+        )
+        report.batches_closed.append(batch.batch_id)
+
     def _queued(self, report: SweepReport) -> None:
         """QUEUED jobs: those of a removed route end ROUTE_REMOVED here (no start request would ever start them);
         if others wait, the launcher is asked to start what the caps allow."""
@@ -326,35 +352,6 @@ class Sweeper:
         if applied.status == "moved":
             report.route_removed.append(job.job_id)
             logger.error("route removed: queued job not started", job_id=job.job_id, route=job.route)
-
-    def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
-        """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,
-        or the invocation closing them died. The launcher is asked to close each (idempotent), at most once per
-        grace period; one batch that cannot be taken or asked for is logged and never stops the others."""
-        if self._batches is None:
-            return
-        batches = self._batches
-        overdue = self._isolated(report, "batches", "overdue batches", lambda: list(batches.overdue(now))) or []
-        for batch in overdue:
-            if not self._isolated(report, "batch", batch.batch_id, partial(self._ask_close, batch, now)):
-                continue
-            metrics.count(metrics.BATCHES_OVERDUE, route=batch.route)
-            logger.warning(
-                "overdue batch: close requested",
-                batch_id=batch.batch_id,
-                route=batch.route,
-                state=batch.state,
-                close_by=batch.close_by,
-                close_requests=batch.close_requests + 1,
-            )
-            report.batches_closed.append(batch.batch_id)
-
-    def _ask_close(self, batch: WaitingBatch, now: datetime) -> bool:
-        """Take one overdue batch (at most once per grace period) and ask the launcher to close it."""
-        if self._batches is None or not self._batches.take_overdue(batch, now):
-            return False
-        self._signal.close_batch(batch.batch_id)
-        return True
 
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a
