@@ -26,6 +26,9 @@ from typing import Any
 
 import boto3
 
+from emr_dispatch_tools.offline.iam import acting_as
+from emr_dispatch_tools.offline.principals import function_principal
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 _ARTIFACT_BUCKET = "emr-dispatch-artifacts"
@@ -89,6 +92,7 @@ class DeployedStack:
     """Like Lambda keeping a container warm: consecutive invocations of the same function with the same
     environment reuse what its init built (clients, routes). Off: every invocation is a cold start."""
     _last_container: tuple[str, frozenset[tuple[str, str]]] | None = field(default=None, repr=False)
+    template_path: Path = TEMPLATE
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -117,7 +121,8 @@ class DeployedStack:
                 wiring.reset()
             self._last_container = container
             try:
-                with contextlib.redirect_stdout(printed):
+                # Every AWS call of the handler is authorized against this function's role (offline IAM).
+                with contextlib.redirect_stdout(printed), acting_as(function_principal(self, logical_id)):
                     return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
                 if not self.warm:
@@ -210,7 +215,9 @@ def attach(
         for resource in page["StackResourceSummaries"]
     }
     functions = _function_specs(load_sam_template(template_path), template_path.parent)
-    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters or {}))
+    return DeployedStack(
+        stack_name, outputs, resources, functions, region, dict(parameters or {}), template_path=template_path
+    )
 
 
 def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:

@@ -1,0 +1,97 @@
+"""Who is calling, offline: a deployed function's execution role (its statements resolved from template.yaml as
+the deployed stack resolves them), or the operator running the CLI (docs/operator-policy.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emr_dispatch_tools.offline import stack_policies
+from emr_dispatch_tools.offline.checks import suspended
+from emr_dispatch_tools.offline.iam import Principal
+
+if TYPE_CHECKING:
+    from emr_dispatch_tools.moto_stack import DeployedStack
+
+OPERATOR_POLICY = Path(__file__).resolve().parents[3] / "docs" / "operator-policy.json"
+
+_cache: dict[tuple[Any, ...], Principal] = {}
+
+
+def _facts(stack: DeployedStack, template: dict[str, Any]) -> stack_policies.StackFacts:
+    return stack_policies.stack_facts(template, stack.name, stack.region, stack.parameters, stack.resources)
+
+
+def function_principal(stack: DeployedStack, logical_id: str) -> Principal:
+    """The execution role of one of the stack's functions, as a Principal (cached per deployment)."""
+    key = (
+        "function",
+        stack.name,
+        stack.region,
+        logical_id,
+        frozenset(stack.parameters.items()),
+        frozenset(stack.resources.items()),
+        stack.template_path,
+    )
+    if key not in _cache:
+        template = stack_policies.translated_template(stack.template_path, stack.parameters)
+        facts = _facts(stack, template)
+        role, statements = stack_policies.function_role_policies(template, facts, logical_id)
+        _cache[key] = Principal(logical_id, role, tuple(statements), stack.region, facts.account, facts.partition)
+    return _cache[key]
+
+
+def operator_principal(stack: DeployedStack, policy_path: Path = OPERATOR_POLICY) -> Principal:
+    """The operator policy docs/SECURITY.md documents, its ${...} placeholders resolved against the stack
+    (Fn::Sub syntax: ${AWS::Region}, ${LedgerTable.Arn}, ${AlertsTopic}, ...)."""
+    key = (
+        "operator",
+        stack.name,
+        stack.region,
+        frozenset(stack.parameters.items()),
+        frozenset(stack.resources.items()),
+        stack.template_path,
+        policy_path,
+    )
+    if key not in _cache:
+        template = stack_policies.translated_template(stack.template_path, stack.parameters)
+        facts = _facts(stack, template)
+        document = json.loads(policy_path.read_text(encoding="utf-8"))
+        resolved = stack_policies.resolve(_as_sub(document), facts)
+        statements = resolved["Statement"]
+        _cache[key] = Principal(
+            "operator", "emr-dispatch-operator", tuple(statements), stack.region, facts.account, facts.partition
+        )
+    return _cache[key]
+
+
+def _as_sub(value: Any) -> Any:
+    """Every string holding ${...} becomes an Fn::Sub, so the stack's values fill it."""
+    if isinstance(value, str) and "${" in value:
+        return {"Fn::Sub": value}
+    if isinstance(value, list):
+        return [_as_sub(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_sub(item) for key, item in value.items()}
+    return value
+
+
+def operator_for_stack(stack_name: str | None, region: str) -> Principal | None:
+    """The operator principal for a stack deployed in this account (moto), or None when there is no such stack
+    (the CLI then fails on its own: nothing to authorize against)."""
+    if not stack_name:
+        return None
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from emr_dispatch_tools import moto_stack
+
+    with suspended():
+        try:
+            described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)
+        except ClientError:
+            return None
+        given = {item["ParameterKey"]: item["ParameterValue"] for item in described["Stacks"][0].get("Parameters", [])}
+        stack = moto_stack.attach(stack_name, region, parameters=given)
+    return operator_principal(stack)
