@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo demo-lost-events test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
+.PHONY: demo demo-lost-events e2e test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ bench: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.bench --output docs/BENCHMARKS.md $(if $(wildcard $(SAM_VENV)/.installed),,--no-sam-build)
 
 test: lint typecheck unit routes-check validate security
+
+# Opt-in, not part of `make test`: deploys a uniquely named stack into the AWS account of the current credentials
+# (AWS_PROFILE / AWS_REGION), runs one EMR Serverless success and one failure, asserts ledger, alert and the
+# stopped application, then deletes everything it made. Without credentials it says why it is skipped, exits 0.
+# Cost and permissions: README, "End-to-end test".
+e2e: $(VENV)/.installed
+	$(PY) -m emr_dispatch_tools.e2e
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

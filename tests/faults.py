@@ -63,3 +63,28 @@ def with_occurrences(calls: list[tuple[str, str]]) -> list[tuple[str, str, int]]
         counted[call] = counted.get(call, 0) + 1
         numbered.append((*call, counted[call]))
     return numbered
+
+
+@contextlib.contextmanager
+def refusing(service: str, operation: str, code: str, times: int | None = None) -> Iterator[list[int]]:
+    """AWS answers ``service.operation`` with an error of this code (HTTP 400), for the first ``times`` calls
+    (None: every call), as a throttle or a denied call comes back after the SDK's retries. Yields the count of
+    refused calls."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    refused = [0]
+
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if times is not None and refused[0] >= times:
+            return None
+        refused[0] += 1
+        error = {"Error": {"Code": code, "Message": f"{operation} refused ({code})"}, "ResponseMetadata": {}}
+        return AWSResponse("https://refused.invalid/", 400, HTTPHeaders(), None), error
+
+    event_name = f"before-call.{service}.{operation}"
+    handler: Any = refuse
+    _events().register(event_name, handler, unique_id=f"test-refuse-{service}-{operation}")
+    try:
+        yield refused
+    finally:
+        _events().unregister(event_name, unique_id=f"test-refuse-{service}-{operation}")

@@ -121,7 +121,7 @@ def test_redrive_function_failures_invokes_the_function_again(stack: moto_stack.
 def test_redrive_of_an_unknown_queue_is_a_usage_error(aws_env: None) -> None:
     result = _cli("dlq", "redrive", "everything")
     assert result.exit_code == EXIT_USAGE
-    assert "arrivals, events, function-failures" in result.stderr
+    assert "arrivals, events, function-failures" in json.loads(result.stdout)["error"]
 
 
 def test_a_redriven_engine_event_moves_the_job_in_the_tracker(stack: moto_stack.DeployedStack) -> None:

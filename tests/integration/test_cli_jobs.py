@@ -89,7 +89,7 @@ def test_exit_codes_say_what_is_missing(stack: DeployedStack) -> None:
     for command in ("retry", "cancel"):
         result = _cli("jobs", command, "no-such-job")
         assert result.exit_code == EXIT_NOT_FOUND, result.output
-        assert "no job no-such-job" in result.stderr
+        assert "no job no-such-job" in json.loads(result.stdout)["error"]  # -o json: the error is the document
     # When the stack does not exist, then the exit code says so
     result = runner.invoke(app, ["jobs", "list", "--stack", "not-deployed", "-o", "json"])
     assert result.exit_code == EXIT_NO_STACK, result.output

@@ -110,4 +110,4 @@ def test_replayed_notification_decodes_to_the_object(stack: DeployedStack, lande
     # ... and a replay of a prefix that holds nothing exits "not found"
     result = _replay(f"s3://{landed}/raw/nothing-here/")
     assert result.exit_code == EXIT_NOT_FOUND
-    assert "no object" in result.stderr
+    assert "no object" in json.loads(result.stdout)["error"]  # -o json: the error is the document

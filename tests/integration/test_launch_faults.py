@@ -18,7 +18,7 @@ from emr_dispatch_tools.moto_stack import DeployedStack
 from sample_events import load_event
 
 REGION = "us-east-1"
-LAUNCH_PATH = [("dynamodb", "PutItem"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
+LAUNCH_PATH = [("dynamodb", "TransactWriteItems"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
 KEY = "raw/orders/2026-11-23/orders-faults.csv"
 
 

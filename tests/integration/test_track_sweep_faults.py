@@ -35,15 +35,14 @@ TRACK_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
 ]
-# The sweeper on a job past its timeout whose events were lost: list the active jobs, describe (moves it
-# RUNNING), record TIMED_OUT, terminate, record, alert, clear; search orphans; look for lost alerts (a sparse
-# index) and lost starts; recount capacity; look for queued jobs.
+# The sweeper on a job past its timeout whose events were lost: list the active jobs, and the overdue one first:
+# describe (still running), record TIMED_OUT (inspecting it), terminate, record, alert, clear; search orphans;
+# look for lost alerts (a sparse index) and lost starts; recount capacity; look for queued jobs.
 SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "Query"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
-    ("dynamodb", "UpdateItem"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
     ("dynamodb", "UpdateItem"),

@@ -215,19 +215,40 @@ def test_folder_markers_are_detected(key: str, size: int, expected: bool) -> Non
     assert arrival.is_folder_marker is expected
 
 
-def test_identity_differs_by_version_and_by_sequencer() -> None:
-    # Given the same key seen as three different writes
+def test_identity_differs_by_version_not_by_sequencer() -> None:
+    # Given the same key seen as a second version, and the first version seen again without its sequencer
+    # (a replay: S3 gives no sequencer after the fact) or with another one
     base = load_event("s3-put-classic.json")
     other_version = load_event("s3-put-classic.json")
     other_version["Records"][0]["s3"]["object"]["versionId"] = "otherVersion"
+    replayed = load_event("s3-put-classic.json")
+    replayed["Records"][0]["s3"]["object"]["sequencer"] = ""
     other_sequencer = load_event("s3-put-classic.json")
     other_sequencer["Records"][0]["s3"]["object"]["sequencer"] = "0065A7D1C3B9E4F2FF"
 
     # When their identities are computed
-    identities = {_only_arrival(e).identity() for e in (base, other_version, other_sequencer)}
+    identities = [_only_arrival(e).identity() for e in (base, other_version, replayed, other_sequencer)]
 
-    # Then all three differ
-    assert len(identities) == 3
+    # Then the new version is a new arrival; the replayed and re-sequenced copies are the same object version
+    assert identities[0] != identities[1]
+    assert identities[0] == identities[2] == identities[3]
+
+
+def test_identity_without_version_is_etag_and_size() -> None:
+    # Given an unversioned bucket: the same bytes notified twice, new bytes under the same key, and a
+    # suspended-versioning write ("null" version id)
+    first = load_event("s3-put-classic.json")
+    first["Records"][0]["s3"]["object"]["versionId"] = None
+    again = load_event("s3-put-classic.json")
+    again["Records"][0]["s3"]["object"]["versionId"] = "null"
+    again["Records"][0]["s3"]["object"]["sequencer"] = ""
+    longer = load_event("s3-put-classic.json")
+    longer["Records"][0]["s3"]["object"]["versionId"] = None
+    longer["Records"][0]["s3"]["object"]["size"] = 1 + int(longer["Records"][0]["s3"]["object"]["size"])
+
+    # When / Then etag + size (+ bucket and key) name the version
+    assert _only_arrival(first).identity() == _only_arrival(again).identity()
+    assert _only_arrival(first).identity() != _only_arrival(longer).identity()
 
 
 def test_identity_is_stable_for_the_same_event_delivered_twice() -> None:

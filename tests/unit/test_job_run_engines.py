@@ -48,6 +48,16 @@ def test_client_token_fits_the_api_limits_for_the_longest_route_name() -> None:
 
 
 # ------------------------------------------------------------------ EMR Serverless
+def test_serverless_engine_timeout_stays_within_the_apis_maximum() -> None:
+    # Given a route with the longest timeout a route may have (7 days)
+    request = _serverless().build_start_job_run_request(
+        job(engine="emr-serverless"), route("emr-serverless", timeout_minutes=10080)
+    )
+    # Then executionTimeoutMinutes is at most 10080, the maximum StartJobRun documents for BATCH runs
+    # (botocore emr-serverless model: "For BATCH mode job runs, the maximum value is 10080 minutes")
+    assert request["executionTimeoutMinutes"] == 10080
+
+
 def test_serverless_request_carries_token_timeout_logs_tags_and_driver() -> None:
     # Given a serverless route and a job whose key needs no further decoding
     engine = _serverless()
@@ -56,7 +66,9 @@ def test_serverless_request_carries_token_timeout_logs_tags_and_driver() -> None
     assert request["applicationId"] == "00fabc123serverless"
     assert request["clientToken"] == "orders-0123456789abcdef-a1"
     assert request["executionRoleArn"].endswith(":role/serverless-job")
-    assert request["executionTimeoutMinutes"] == 45
+    # And EMR Serverless' own timeout lies beyond the route's 45 min by more than two sweeps (every 5 minutes): the
+    # sweeper records TIMED_OUT first, so a timeout never ends as the engine's plain cancel
+    assert 45 + 2 * 5 < request["executionTimeoutMinutes"] <= 10080
     assert request["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"] == (
         "s3://work-bucket/emr-serverless-logs/"
     )

@@ -18,10 +18,20 @@ def job_as_dict(job: Job) -> dict[str, Any]:
     return data
 
 
+def current_reason(job: Job) -> str:
+    """The reason of the job's current attempt: a retry's pending attempt has none yet (the reason the job
+    carries then is the failed attempt's, shown as such)."""
+    earlier = job.attempts[-1] if job.attempts else {}
+    if job.reason_code and not job.state.is_terminal and earlier.get("reason_code") == job.reason_code:
+        return f"(attempt {earlier.get('attempt', job.attempt - 1)}: {job.reason_code})"
+    return job.reason_code or ""
+
+
 def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("job id", "route", "state", "engine id", "input", "reason", "updated"):
-        table.add_column(column, overflow="fold")
+    for column in ("job id", "route", "state", "attempt", "engine id", "input", "reason", "updated"):
+        # Ids are copied into the next command: never wrapped; the input and reason fold instead.
+        table.add_column(column, no_wrap=column in ("job id", "engine id", "state"), overflow="fold")
     for job in jobs:
         style = _STATE_STYLE.get(job.state.value, "")
         inputs = job.input_uris
@@ -32,9 +42,10 @@ def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
             job.job_id,
             job.route,
             f"[{style}]{job.state.value}[/]" if style else job.state.value,
+            f"{job.attempt}/{job.max_attempts}" if job.max_attempts > 1 else str(job.attempt),
             job.engine_id or "-",
             shown,
-            job.reason_code or "",
+            current_reason(job),
             job.updated_at,
         )
     return table
@@ -47,12 +58,19 @@ def job_detail(job: Job) -> Table:
     rows: list[tuple[str, str]] = [
         ("route", job.route),
         ("engine", f"{job.engine} {job.engine_id or ''}".strip()),
-        ("state", f"{job.state.value} (attempt {job.attempt})"),
+        ("state", f"{job.state.value} (attempt {job.attempt} of {max(job.max_attempts, job.attempt)})"),
         ("reason", f"{job.reason_code or '-'}: {job.reason_message or '-'}"),
         ("inputs", "\n".join(job.input_uris) or "-"),
         ("created", job.created_at),
+        ("submitted", job.submitted_at or "-"),
         ("ended", job.ended_at or "-"),
     ]
+    if job.retry_at and not job.state.is_terminal and job.engine_id is None:
+        rows.append(("next retry", f"attempt {job.attempt} starts at {job.retry_at} (not before)"))
+    if job.log_locations:
+        rows.append(("logs", "\n".join(job.log_locations)))
+    for earlier in job.attempts:
+        rows.append((f"attempt {earlier.get('attempt', '?')}", attempt_lines(earlier)))
     if job.failure:
         rows.append(("failure", "\n".join(f"{key}: {value}" for key, value in sorted(job.failure.items()))))
     if job.metrics:
@@ -64,6 +82,22 @@ def job_detail(job: Job) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def attempt_lines(attempt: dict[str, Any]) -> str:
+    """An earlier attempt as it ended: engine id, state and reason, failure, logs, console link, what followed."""
+    lines = [
+        f"{attempt.get('state', '?')} on {attempt.get('engine_id') or '(never started)'}",
+        f"reason: {attempt.get('reason_code') or '-'}: {attempt.get('reason_message') or '-'}",
+    ]
+    failure = attempt.get("failure") or {}
+    lines += [f"{key}: {value}" for key, value in sorted(failure.items())]
+    lines += [f"logs: {location}" for location in attempt.get("log_locations") or []]
+    if attempt.get("console_link"):
+        lines.append(f"console: {attempt['console_link']}")
+    if attempt.get("retry"):
+        lines.append(f"then: {attempt['retry']}")
+    return "\n".join(lines)
 
 
 def timeline_lines(job: Job) -> list[str]:

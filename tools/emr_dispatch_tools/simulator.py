@@ -29,6 +29,8 @@ class Outcome(StrEnum):
     # A cause a second attempt can fix: EMR on EC2 loses its Spot instances, EMR Serverless fails with an
     # internal error, EMR on EKS finds its cluster unavailable.
     CAPACITY_FAILURE = "capacity-failure"
+    # EMR Serverless only: the run outlived its executionTimeoutMinutes and EMR Serverless cancelled it itself.
+    ENGINE_TIMEOUT = "engine-timeout"
 
 
 SPOT_LOSS = (
@@ -206,7 +208,11 @@ class EmrServerlessSimulator:
             previous = state
         run.total_execution_duration_seconds = 312
         run.billed_resource_utilization = {"vCPUHour": 0.347, "memoryGBHour": 1.388, "storageGBHour": 0.0}
-        if outcome is Outcome.SUCCEED:
+        if outcome is Outcome.ENGINE_TIMEOUT:
+            run.state = "CANCELLING"  # "If the job run exceeds this duration, Amazon EMR Serverless cancels it"
+            yield self._event(run, run.state, previous)
+            previous, run.state = run.state, "CANCELLED"
+        elif outcome is Outcome.SUCCEED:
             run.state = "SUCCESS"
         elif outcome is Outcome.CAPACITY_FAILURE:
             run.state = "FAILED"

@@ -43,10 +43,18 @@ class Arrival:
     def is_folder_marker(self) -> bool:
         return self.key.endswith("/") and self.size == 0
 
+    @property
+    def version(self) -> str:
+        """The object version as every path can know it: the version id (versioned bucket), else etag and size.
+
+        Never the sequencer: a replay or a redriven copy cannot know it (S3 gives none after the fact), and an
+        identity that differs between an event and its replay would start the same object version twice."""
+        return object_version(self.version_id, self.etag, self.size)
+
     def identity(self) -> str:
-        """What makes this object version unique: the same PUT seen twice gives the same identity."""
-        version = self.version_id or self.etag
-        return f"{self.bucket}\x00{self.key}\x00{version}\x00{self.sequencer}"
+        """What makes this object version unique: the same PUT seen twice, replayed or redriven gives the same
+        identity; a re-upload (a new version, or new bytes in an unversioned bucket) a new one."""
+        return f"{self.bucket}\x00{self.key}\x00{self.version}"
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,13 @@ class Arrival:
             "sequencer": self.sequencer,
             "event_time": self.event_time,
         }
+
+
+def object_version(version_id: str | None, etag: str | None, size: int | str | None) -> str:
+    """One object version as an event, a replay and a job input all name it (see ``Arrival.version``)."""
+    if version_id and version_id != "null":  # "null": written while versioning was off or suspended
+        return str(version_id)
+    return f"{str(etag or '').strip(chr(34))}:{int(size or 0)}"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,29 @@ def _client(service: str) -> Any:
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
+@cache
+def _client_sending_once(service: str) -> Any:
+    """A client whose calls are sent exactly once: no SDK retry (total_max_attempts=1), a longer read timeout.
+    For calls without an idempotency token (RunJobFlow): an SDK resend after a read timeout or a 5xx can
+    create a second cluster, so the caller looks up what an ambiguous outcome created before trying again."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra="emr-dispatch",
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def emr_run_job_flow() -> EMRClient:
+    """The EMR client RunJobFlow is sent with (never retried by the SDK); every other EMR call uses ``emr()``."""
+    client: EMRClient = _client_sending_once("emr")
+    return client
+
+
 def dynamodb() -> DynamoDBClient:
     client: DynamoDBClient = _client("dynamodb")
     return client
@@ -77,6 +100,15 @@ def error_code(exc: Exception) -> str:
     return ""
 
 
+def server_fault(exc: Exception) -> bool:
+    """A ClientError with an HTTP 5xx status: the service may or may not have done what was asked."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -85,3 +117,4 @@ THROTTLING_CODES = frozenset(
 def reset_clients() -> None:
     """Forget every client (tests entering and leaving moto)."""
     _client.cache_clear()
+    _client_sending_once.cache_clear()

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from emr_dispatch.arrivals import Arrival
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.errors import LedgerError
-from emr_dispatch.ledger import serialize
+from emr_dispatch.ledger import object_index, serialize
 from emr_dispatch.locations import manifest_key
 from emr_dispatch.observability import logger
 from emr_dispatch.timeutil import epoch_seconds, now_iso
@@ -184,6 +184,8 @@ class Batches:
                         "sk": {"S": "ARRIVAL"},
                         "batch_id": {"S": batch_id},
                         "uri": {"S": arrival.uri},
+                        "route": {"S": route},
+                        **{name: {"S": value} for name, value in object_index(record).items()},  # jobs find
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }

@@ -8,15 +8,16 @@ and its release; the sweeper recounts them from the jobs that hold slots (``reco
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import Job, JobState
-from emr_dispatch.ledger import BY_STATE, job_key, serialize, to_job
+from emr_dispatch.ledger import BY_STATE, job_key, new_job_item, serialize, to_job
 from emr_dispatch.observability import logger
+from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
 from emr_dispatch.timeutil import now_iso
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Caps:
 class SlotClaim:
     status: str  # claimed | queued | duplicate
     held_by: Job | None = None
+    reason: str = ""  # why it was queued: a cap reached, or the route paused
 
 
 def _counter_key(counter: str) -> dict[str, Any]:
@@ -66,19 +68,23 @@ class Capacity:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
+        taken = [self._take(counter, limit) for counter, limit in slots]
         try:
-            self._transact([self._put_new(job), *(self._take(counter, limit) for counter, limit in slots)])
+            # The route's pause is checked in the same transaction: no extra call per arrival.
+            self._transact([self._put_new(job), *taken, route_open_check(self._table, job.route)])
         except _Cancelled as cancelled:
             if cancelled.codes[0] == "ConditionalCheckFailed":
                 return SlotClaim("duplicate", cancelled.held_by)
+            paused = cancelled.codes[-1] == "ConditionalCheckFailed"
+            reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
             job.state = JobState.QUEUED
             try:
                 self._transact([self._put_new(job)])
             except _Cancelled as again:
                 return SlotClaim("duplicate", again.held_by)
-            logger.info("job queued", job_id=job.job_id, route=job.route, caps=[limit for _, limit in slots])
-            return SlotClaim("queued")
+            logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
+            return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
 
     def start_queued(self, job: Job, caps: Caps) -> Job | None:
@@ -104,9 +110,10 @@ class Capacity:
             }
         }
         try:
-            self._transact([update, *(self._take(counter, limit) for counter, limit in slots)])
+            taken = [self._take(counter, limit) for counter, limit in slots]
+            self._transact([update, *taken, route_open_check(self._table, job.route)])
         except _Cancelled:
-            return None
+            return None  # a cap reached, or the route paused: it stays QUEUED
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
         job.history = [*job.history, entry]
         return job
@@ -214,13 +221,10 @@ class Capacity:
 
     # ---------------------------------------------------------------------- internals
     def _put_new(self, job: Job) -> dict[str, Any]:
-        item = {name: value for name, value in asdict(job).items() if value is not None}
-        item["state"] = job.state.value
-        item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": {**job_key(job.job_id), **{name: serialize(value) for name, value in item.items()}},
+                "Item": new_job_item(job),
                 "ConditionExpression": "attribute_not_exists(pk)",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }

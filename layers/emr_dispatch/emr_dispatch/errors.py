@@ -36,6 +36,12 @@ class EngineThrottledError(EmrDispatchError):
     """The engine throttled us beyond the SDK's retries; the arrival is retried later, not lost."""
 
 
+class EngineStartUnknownError(EmrDispatchError):
+    """A start call without an idempotency token (RunJobFlow) ended without an answer (read timeout, connection
+    lost) and no resource it could have created was found. The claim stays: the abandoned-start path looks
+    the resource up by name again before any new call, so one arrival never starts two clusters."""
+
+
 class LedgerError(EmrDispatchError):
     """The ledger could not be read or written."""
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from emr_dispatch.timeutil import iso_seconds_ago, now_iso
+from emr_dispatch.timeutil import iso_seconds_ago, now_iso, parse_iso
 
 
 class JobState(StrEnum):
@@ -97,6 +98,10 @@ class Job:
     starting_at: str | None = None  # a launcher took this attempt's start in hand at this time
     launch_options: dict[str, str] = field(default_factory=dict)  # e.g. {"market": "ON_DEMAND"} after Spot loss
     log_locations: list[str] = field(default_factory=list)  # where the engine put the logs of its end
+    # What finishes the job without its route (the route may be edited or removed while it waits or runs): the
+    # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
+    route_snapshot: str | None = None
+    timeout_minutes: int | None = None
 
     @property
     def start_abandoned(self) -> bool:
@@ -108,6 +113,13 @@ class Job:
             and self.updated_at < iso_seconds_ago(ABANDONED_START_SECONDS)
             and (self.retry_at is None or self.retry_at <= now_iso())
         )
+
+    def deadline(self, default_timeout_minutes: int) -> datetime:
+        """When the job is past its timeout, counted from its submission to the engine (time spent QUEUED waiting
+        for a slot does not count). Its own timeout, from its snapshot; a job created before snapshots existed
+        uses ``default_timeout_minutes``."""
+        started = parse_iso(self.submitted_at or self.created_at)
+        return started + timedelta(minutes=self.timeout_minutes or default_timeout_minutes)
 
     @property
     def input_uris(self) -> list[str]:

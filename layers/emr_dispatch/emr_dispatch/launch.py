@@ -20,7 +20,7 @@ from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import Route, RoutesFile
+from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
 from emr_dispatch.timeutil import now_iso, seconds_between
 
 DRAIN_BATCH = 25
@@ -81,18 +81,22 @@ class Launcher:
         metrics.count(metrics.ARRIVALS)
         if isinstance(item, TestEvent):
             return _skip("s3 test event", uri=f"s3://{item.bucket}")
-        arrival_context(item.uri, item.version_id or item.etag)
+        arrival_context(item.uri, item.version)
         if item.is_folder_marker:
             return _skip("folder marker", uri=item.uri)
         decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
         route = decision.route
         if route is None:
+            self._ledger.record_skip(item.to_record(), None, decision.reason)  # for `emr-dispatch jobs find`
             return _skip(decision.reason, uri=item.uri)
         batching = route.batching
         if batching.mode == "batch":
             return self._join_batch(item, route)
         if batching.mode == "marker":
             if item.key.rsplit("/", 1)[-1] != batching.marker:
+                marker = f"s3://{item.bucket}/{item.key[: len(item.key) - len(item.key.rsplit('/', 1)[-1])]}"
+                marker += batching.marker
+                self._ledger.record_skip(item.to_record(), route.name, "waiting for the marker object", marker)
                 return _skip("waiting for the marker object", uri=item.uri)
             prefix = item.key[: -len(batching.marker)]
             inputs = [{**item.to_record(), "key": prefix, "marker": item.key}]
@@ -140,28 +144,25 @@ class Launcher:
             created_at=now,
             updated_at=now,
             max_attempts=route.retry.max_attempts,
+            route_snapshot=route.snapshot(),
+            timeout_minutes=route.timeout_minutes,
         )
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
         correlate(job.job_id)
         engine = self._engines[route.engine]
-        caps = self._caps(route)
-        if caps.limited:
-            claimed = self._capacity.claim(job, caps)
-            if claimed.status == "queued":
-                metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-                return LaunchResult("queued", "capacity cap reached", job.job_id, route.name, uri)
-            if claimed.status == "claimed":
-                return self._start(job, route, engine, uri)
-            held = claimed.held_by
-        else:
-            claim = self._ledger.claim(job)
-            if claim:
-                return self._start(job, route, engine, uri)
-            held = claim.held_by
+        # One transaction: the claim, the route's capacity slots (when capped) and its pause check.
+        claimed = self._capacity.claim(job, self._caps(route))
+        if claimed.status == "queued":
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", claimed.reason, job.job_id, route.name, uri)
+        if claimed.status == "claimed":
+            return self._start(job, route, engine, uri)
+        held = claimed.held_by
         if held is not None and held.start_abandoned:
-            return self._recover(held, route, engine, uri)
+            route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
+            return self._recover(held, route, self._engines[route.engine], uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
@@ -171,10 +172,10 @@ class Launcher:
         results: list[LaunchResult] = []
         blocked: set[str] = set()  # routes at their cap: their later jobs wait too (FIFO per route)
         for job in self._capacity.oldest_queued(DRAIN_BATCH):
-            route = self._routes.get(job.route)
+            route = route_of(job, self._routes)
             uri = job.input_uris[0] if job.input_uris else None
             if route is None:
-                logger.error("queued job's route is gone from the routes file", job_id=job.job_id, route=job.route)
+                results.append(self._route_removed(job, uri or ""))
                 continue
             if route.name in blocked:
                 continue
@@ -196,7 +197,7 @@ class Launcher:
         if job is None:
             logger.warning("retry of an unknown job", job_id=job_id, requested_by=requested_by)
             return LaunchResult("skipped", "no such job", job_id)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if route is None:
             logger.error("retried job's route is gone from the routes file", job_id=job_id, route=job.route)
@@ -213,7 +214,7 @@ class Launcher:
         taken = self._capacity.start_queued(queued, self._caps(route))
         if taken is None:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
-            return LaunchResult("queued", "capacity cap reached", job_id, route.name, uri)
+            return LaunchResult("queued", "capacity cap reached or route paused", job_id, route.name, uri)
         return self._start(taken, route, self._engines[route.engine], uri, on_throttle="requeue")
 
     def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
@@ -236,7 +237,7 @@ class Launcher:
         if job is None:
             logger.error("start requested for a job the ledger does not hold", job_id=job_id, attempt=attempt)
             return LaunchResult("skipped", "no such job", job_id or None)
-        route = self._routes.get(job.route)
+        route = route_of(job, self._routes)
         uri = job.input_uris[0] if job.input_uris else ""
         if job.state is not JobState.SUBMITTING or job.attempt != attempt or job.engine_id is not None:
             logger.info("start request changes nothing", job_id=job_id, attempt=attempt, state=job.state.value)
@@ -250,9 +251,7 @@ class Launcher:
             logger.info("duplicate start request", job_id=job_id, attempt=attempt)
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         if route is None:
-            update = StateUpdate(JobState.FAILED, "launcher", "ROUTE_REMOVED", f"route {job.route!r} is gone")
-            self._outcomes.apply(job, update, self._engines[job.engine], None)
-            return LaunchResult("failed", "ROUTE_REMOVED", job_id, job.route, uri)
+            return self._route_removed(job, uri)
         taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
         if taken is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
@@ -264,7 +263,20 @@ class Launcher:
         return self._start(taken, route, engine, uri, on_throttle="release-start")
 
     def _caps(self, route: Route) -> Caps:
-        return Caps(route.name, route.max_concurrent, self._routes.max_concurrent_jobs)
+        """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
+        current = self._routes.get(route.name)
+        limit = current.max_concurrent if current is not None else route.max_concurrent
+        return Caps(route.name, limit, self._routes.max_concurrent_jobs)
+
+    def _route_removed(self, job: Job, uri: str) -> LaunchResult:
+        """A job waiting to start (QUEUED, or a pending attempt) whose route is gone from the routes file: it ends
+        FAILED ROUTE_REMOVED, alerted once. Nothing of it runs: a removed route starts no new work."""
+        correlate(job.job_id)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, route_removed_message(job))
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        logger.error("route removed: job not started", job_id=job.job_id, route=job.route, state=job.state.value)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, job.route, uri)
 
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work

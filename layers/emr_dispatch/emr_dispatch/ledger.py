@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from emr_dispatch.arrivals import object_version
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
+BY_OBJECT = "by_object"
+"""Index of the items that stand for one input object (jobs, batch members, skipped arrivals) by uri and version."""
+OBJECT_URI = "object_uri"
+OBJECT_VERSION = "object_version"
 BY_PENDING_ALERT = "by_pending_alert"
 """Sparse index of the jobs whose alert is not yet published (alert_due set), by when it was claimed."""
 ALERT_DUE = "PENDING"
@@ -31,6 +36,8 @@ RELEASED_CLAIM = "0000-00-00T00:00:00.000Z"
 """alert_claimed_at of an alert given back after a failed publish: older than any lease."""
 RETENTION_SECONDS = 90 * 24 * 3600
 """Terminal jobs expire (TTL) this long after they end."""
+SKIP_RETENTION_SECONDS = 14 * 24 * 3600
+"""A skipped arrival's record (why no job started, for ``jobs find``) expires (TTL) this long after it landed."""
 ALERT_LEASE_SECONDS = 60
 """How long an alert claim holds before another delivery may publish it instead (a publisher that
 crashed without releasing it). Publishing takes milliseconds; Lambda retries after 1 and 2 minutes."""
@@ -58,6 +65,26 @@ class Claim:
 
 def job_key(job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": _JOB_SK}}
+
+
+def object_index(record: dict[str, Any]) -> dict[str, str]:
+    """The by_object index's attributes for one object an item stands for (a job's single input, its marker,
+    a batch member): ``emr-dispatch jobs find s3://bucket/key`` reads them instead of scanning the ledger."""
+    key = str(record.get("marker") or record.get("key") or "")
+    if not record.get("bucket") or not key or record.get("manifest"):
+        return {}
+    version = object_version(record.get("version_id"), record.get("etag"), record.get("size"))
+    return {OBJECT_URI: f"s3://{record['bucket']}/{key}", OBJECT_VERSION: version}
+
+
+def new_job_item(job: Job) -> dict[str, Any]:
+    """A new job's item, as the claim writes it (DynamoDB-typed), indexed by its input object when it has one."""
+    item = {name: value for name, value in asdict(job).items() if value is not None}
+    item["state"] = job.state.value
+    item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
+    if len(job.inputs) == 1:
+        item.update(object_index(job.inputs[0]))
+    return {**job_key(job.job_id), **{name: serialize(value) for name, value in item.items()}}
 
 
 def _plain(value: Any) -> Any:
@@ -100,6 +127,8 @@ def to_job(item: dict[str, Any]) -> Job:
         starting_at=data.get("starting_at"),
         launch_options=data.get("launch_options", {}),
         log_locations=data.get("log_locations", []),
+        route_snapshot=data.get("route_snapshot"),
+        timeout_minutes=int(data["timeout_minutes"]) if data.get("timeout_minutes") is not None else None,
     )
 
 
@@ -115,13 +144,10 @@ class Ledger:
     # ------------------------------------------------------------------ writes
     def claim(self, job: Job) -> Claim:
         """Create the job item if no job of this id exists; otherwise say who holds it (same single call)."""
-        item = {name: value for name, value in asdict(job).items() if value is not None}
-        item["state"] = job.state.value
-        item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**job_key(job.job_id), **{k: serialize(v) for k, v in item.items()}},
+                Item=new_job_item(job),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -441,7 +467,49 @@ class Ledger:
             raise LedgerError(f"updating job {job_id} failed: {exc}") from exc
         return to_job(response["Attributes"])
 
+    def record_skip(self, record: dict[str, Any], route: str | None, reason: str, marker_uri: str = "") -> None:
+        """Remember why an object version started no job (``jobs find`` answers with it); kept 14 days."""
+        index = object_index(record)
+        if not index:
+            return
+        item: dict[str, Any] = {
+            "pk": f"SKIP#{index[OBJECT_URI]}#{index[OBJECT_VERSION]}",
+            "sk": "SKIP",
+            **index,
+            "skip_reason": reason,
+            "created_at": now_iso(),
+            "expires_at": epoch_seconds() + SKIP_RETENTION_SECONDS,
+        }
+        if route:
+            item["route"] = route
+        if marker_uri:
+            item["marker_uri"] = marker_uri  # the object whose job will read this one
+        try:
+            self._client.put_item(TableName=self._table, Item={k: serialize(v) for k, v in item.items()})
+        except ClientError as exc:
+            raise LedgerError(f"recording the skip of {index[OBJECT_URI]} failed: {exc}") from exc
+
     # ------------------------------------------------------------------ reads
+    def find_by_object(self, uri: str, version: str | None = None) -> list[dict[str, Any]]:
+        """Every item that stands for an object (all its versions, or one): jobs, batch members, skips; oldest
+        first. Read from the by_object index, never a scan."""
+        condition = f"{OBJECT_URI} = :uri" + (f" AND {OBJECT_VERSION} = :version" if version else "")
+        values = {":uri": {"S": uri}, **({":version": {"S": version}} if version else {})}
+        found: list[dict[str, Any]] = []
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=BY_OBJECT,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    found.append({name: _plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()})
+        except ClientError as exc:
+            raise LedgerError(f"looking up {uri} failed: {exc}") from exc
+        return sorted(found, key=lambda item: str(item.get("created_at", "")))
+
     def get(self, job_id: str) -> Job | None:
         try:
             response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from emr_dispatch import metrics, retries
@@ -53,16 +54,22 @@ class OutcomeRecorder:
     ) -> Applied:
         """``stop``: stop the engine resource after recording the update, whatever it is (an operator's cancel)."""
         correlate(job.job_id)
+        # An operator's cancel (``stop``) is theirs; a cancel the engine reports on a job past its deadline timed out.
+        update, ended_by_engine = (update, False) if stop else _cancelled_past_deadline(job, update)
         inspection: Inspection | None = None
         actions: list[str] = []
         alerting = update.state in ALERTING_STATES
         if update.state.is_terminal and job.engine_id and event is not None:
-            inspection = engine.inspect(job, event, update)
+            inspection = self._inspect(job, event, update, engine)
             if inspection and not update.reason_message and inspection.details.get("message"):
                 # EMR Serverless events carry no details: what GetJobRun said is the reason (and the cause).
                 update = replace(update, reason_message=str(inspection.details["message"]))
         # Only a failure consults its route (retry policy): other states skip reading the routes file.
-        route = self._routes().get(job.route) if update.state is JobState.FAILED else None
+        route = None
+        if update.state is JobState.FAILED:
+            from emr_dispatch.routes import route_of  # pydantic: only on a failure (tracker cold start)
+
+            route = route_of(job, self._routes())
         retry = retries.decide(job, update, route)
         if retry is not None:
             return self._retry(job, update, retry, engine, inspection)
@@ -71,7 +78,11 @@ class OutcomeRecorder:
             actions.append(final_words)
         # A failed job's cluster is stopped if still alive; a timed-out job is always stopped (a job run
         # that is merely slow reports itself alive only to the engine).
-        stop = stop or bool(inspection and inspection.resource_alive and alerting) or update.state is JobState.TIMED_OUT
+        stop = (
+            stop
+            or bool(inspection and inspection.resource_alive and alerting)
+            or (update.state is JobState.TIMED_OUT and not ended_by_engine)
+        )
         if stop:
             # Recorded before terminating: the engine's own reason will only say USER_REQUEST.
             actions.append(f"terminating {job.engine_id}: job {update.state.value} ({update.reason_code})")
@@ -174,6 +185,18 @@ class OutcomeRecorder:
         message_id = self._alerter.publish(alert)
         logger.info("orphan alert published", engine_id=alert.engine_id, message_id=message_id)
 
+    def _inspect(self, job: Job, event: EngineEvent, update: StateUpdate, engine: Engine) -> Inspection | None:
+        """Details of a terminal update. A timeout is emr-dispatch's own decision: an engine that cannot be asked
+        (the reason a sweep may be timing it out) delays neither the record nor the stop; any other end waits for
+        them (its delivery fails and is retried)."""
+        try:
+            return engine.inspect(job, event, update)
+        except EngineError as exc:
+            if update.state is not JobState.TIMED_OUT:
+                raise
+            logger.warning("timed-out job not inspected", job_id=job.job_id, error=str(exc))
+            return None
+
     def _stop(self, job: Job, engine: Engine) -> list[str]:
         try:
             engine.stop(job)
@@ -195,6 +218,23 @@ class OutcomeRecorder:
             self._ledger.add_actions(job.job_id, actions)
             job.actions = [*job.actions, *actions]
         return job
+
+
+def _cancelled_past_deadline(job: Job, update: StateUpdate) -> tuple[StateUpdate, bool]:
+    """A run the engine cancelled past the job's deadline timed out (EMR Serverless cancels a run past its
+    executionTimeoutMinutes: CANCELLING → CANCELLED). emr-dispatch records its own cancels and timeouts before
+    stopping anything, so a CANCELLED that reaches a live job came from elsewhere. Returns the update to apply and
+    whether the engine already ended the run (nothing left to stop)."""
+    if update.state is not JobState.CANCELLED or job.timeout_minutes is None or job.submitted_at is None:
+        return update, False
+    deadline = job.deadline(job.timeout_minutes)
+    if datetime.now(UTC) <= deadline:
+        return update, False
+    reason = (
+        f"the engine cancelled the run ({update.reason_code or 'CANCELLED'}) after the job's timeout of "
+        f"{job.timeout_minutes} min: it timed out"
+    )
+    return StateUpdate(JobState.TIMED_OUT, update.source, "TIMEOUT", reason, update.detail), True
 
 
 def _count_end(job: Job) -> None:

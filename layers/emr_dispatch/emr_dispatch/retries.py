@@ -96,8 +96,10 @@ def decide(job: Job, update: StateUpdate, route: Route | None, now: datetime | N
 
 def final_words(job: Job, update: StateUpdate, route: Route | None) -> str | None:
     """What the alert of a final failure says about retrying (None when retrying was never on the table)."""
-    if update.state is not JobState.FAILED or job.max_attempts <= 1:
+    if update.state is not JobState.FAILED or job.max_attempts <= 1 or update.reason_code == "ROUTE_REMOVED":
         return None
+    if route is None:
+        return "not retried: its route is no longer in the routes file (renamed or removed)"
     cause = failure_cause(update, uses_spot=route.uses_spot if route else False)
     if job.attempt >= job.max_attempts and cause is not None:
         return f"gave up: attempt {job.attempt} of {job.max_attempts} failed ({cause})"

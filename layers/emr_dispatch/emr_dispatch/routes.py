@@ -13,14 +13,25 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emr_dispatch.errors import RoutesError
+from emr_dispatch.jobs import Job
+from emr_dispatch.limits import ENTRY_POINT_MAX, OWN_TAGS, TAG_RULES, blank
 from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX, log_uri
 from emr_dispatch.placeholders import (
     ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
     placeholders_in,
+    render,
     render_prefix,
     unknown_braces,
 )
+
+_LONGEST_VALUES = {
+    "work_bucket": "b" * 63,  # S3 bucket names: at most 63 characters
+    "attempt": "99",
+    "output_uri": "s" * 1024,
+    "inputs_manifest_uri": "s" * 1024,
+}
+"""The longest values the static placeholders can take, to bound what an entry point renders to."""
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 S3Template = Annotated[str, Field(pattern=r"^s3://")]
@@ -266,6 +277,11 @@ class Route(_Model):
             group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
         )
 
+    def snapshot(self) -> str:
+        """The route as a job carries it (JSON): everything needed to start, track, retry and time out the job
+        if the route is later edited or removed (docs/decisions.md)."""
+        return self.model_dump_json()
+
     def refuses_key(self, key: str) -> str | None:
         """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
         with the key's own text, so a key beginning with "-" would read as an option to the application."""
@@ -297,10 +313,53 @@ class Route(_Model):
             raise ValueError("a batch job has many inputs: pass {inputs_manifest_uri}, not {key}/{input_uri}/{bucket}")
         if self.batching.mode != "batch" and "inputs_manifest_uri" in used:
             raise ValueError("{inputs_manifest_uri} is only set for routes with batching mode batch")
-        reserved = {key for key in self.tags if key in {"managed-by", "route", "job-id"} or key.startswith("aws:")}
+        reserved = {key for key in self.tags if key in OWN_TAGS or key.startswith("aws:")}
         if reserved:
             raise ValueError(f"tags use reserved keys: {', '.join(sorted(reserved))}")
         return self
+
+    @model_validator(mode="after")
+    def _fits_engine_limits(self) -> Route:
+        """What the engine's API would refuse at every start, refused once here (limits.py cites each limit)."""
+        problems = TAG_RULES[self.engine].problems(self.tags, len(OWN_TAGS))
+        possibly_empty = self._possibly_empty_placeholders()
+        spark = self.job
+        for index, argument in enumerate(spark.arguments):
+            rendered = render(argument, {name: "" if name in possibly_empty else "x" for name in ALL_PLACEHOLDERS})
+            if blank(rendered):
+                empty_here = sorted(placeholders_in(argument) & possibly_empty.keys())
+                because = "; ".join(possibly_empty[name] for name in empty_here)
+                problems.append(
+                    f"job.arguments[{index}]: {argument!r} can render an empty argument"
+                    + (f" ({because})" if because else "")
+                    + " — EMR on EKS refuses it and on every engine it shifts the application's arguments"
+                )
+        for index, parameter in enumerate(spark.spark_submit_parameters):
+            if blank(parameter) or (placeholders_in(parameter) & possibly_empty.keys()):
+                problems.append(f"job.spark_submit_parameters[{index}]: {parameter!r} can render empty")
+        if "output_uri" in placeholders_in(spark.entry_point) and "output_uri" in possibly_empty:
+            problems.append("job.entry_point: uses {output_uri} but the route has no output")
+        job_id = "j" * (len(self.name) + 17)  # <route>-<16 hex digits>
+        longest = len(render(spark.entry_point, {**_LONGEST_VALUES, "route": self.name, "job_id": job_id}))
+        if longest > ENTRY_POINT_MAX[self.engine]:
+            problems.append(
+                f"job.entry_point: can render {longest} characters; {self.engine} allows"
+                f" {ENTRY_POINT_MAX[self.engine]} (EntryPointPath)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _possibly_empty_placeholders(self) -> dict[str, str]:
+        """Placeholders that can render empty for this route, and why."""
+        empty = {}
+        if self.output is None:
+            empty["output_uri"] = "{output_uri} is empty without output"
+        if self.batching.mode != "batch":
+            empty["inputs_manifest_uri"] = "{inputs_manifest_uri} is empty unless batching mode is batch"
+        if self.batching.mode == "marker" and not self.match.prefix:
+            empty["key"] = "{key} is the marker's folder: empty for a marker at the bucket's root"
+        return empty
 
 
 class RoutesFile(_Model):
@@ -374,6 +433,36 @@ class RoutesFile(_Model):
 
     def get(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
+
+
+ROUTE_REMOVED = "ROUTE_REMOVED"
+"""Reason code of work whose route was renamed or removed from the routes file (docs/RUNBOOK.md)."""
+
+
+def route_removed_message(job: Job) -> str:
+    return (
+        f"route {job.route!r} is no longer in the routes file (renamed or removed): "
+        f"this {job.state.value.lower()} job was not started"
+    )
+
+
+def route_from_snapshot(snapshot: str) -> Route:
+    """The route a job was created under, from its snapshot (validated again, as at load)."""
+    try:
+        return Route.model_validate_json(snapshot)
+    except ValidationError as exc:
+        problems = [f"{error['loc']}: {error['msg']}" for error in exc.errors()]
+        raise RoutesError(problems, "job's route snapshot") from exc
+
+
+def route_of(job: Job, routes: RoutesFile) -> Route | None:
+    """The route a job runs under: its snapshot while its route still exists in the routes file, None once the
+    route is gone (renamed or removed: its work ends ROUTE_REMOVED). A job created before snapshots existed
+    runs under the current route."""
+    current = routes.get(job.route)
+    if current is None or not job.route_snapshot:
+        return current
+    return route_from_snapshot(job.route_snapshot)
 
 
 @dataclass(frozen=True)

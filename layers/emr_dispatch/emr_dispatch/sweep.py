@@ -1,36 +1,53 @@
 """Sweeping: engine events are best effort, so on a schedule the sweeper asks the engines what happened.
 
-For every job that is not terminal (within a per-run budget of engine calls): apply what the engine says
-now, through the same state machine the tracker uses; past its route's timeout, record TIMED_OUT and the
-reason first, then stop it. It also resends alerts whose publisher died, and asks the launcher to start
-QUEUED jobs (their slots may have been freed by a job whose end only the sweep saw), and stops orphans:
-clusters and job runs named as emr-dispatch's that the ledger does not know or holds as ended. It asks
-again for attempts whose start request was lost, and recounts capacity counters a crash left too high.
+Timeouts first, decided from the ledger before any engine call: every active job past its own deadline (from
+its route snapshot), the most overdue first and whatever the budget, is recorded TIMED_OUT and stopped, unless
+the engine says it already ended (then that end is recorded). Then, within a per-run budget of engine calls,
+every other active job gets what the engine says now, through the same state machine the tracker uses. It
+ends the waiting work of removed routes (ROUTE_REMOVED), resends alerts whose publisher died, asks the launcher
+to start QUEUED jobs, stops orphans (clusters and job runs named as emr-dispatch's that the ledger does not know
+or holds as ended; each alerted once, remembered in the ledger), asks again for attempts whose start request
+was lost, and recounts capacity counters a crash left too high.
+
+Each item is isolated: a failure (an engine, the ledger, SNS) is logged, counted (SweepItemFailures, alarmed)
+and never stops the rest; the next sweep tries it again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from emr_dispatch import metrics
 from emr_dispatch.alerts import Alert
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
-from emr_dispatch.errors import EngineError
+from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource, job_id_candidates
+from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger, alert_lease_cutoff
 from emr_dispatch.observability import logger
+from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import RoutesFile
+from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
 from emr_dispatch.timeutil import iso_seconds_ago
 
 DEFAULT_BUDGET = 60
-"""Jobs described per sweep: at two EMR calls each, well inside DescribeCluster's 1/s and ListSteps' 0.5/s
-refill over a five-minute schedule, shared with the tracker."""
+"""Jobs described per sweep, beyond the overdue ones: at two EMR calls each, well inside DescribeCluster's 1/s and
+ListSteps' 0.5/s refill over a five-minute schedule, shared with the tracker."""
 RETRY_GRACE_SECONDS = 60
 """A retry this far past its time that no launcher took had its start request lost."""
+DEFAULT_TIMEOUT_MINUTES = 120
+"""The timeout of a job created before jobs carried their route's (Route.timeout_minutes' default)."""
+
+T = TypeVar("T")
+_ISOLATED = (EmrDispatchError, ClientError, BotoCoreError)
+"""Failures of one item the sweep expects and outlives: logged, counted, tried again next run."""
 
 
 @dataclass
@@ -42,6 +59,7 @@ class SweepReport:
     orphans: list[str] = field(default_factory=list)
     starts_requested: list[str] = field(default_factory=list)
     counters_corrected: list[str] = field(default_factory=list)
+    route_removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -57,6 +75,7 @@ class Sweeper:
         signal: QueueSignal,
         capacity: Capacity,
         budget: int = DEFAULT_BUDGET,
+        orphans: OrphanMemory | None = None,
     ) -> None:
         self._routes = routes
         self._ledger = ledger
@@ -65,32 +84,31 @@ class Sweeper:
         self._outcomes = outcomes
         self._signal = signal
         self._budget = budget
+        self._orphans = orphans
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
         now = now or datetime.now(UTC)
         report = SweepReport()
-        # Oldest first: the jobs most likely to have lost their events or to be past their timeout.
-        active = [job for state in (JobState.RUNNING, JobState.SUBMITTED) for job in self._ledger.list_jobs(state)]
-        for job in sorted(active, key=lambda job: job.created_at):
+        active = self._isolated(report, "ledger", "active jobs", self._active_jobs) or []
+        # Deadlines from the ledger, before any engine call: every overdue job, the most overdue first, is timed
+        # out whatever the budget (a describe that fails does not keep it alive).
+        overdue = sorted((job for job in active if now > self._deadline(job)), key=self._deadline)
+        for job in overdue:
+            self._isolated(report, "timeout", job.job_id, partial(self._time_out, job, now, report))
+        # Then the others, oldest first, within the budget: the ones most likely to have lost their events.
+        late = {job.job_id for job in overdue}
+        for job in sorted((job for job in active if job.job_id not in late), key=lambda job: job.created_at):
             if report.examined >= self._budget:
                 report.budget_exhausted = True
                 break
             report.examined += 1
-            try:
-                self._reconcile(job, now, report)
-            except EngineError as exc:
-                metrics.engine_error(job.engine, exc.code)
-                # One unreachable resource must not stop the sweep of the others; it is tried next run.
-                logger.error("sweep of job failed", job_id=job.job_id, engine=job.engine, error=str(exc))
-                report.errors.append(f"{job.job_id}: {exc.code}")
+            self._isolated(report, "reconcile", job.job_id, partial(self._reconcile, job, report))
         self._stop_orphans(report)
         self._resend_alerts(report)
-        submitting = list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
+        submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
         self._pending_starts(submitting, report)
-        self._recount(submitting, report)
-        if any(True for _ in self._ledger.list_jobs(JobState.QUEUED)):
-            report.queued_waiting = True
-            self._signal.slot_freed("*")
+        self._isolated(report, "recount", "capacity", lambda: self._recount(submitting, report))
+        self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
         logger.info(
             "sweep done",
             examined=report.examined,
@@ -99,61 +117,123 @@ class Sweeper:
             alerts_resent=len(report.alerts_resent),
             starts_requested=len(report.starts_requested),
             counters_corrected=report.counters_corrected,
+            route_removed=len(report.route_removed),
             errors=len(report.errors),
             budget_exhausted=report.budget_exhausted,
         )
         return report
 
-    def _reconcile(self, job: Job, now: datetime, report: SweepReport) -> None:
+    def _isolated(self, report: SweepReport, item: str, subject: str, action: Callable[[], T]) -> T | None:
+        """Run one item of the sweep; an expected failure (an engine, the ledger, SNS, SQS) is logged, counted and
+        kept from stopping the others. Anything else is a defect: it propagates (the invocation fails, alarmed)."""
+        try:
+            return action()
+        except _ISOLATED as exc:
+            code = str(getattr(exc, "code", "")) or type(exc).__name__
+            logger.error("sweep item failed", item=item, subject=subject, error=str(exc), code=code)
+        metrics.count(metrics.SWEEP_ITEM_FAILURES, item=item)
+        report.errors.append(f"{item} {subject}: {code}")
+        return None
+
+    def _active_jobs(self) -> list[Job]:
+        return [job for state in (JobState.RUNNING, JobState.SUBMITTED) for job in self._ledger.list_jobs(state)]
+
+    def _submitting(self) -> list[Job]:
+        return list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
+
+    def _deadline(self, job: Job) -> datetime:
+        if job.timeout_minutes is None:  # created before jobs carried their route's timeout
+            route = self._routes.get(job.route)
+            return job.deadline(route.timeout_minutes if route else DEFAULT_TIMEOUT_MINUTES)
+        return job.deadline(job.timeout_minutes)
+
+    def _describe(self, job: Job, engine: Engine) -> EngineEvent | None:
+        try:
+            return engine.describe(job)
+        except EngineError as exc:
+            metrics.engine_error(job.engine, exc.code)
+            raise
+
+    def _reconcile(self, job: Job, report: SweepReport) -> None:
         engine = self._engines[job.engine]
-        truth = engine.describe(job)
+        truth = self._describe(job, engine)
         update = engine.interpret(truth, job) if truth is not None else None
         if update is not None and update.state.can_follow(job.state):
             applied = self._outcomes.apply(job, _from_sweep(update), engine, truth)
             if applied.status == "moved":
                 report.moved.append(job.job_id)
-                if applied.job.state.is_terminal:
-                    return
-                job = applied.job
-        route = self._routes.get(job.route)
-        if route is None or not _past(job, route.timeout_minutes, now):
+
+    def _time_out(self, job: Job, now: datetime, report: SweepReport) -> None:
+        """An overdue job: the engine's end if it already ended (an event lost), TIMED_OUT otherwise, also when
+        the engine cannot be asked."""
+        engine = self._engines[job.engine]
+        try:
+            truth = self._describe(job, engine)
+        except EngineError as exc:
+            logger.warning("overdue job not described: timing it out", job_id=job.job_id, error=str(exc))
+            truth = None
+        update = engine.interpret(truth, job) if truth is not None else None
+        if update is not None and update.state.is_terminal and update.state.can_follow(job.state):
+            applied = self._outcomes.apply(job, _from_sweep(update), engine, truth)
+            if applied.status == "moved":
+                report.moved.append(job.job_id)
+                if applied.job.state is JobState.TIMED_OUT:
+                    report.timed_out.append(job.job_id)
             return
-        reason = f"running longer than the route's timeout of {route.timeout_minutes} min"
+        minutes = round((self._deadline(job) - parse_submitted(job)).total_seconds() / 60)
+        reason = f"running longer than its route's timeout of {minutes} min"
         timeout = StateUpdate(JobState.TIMED_OUT, "sweeper", "TIMEOUT", reason)
         applied = self._outcomes.apply(job, timeout, engine, truth or _no_event(job))
         if applied.status == "moved":
             report.timed_out.append(job.job_id)
 
     def _stop_orphans(self, report: SweepReport) -> None:
-        """Resources named as emr-dispatch's that no live job owns: stopped, then alerted once (a stopped
-        resource is not listed as running again)."""
+        """Resources named as emr-dispatch's that no live job owns: stopped on every sweep that sees them, alerted
+        once (remembered in the ledger)."""
         for engine in self._engines.values():
-            try:
-                running = engine.list_running()
-            except EngineError as exc:
-                logger.error("orphan search failed", engine=engine.name, error=str(exc))
-                report.errors.append(f"{engine.name} orphan search: {exc.code}")
-                continue
-            for resource in running:
-                job, why = self._owner(resource)
-                if why is None:
-                    continue
-                try:
-                    engine.stop_resource(resource)
-                    actions = [f"stopped {resource.engine_id}"]
-                except EngineError as exc:
-                    actions = [f"could not stop {resource.engine_id}: {exc.code}"]
-                logger.warning("orphan found", engine=engine.name, engine_id=resource.engine_id, why=why)
-                self._outcomes.publish_orphan(Alert.for_orphan(resource, job, why, actions))
-                report.orphans.append(resource.engine_id)
+            running = self._isolated(report, "orphans", engine.name, engine.list_running)
+            for resource in running or []:
+                self._isolated(
+                    report,
+                    "orphan",
+                    resource.engine_id,
+                    partial(self._stop_orphan, engine, resource, report),
+                )
+
+    def _stop_orphan(self, engine: Engine, resource: RunningResource, report: SweepReport) -> None:
+        job, why = self._owner(resource)
+        if why is None:
+            return
+        try:
+            engine.stop_resource(resource)
+            actions = [f"stopped {resource.engine_id}"]
+        except EngineError as exc:
+            metrics.engine_error(engine.name, exc.code)
+            metrics.count(metrics.SWEEP_ITEM_FAILURES, item="orphan-stop")
+            logger.error("orphan not stopped", engine=engine.name, engine_id=resource.engine_id, error=str(exc))
+            report.errors.append(f"orphan-stop {resource.engine_id}: {exc.code}")
+            actions = [f"could not stop {resource.engine_id}: {exc.code} (tried again on every sweep)"]
+        logger.warning("orphan found", engine=engine.name, engine_id=resource.engine_id, why=why)
+        report.orphans.append(resource.engine_id)
+        if self._orphans is not None and not self._orphans.claim_alert(engine.name, resource.engine_id, why):
+            return  # alerted before
+        try:
+            self._outcomes.publish_orphan(Alert.for_orphan(resource, job, why, actions))
+        except EmrDispatchError:
+            if self._orphans is not None:
+                self._orphans.release(resource.engine_id)
+            raise
+        if self._orphans is not None:
+            self._orphans.mark_alerted(resource.engine_id)
 
     def _owner(self, resource: RunningResource) -> tuple[Job | None, str | None]:
         """The job a running resource belongs to, and why it is an orphan (None: it is not)."""
         parsed = resource.job_id_and_attempt
         if parsed is None:
             return None, None  # named like ours but not in our format: not ours to stop
-        job_id, attempt = parsed
-        job = self._ledger.get(job_id)
+        named_job_id, attempt = parsed
+        # A shortened name of a route no longer in the routes file is found by its engine id (its job runs on).
+        job = self._job_named(named_job_id) or self._ledger.find_by_engine_id(resource.engine_id)
         if job is None:
             return None, "the ledger has no job of this name"
         if attempt < job.attempt:
@@ -166,18 +246,39 @@ class Sweeper:
             return job, f"its job runs on {job.engine_id}, not on this one"
         return job, None
 
+    def _job_named(self, named_job_id: str) -> Job | None:
+        """The job a resource name stands for; a name the engine's length limit made shorter (EMR on EKS) is
+        looked up under each route its kept route part may belong to (engines.base.resource_name)."""
+        route_names = [route.name for route in self._routes.routes]
+        for job_id in job_id_candidates(named_job_id, route_names):
+            job = self._ledger.get(job_id)
+            if job is not None:
+                return job
+        return None
+
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
-        start abandoned by a dead invocation. The launcher is asked again; starting is idempotent."""
+        start abandoned by a dead invocation. The launcher is asked again; starting is idempotent (a removed
+        route's attempt ends ROUTE_REMOVED there)."""
         due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
         for job in submitting:
             if job.engine_id is not None:
                 continue
             retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
             if retry_overdue or job.start_abandoned:
-                self._signal.start_job(job.job_id, job.attempt)
-                report.starts_requested.append(job.job_id)
-                logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
+                sent = self._isolated(
+                    report,
+                    "pending-start",
+                    job.job_id,
+                    partial(self._request_start, job),
+                )
+                if sent:
+                    report.starts_requested.append(job.job_id)
+                    logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
+
+    def _request_start(self, job: Job) -> bool:
+        self._signal.start_job(job.job_id, job.attempt)
+        return True
 
     def _recount(self, submitting: list[Job], report: SweepReport) -> None:
         """Capacity counters recounted from the jobs holding slots (a release lost to a crash), read after
@@ -195,14 +296,42 @@ class Sweeper:
                     held[counter] += 1
         report.counters_corrected = self._capacity.recount(held)
 
+    def _queued(self, report: SweepReport) -> None:
+        """QUEUED jobs: those of a removed route end ROUTE_REMOVED here (no start request would ever start them);
+        if others wait, the launcher is asked to start what the caps allow."""
+        waiting = False
+        for job in self._ledger.list_jobs(JobState.QUEUED):
+            if self._routes.get(job.route) is not None:
+                waiting = True
+                continue
+            self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+        if waiting:
+            report.queued_waiting = True
+            self._signal.slot_freed("*")
+
+    def _route_removed(self, job: Job, report: SweepReport) -> None:
+        update = StateUpdate(JobState.FAILED, "sweeper", ROUTE_REMOVED, route_removed_message(job))
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        if applied.status == "moved":
+            report.route_removed.append(job.job_id)
+            logger.error("route removed: queued job not started", job_id=job.job_id, route=job.route)
+
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a
         retry's notice on a job waiting for its next attempt."""
-        for job in self._ledger.pending_alerts(alert_lease_cutoff()):
-            claimed = self._ledger.claim_pending_alert(job.job_id)
-            if claimed is not None:
-                self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
+        pending = self._isolated(
+            report, "ledger", "pending alerts", lambda: list(self._ledger.pending_alerts(alert_lease_cutoff()))
+        )
+        for job in pending or []:
+            if self._isolated(report, "alert", job.job_id, partial(self._resend, job)):
                 report.alerts_resent.append(job.job_id)
+
+    def _resend(self, job: Job) -> bool:
+        claimed = self._ledger.claim_pending_alert(job.job_id)
+        if claimed is None:
+            return False
+        self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
+        return True
 
 
 def _from_sweep(update: StateUpdate) -> StateUpdate:
@@ -211,10 +340,8 @@ def _from_sweep(update: StateUpdate) -> StateUpdate:
     )
 
 
-def _past(job: Job, timeout_minutes: int, now: datetime) -> bool:
-    """Past the timeout counted from submission: time spent QUEUED waiting for a slot does not count."""
-    started = datetime.fromisoformat((job.submitted_at or job.created_at).replace("Z", "+00:00"))
-    return now > started + timedelta(minutes=timeout_minutes)
+def parse_submitted(job: Job) -> datetime:
+    return datetime.fromisoformat((job.submitted_at or job.created_at).replace("Z", "+00:00"))
 
 
 def _no_event(job: Job) -> EngineEvent:

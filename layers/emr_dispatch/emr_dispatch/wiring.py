@@ -100,6 +100,7 @@ def tracker() -> Tracker:
 @cache
 def sweeper() -> Sweeper:
     from emr_dispatch.control import QueueSignal
+    from emr_dispatch.orphans import OrphanMemory
     from emr_dispatch.routes import load_routes
     from emr_dispatch.sweep import Sweeper
 
@@ -111,6 +112,7 @@ def sweeper() -> Sweeper:
         _outcomes(),
         QueueSignal(settings.arrivals_queue_url),
         _capacity(),
+        orphans=OrphanMemory(settings.ledger_table, aws.dynamodb()),
     )
 
 

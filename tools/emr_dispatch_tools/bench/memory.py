@@ -49,6 +49,9 @@ def answer(model, context, **_):
     if name == "PutItem":
         template.setdefault("item", params["Item"])
         parsed = {}
+    elif name == "TransactWriteItems":  # the claim: the job's Put with its slot and route-paused checks
+        template.setdefault("item", params["TransactItems"][0]["Put"]["Item"])
+        parsed = {}
     elif name == "UpdateItem":
         item = dict(template["item"])
         job_id = params["Key"]["pk"]["S"].removeprefix("JOB#")

@@ -13,9 +13,11 @@ from emr_dispatch_tools.cli.common import (
     EXIT_NO_STACK,
     EXIT_NOT_FOUND,
     EXIT_REFUSED,
+    EXIT_UNHEALTHY,
     EXIT_USAGE,
 )
 from emr_dispatch_tools.cli.dlq import dlq_app
+from emr_dispatch_tools.cli.doctor import doctor
 from emr_dispatch_tools.cli.invoke import invoke
 from emr_dispatch_tools.cli.jobs import jobs_app
 from emr_dispatch_tools.cli.replay import replay
@@ -29,6 +31,7 @@ __all__ = [
     "EXIT_NO_CREDENTIALS",
     "EXIT_NO_STACK",
     "EXIT_REFUSED",
+    "EXIT_UNHEALTHY",
     "EXIT_USAGE",
     "app",
     "main",
@@ -51,6 +54,7 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
 app.command("replay")(replay)
 app.command("invoke")(invoke)
+app.command("doctor")(doctor)
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
@@ -25,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from emr_dispatch.errors import JobNotFoundError, JobStateError, LedgerError, RoutesError
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.routes import RoutesFile, load_routes_file
+from emr_dispatch_tools.logs import diverted_logs
 
 if TYPE_CHECKING:
     import boto3
@@ -37,6 +40,8 @@ EXIT_NOT_FOUND = 4  # the job, object or message asked for does not exist
 EXIT_NO_CREDENTIALS = 5
 EXIT_NO_STACK = 6  # the stack, or a table or queue it names, does not exist
 EXIT_REFUSED = 7  # the job's state does not allow it (retry a running job, cancel an ended one)
+EXIT_NOTHING_DONE = 8  # the command would change nothing (already paused, nothing to redrive, unrouted object)
+EXIT_UNHEALTHY = 9  # `doctor` found something the deployment needs fixed
 
 EXIT_CODES = {
     EXIT_OK: "ok",
@@ -47,6 +52,8 @@ EXIT_CODES = {
     EXIT_NO_CREDENTIALS: "no AWS credentials",
     EXIT_NO_STACK: "stack, table or queue missing",
     EXIT_REFUSED: "refused by the job's state",
+    EXIT_NOTHING_DONE: "nothing to do (the command would change nothing)",
+    EXIT_UNHEALTHY: "doctor found a problem",
 }
 
 console = Console(soft_wrap=True)
@@ -89,34 +96,53 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except CliError as exc:
-            raise _fail(exc.message, exc.code) from exc
-        except JobNotFoundError as exc:
-            raise _fail(str(exc), EXIT_NOT_FOUND) from exc
-        except JobStateError as exc:
-            raise _fail(str(exc), EXIT_REFUSED) from exc
-        except LedgerError as exc:
-            raise _fail(str(exc), _aws_exit_code(exc.__cause__) or EXIT_AWS) from exc
-        except Exception as exc:
-            code = _aws_exit_code(exc)
-            if code is None:
-                raise
-            raise _fail(_aws_message(exc, code), code) from exc
+        as_json = kwargs.get("output") is Output.json
+        # The package's log lines (JSON meant for CloudWatch) go to stderr: stdout carries only the result.
+        with diverted_logs(_stderr_handler()):
+            try:
+                return func(*args, **kwargs)
+            except CliError as exc:
+                raise _fail(exc.message, exc.code, as_json) from exc
+            except JobNotFoundError as exc:
+                raise _fail(str(exc), EXIT_NOT_FOUND, as_json) from exc
+            except JobStateError as exc:
+                raise _fail(str(exc), EXIT_REFUSED, as_json) from exc
+            except LedgerError as exc:
+                raise _fail(str(exc), _aws_exit_code(exc.__cause__) or EXIT_AWS, as_json) from exc
+            except Exception as exc:
+                code = _aws_exit_code(exc)
+                if code is None:
+                    raise
+                raise _fail(_aws_message(exc, code), code, as_json) from exc
 
     return wrapper
 
 
-def _aws_exit_code(exc: BaseException | None) -> int | None:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+def _stderr_handler() -> logging.Handler:
+    from emr_dispatch.observability import logger
 
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logger.registered_formatter)
+    return handler
+
+
+def _aws_exit_code(exc: BaseException | None) -> int | None:
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | ProfileNotFound):
         return EXIT_NO_CREDENTIALS
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         missing = code in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+        if code in ("NoSuchBucket", "NoSuchKey", "404"):
+            return EXIT_NOT_FOUND
         if missing or (code == "ValidationError" and "does not exist" in str(error.get("Message", ""))):
             return EXIT_NO_STACK
         if code in ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"):
@@ -135,9 +161,21 @@ def _aws_message(exc: BaseException, code: int) -> str:
     return f"AWS refused or is unreachable: {exc}"
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+def _fail(message: str, code: int, as_json: bool = False) -> typer.Exit:
+    if as_json:  # scripts read one JSON document, on stdout, whatever happened
+        print_json({"error": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")})
+    else:
+        errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
     return typer.Exit(code)
+
+
+def nothing_done(message: str, output: Output, result: Any = None) -> typer.Exit:
+    """A command that changed nothing says so (stderr, or the JSON result) and exits EXIT_NOTHING_DONE."""
+    if output is Output.json:
+        print_json(result if result is not None else {"nothing_done": message})
+    else:
+        errors.print(f"nothing done: {message}", highlight=False, markup=False)
+    return typer.Exit(EXIT_NOTHING_DONE)
 
 
 def print_json(data: Any) -> None:
@@ -170,6 +208,9 @@ class Deployment:
 
         from emr_dispatch import aws
 
+        # As the AWS CLI resolves them: --profile, else AWS_PROFILE; --region, else AWS_REGION, else
+        # AWS_DEFAULT_REGION, else the profile's region (boto3 alone does not read AWS_REGION).
+        region = region or os.environ.get("AWS_REGION") or None
         # The layer's adapters create their clients from boto3's default session: make it this one.
         boto3.setup_default_session(profile_name=profile, region_name=region)
         aws.reset_clients()
@@ -199,9 +240,12 @@ class Deployment:
             raise CliError(f"stack {self.stack} has no {key} output: is it an emr-dispatch stack?", EXIT_NO_STACK)
         return self.outputs[key]
 
+    @property
+    def ledger_table(self) -> str:
+        return self.table or self.output("LedgerTableName")
+
     def ledger(self) -> Ledger:
-        table = self.table or self.output("LedgerTableName")
-        return Ledger(table, self.client("dynamodb"))
+        return Ledger(self.ledger_table, self.client("dynamodb"))
 
     def function_environment(self, name_output: str) -> dict[str, str]:
         """The environment a deployed function runs with (what template.yaml set, resolved by CloudFormation)."""
@@ -226,13 +270,22 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
         yield lambda n: bar.advance(task, n)
 
 
-def load_routes_or_exit(path: Path) -> RoutesFile:
+def load_routes_or_exit(path: Path, output: Output = Output.table) -> RoutesFile:
     try:
         return load_routes_file(path)
     except FileNotFoundError as exc:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from exc
     except RoutesError as exc:
+        if output is Output.json:
+            print_json({"file": str(path), "valid": False, "problems": list(exc.problems)})
+            raise typer.Exit(EXIT_INVALID_ROUTES) from exc
         errors.print(f"[bold red]{exc.source} is invalid:[/]")
         for problem in exc.problems:
             errors.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID_ROUTES) from exc
+
+
+def caller(deployment: Deployment) -> str:
+    """Who asks (recorded on the job or pause): the caller's AWS identity."""
+    identity: dict[str, Any] = deployment.client("sts").get_caller_identity()
+    return str(identity.get("Arn", "operator"))

@@ -20,9 +20,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from emr_dispatch.control import control_kind
 from emr_dispatch.engines import EVENT_SOURCES
 from emr_dispatch_tools.cli.common import (
     EXIT_AWS,
+    EXIT_NOTHING_DONE,
     EXIT_USAGE,
     CliError,
     Deployment,
@@ -33,6 +35,8 @@ from emr_dispatch_tools.cli.common import (
     StackOption,
     command,
     console,
+    errors,
+    nothing_done,
     print_json,
     progress,
 )
@@ -105,6 +109,103 @@ def dlq_list(
     console.print(table)
 
 
+@dlq_app.command("show")
+@command
+def dlq_show(
+    queue: Annotated[str, typer.Argument(help="arrivals | events | function-failures")],
+    limit: Annotated[int, typer.Option("--max", min=1, max=100, help="Read at most this many messages.")] = 10,
+    output: OutputOption = Output.table,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Read a dead-letter queue's messages before a redrive (each stays in the queue, visible at once)."""
+    if queue not in QUEUES:
+        raise CliError(f"no dead-letter queue {queue!r}: say one of {', '.join(QUEUES)}", EXIT_USAGE)
+    deployment = Deployment.connect(stack, region, profile)
+    sqs = deployment.client("sqs")
+    url = deployment.output(QUEUES[queue])
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < limit:
+        # VisibilityTimeout 0: looking takes nothing out of the queue (a redrive or another look sees it).
+        messages = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(10, limit - len(seen)),
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+        ).get("Messages", [])
+        fresh = [message for message in messages if message["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen[message["MessageId"]] = {
+                "message_id": message["MessageId"],
+                "sent": _sent(message.get("Attributes", {}).get("SentTimestamp")),
+                "receives": int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                **describe_message(message["Body"]),
+            }
+    rows = list(seen.values())
+    if output is Output.json:
+        print_json({"queue": queue, "url": url, "messages": rows})
+        return
+    if not rows:
+        errors.print(f"{queue}: no message visible (dlq list shows any in flight)", highlight=False)
+        return
+    table = Table(title=f"dead-letter queue {queue} (first {len(rows)})", title_justify="left")
+    for column in ("message id", "sent", "what", "detail"):
+        table.add_column(column, no_wrap=column == "message id", overflow="fold")
+    for row in rows:
+        table.add_row(row["message_id"], row["sent"], row["what"], row["detail"])
+    console.print(table)
+    console.print(f"then: emr-dispatch dlq redrive {queue}", highlight=False, markup=False)
+
+
+def describe_message(body: str) -> dict[str, str]:
+    """What a dead-lettered message is, in a line: an arrival (object and version), a control message, an
+    engine event, or a failed invocation (function, condition, error)."""
+    try:
+        message = json.loads(body)
+    except json.JSONDecodeError:
+        return {"what": "not JSON", "detail": body[:200]}
+    if not isinstance(message, dict):
+        return {"what": "not a JSON object", "detail": body[:200]}
+    if "requestContext" in message:
+        context = message["requestContext"]
+        error = message.get("responsePayload") or {}
+        function = str(context.get("functionArn", "")).split(":function:")[-1]
+        detail = f"{context.get('condition', '')}: {error.get('errorType', '')} {error.get('errorMessage', '')}"
+        return {"what": f"failed invocation of {function}", "detail": detail.strip()}
+    kind = control_kind(message)
+    if kind is not None:
+        fields = ", ".join(f"{k}={v}" for k, v in sorted(message.items()) if isinstance(v, str) and v != kind)
+        return {"what": f"control message {kind}", "detail": fields}
+    if message.get("source") in EVENT_SOURCES:
+        event_detail: dict[str, Any] = message.get("detail") or {}
+        engine_id = event_detail.get("clusterId") or event_detail.get("jobRunId") or event_detail.get("id") or ""
+        return {
+            "what": f"{message['source']} {message.get('detail-type', '')}",
+            "detail": f"{engine_id} {event_detail.get('state', '')}",
+        }
+    try:
+        from emr_dispatch.arrivals import Arrival, parse_s3_event
+
+        items = parse_s3_event(message)
+    except Exception as exc:  # noqa: BLE001 - shown, not raised: a bad message is what a DLQ is for
+        return {"what": "unreadable event", "detail": str(exc)[:200]}
+    arrivals = [item for item in items if isinstance(item, Arrival)]
+    detail = "; ".join(f"{item.uri} (version {item.version})" for item in arrivals) or "s3:TestEvent"
+    return {"what": f"S3 arrival ({len(arrivals)} object(s))", "detail": detail}
+
+
+def _sent(timestamp: str | None) -> str:
+    from datetime import UTC, datetime
+
+    if not timestamp:
+        return "-"
+    return datetime.fromtimestamp(int(timestamp) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dlq_app.command("redrive")
 @command
 def dlq_redrive(
@@ -132,6 +233,20 @@ def dlq_redrive(
             console.print(f"  - {failure['message_id']}: {failure['error']}", highlight=False, markup=False)
     if report.failed:
         raise typer.Exit(EXIT_AWS)
+    if not report.moved:
+        in_flight = int(
+            deployment.client("sqs")
+            .get_queue_attributes(
+                QueueUrl=deployment.output(QUEUES[queue]), AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            .get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
+        hint = f" ({in_flight} in flight: an earlier redrive or look holds them; try again later)" if in_flight else ""
+        raise (
+            typer.Exit(EXIT_NOTHING_DONE)
+            if output is Output.json
+            else nothing_done(f"{queue} held no visible message{hint}", output)
+        )
 
 
 def redrive(sqs: Any, dlq_url: str, queue: str, deliver: Deliver, limit: int) -> Redrive:

@@ -7,19 +7,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from emr_dispatch.alerts import Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal, retry_body
 from emr_dispatch.engines import build_engines
 from emr_dispatch.errors import JobNotFoundError, JobStateError
-from emr_dispatch.jobs import JobState
+from emr_dispatch.jobs import JobState, job_id_for
 from emr_dispatch.operations import cancel_job
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.settings import settings_from
 from emr_dispatch.timeutil import to_iso
 from emr_dispatch_tools.cli.common import (
-    DEFAULT_ROUTES,
+    EXIT_NOT_FOUND,
     EXIT_USAGE,
     CliError,
     Deployment,
@@ -27,14 +28,15 @@ from emr_dispatch_tools.cli.common import (
     OutputOption,
     ProfileOption,
     RegionOption,
-    RoutesOption,
     StackOption,
     TableOption,
+    caller,
     command,
     console,
-    load_routes_or_exit,
+    errors,
     print_json,
 )
+from emr_dispatch_tools.cli.routes import parse_s3_uri
 from emr_dispatch_tools.render import job_as_dict, job_detail, jobs_table
 
 jobs_app = typer.Typer(help="Jobs in the ledger: list, show, retry, cancel.", no_args_is_help=True)
@@ -64,7 +66,14 @@ def jobs_list(
     ] = None,
     route: Annotated[str | None, typer.Option("--route", help="Only jobs of this route.")] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only jobs created since: 90m, 6h, 2d or an ISO-8601 time.")
+        str | None,
+        typer.Option("--since", help="Only jobs that changed since (last state change): 90m, 6h, 2d or ISO-8601."),
+    ] = None,
+    created_since: Annotated[
+        str | None, typer.Option("--created-since", help="Only jobs created since: 90m, 6h, 2d or ISO-8601.")
+    ] = None,
+    ended_since: Annotated[
+        str | None, typer.Option("--ended-since", help="Only jobs that ended since: 90m, 6h, 2d or ISO-8601.")
     ] = None,
     output: OutputOption = Output.table,
     table: TableOption = None,
@@ -72,18 +81,35 @@ def jobs_list(
     region: RegionOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """List jobs, newest first."""
-    after = since_timestamp(since) if since else ""
+    """List jobs, most recently changed first."""
+    changed = since_timestamp(since) if since else ""
+    created = since_timestamp(created_since) if created_since else ""
+    ended = since_timestamp(ended_since) if ended_since else ""
     ledger = Deployment.connect(stack, region, profile, table).ledger()
     jobs = sorted(
-        (job for job in ledger.list_jobs(state=state, route=route) if job.created_at >= after),
-        key=lambda job: job.created_at,
+        (
+            job
+            for job in ledger.list_jobs(state=state, route=route)
+            if job.updated_at >= changed and job.created_at >= created and (not ended or (job.ended_at or "") >= ended)
+        ),
+        key=lambda job: job.updated_at,
         reverse=True,
     )
     if output is Output.json:
         print_json([job_as_dict(job) for job in jobs])
-    else:
-        console.print(jobs_table(jobs))
+        return
+    if not jobs:  # said, not silently an empty table (a mistyped route or state looks the same)
+        errors.print(f"no job matches{_filters(state, route, since, created_since, ended_since)}", highlight=False)
+        return
+    console.print(jobs_table(jobs))
+
+
+def _filters(state: JobState | None, route: str | None, *times: str | None) -> str:
+    named = [f"state {state.value}" if state else "", f"route {route}" if route else ""]
+    labels = ("changed since", "created since", "ended since")
+    named += [f"{label} {value}" for label, value in zip(labels, times, strict=True) if value]
+    words = [word for word in named if word]
+    return (": " + ", ".join(words)) if words else " (the ledger holds none)"
 
 
 @jobs_app.command("show")
@@ -153,7 +179,6 @@ def jobs_retry(
 def jobs_cancel(
     job_id: Annotated[str, typer.Argument(help="A job that has not ended.")],
     reason: Annotated[str, typer.Option("--reason", help="Why: recorded on the job.")] = "cancelled by an operator",
-    routes_file: RoutesOption = DEFAULT_ROUTES,
     output: OutputOption = Output.table,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -162,6 +187,7 @@ def jobs_cancel(
     """Record CANCELLED (with the reason), then terminate the cluster or cancel the job run."""
     deployment = Deployment.connect(stack, region, profile)
     ledger = deployment.ledger()
+    # The deployed launcher's environment (engines, work bucket, roles): nothing is read from local files.
     settings = settings_from(
         {**deployment.function_environment("LauncherFunctionName"), "AWS_REGION": deployment.region}
     )
@@ -170,7 +196,7 @@ def jobs_cancel(
         Alerter(deployment.output("AlertsTopicArn")),
         Capacity(settings.ledger_table, deployment.client("dynamodb")),
         QueueSignal(deployment.output("ArrivalsQueueUrl")),
-        load_routes_or_exit(routes_file),  # retry policies (a cancelled job is never retried)
+        _no_routes,  # routes are read only for a failure's retry policy: a cancelled job is never retried
     )
     job = cancel_job(job_id, reason, _caller(deployment), ledger, build_engines(settings, ledger), outcomes)
     if output is Output.json:
@@ -179,7 +205,92 @@ def jobs_cancel(
         console.print(job_detail(job))
 
 
-def _caller(deployment: Deployment) -> str:
-    """Who asks (recorded on the job): the caller's AWS identity."""
-    identity: dict[str, Any] = deployment.client("sts").get_caller_identity()
-    return str(identity.get("Arn", "operator"))
+def _no_routes() -> Any:
+    raise RuntimeError("cancelling a job reads no routes file")
+
+
+_caller = caller
+
+
+@jobs_app.command("find")
+@command
+def jobs_find(
+    uri: Annotated[str, typer.Argument(help="s3://bucket/key of an input object.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="One object version: its version id (or ETAG:SIZE, unversioned).")
+    ] = None,
+    output: OutputOption = Output.table,
+    table: TableOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """The job(s) an input object started (a batch's or marker's job included), or why it started none.
+
+    Read from the ledger's by_object index (a query, not a scan)."""
+    _, key = parse_s3_uri(uri)
+    if not key or key.endswith("/"):
+        raise CliError(f"{uri}: name an object, not a prefix", EXIT_USAGE)
+    ledger = Deployment.connect(stack, region, profile, table).ledger()
+    found = [_found(ledger, item) for item in ledger.find_by_object(uri, version)]
+    if not found:
+        what = f"{uri} (version {version})" if version else uri
+        raise CliError(f"{what}: never seen by emr-dispatch (no job, batch or recorded skip)", EXIT_NOT_FOUND)
+    if output is Output.json:
+        print_json(found)
+        return
+    table_ = Table(title=f"jobs for {uri}", title_justify="left")
+    for column in ("version", "job id", "state", "attempt", "engine id", "how", "next"):
+        table_.add_column(column, no_wrap=column in ("job id", "engine id", "next"), overflow="fold")
+    for row in found:
+        table_.add_row(
+            str(row["version"]),
+            row.get("job_id") or "-",
+            row.get("state") or "-",
+            str(row.get("attempt") or "-"),
+            row.get("engine_id") or "-",
+            row["how"],
+            row.get("next") or "",
+        )
+    console.print(table_)
+
+
+def _found(ledger: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """One index item as on-call reads it: the job it leads to (directly, through its batch or its marker)."""
+    pk = str(item.get("pk", ""))
+    row: dict[str, Any] = {"version": item.get("object_version"), "route": item.get("route")}
+    job_id: str | None = None
+    if pk.startswith("JOB#"):
+        job_id, row["how"] = str(item["job_id"]), "its own job"
+    elif pk.startswith("ARRIVAL#"):
+        batch_id = str(item.get("batch_id", ""))
+        job_id = job_id_for(str(item.get("route", "")), f"batch\x00{batch_id}")
+        row["how"], row["batch_id"] = f"member of batch {batch_id}", batch_id
+    else:  # a recorded skip
+        reason = str(item.get("skip_reason", ""))
+        row["how"], row["skip_reason"] = f"skipped: {reason}", reason
+        marker = str(item.get("marker_uri", ""))
+        if marker:
+            jobs_of_marker = ledger.find_by_object(marker)
+            marker_jobs = [found for found in jobs_of_marker if str(found.get("pk", "")).startswith("JOB#")]
+            if marker_jobs:
+                job_id = str(marker_jobs[-1]["job_id"])
+                row["how"] = f"read by the job of its marker {marker}"
+            else:
+                row["how"] = f"waiting for its marker {marker}"
+    if job_id is None:
+        return row
+    job = ledger.get(job_id)
+    if job is None:
+        row["job_id"], row["how"] = job_id, row["how"] + " (its job has not started: batch still open)"
+        return row
+    row.update(
+        job_id=job.job_id,
+        state=job.state.value,
+        attempt=job.attempt,
+        engine_id=job.engine_id,
+        engine_ids=[a.get("engine_id") for a in job.attempts if a.get("engine_id")] + [job.engine_id or ""],
+        next=f"emr-dispatch jobs show {job.job_id}",
+    )
+    row["engine_ids"] = [engine_id for engine_id in row["engine_ids"] if engine_id]
+    return row

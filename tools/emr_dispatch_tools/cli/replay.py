@@ -9,6 +9,7 @@ An object that already has a job is skipped; with ``--force`` an ended job gets 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import quote_plus
@@ -16,12 +17,14 @@ from urllib.parse import quote_plus
 import typer
 from rich.table import Table
 
+from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.control import replay_body, retry_body
 from emr_dispatch.jobs import Job
-from emr_dispatch.ledger import Ledger
 from emr_dispatch.timeutil import to_iso
 from emr_dispatch_tools.cli.common import (
     EXIT_NOT_FOUND,
+    EXIT_NOTHING_DONE,
+    EXIT_USAGE,
     CliError,
     Deployment,
     Output,
@@ -29,12 +32,12 @@ from emr_dispatch_tools.cli.common import (
     ProfileOption,
     RegionOption,
     StackOption,
+    caller,
     command,
     console,
     print_json,
     progress,
 )
-from emr_dispatch_tools.cli.jobs import _caller
 from emr_dispatch_tools.cli.routes import parse_s3_uri
 
 REPLAY_CONFIGURATION_ID = "emr-dispatch-replay"
@@ -101,81 +104,103 @@ def object_keys(s3: Any, bucket: str, key: str) -> list[str]:
     return keys
 
 
-def jobs_by_object(ledger: Ledger) -> dict[tuple[str, str, str], Job]:
-    """Every job by the object versions it read (bucket, key, version id or etag); marker jobs by marker."""
-    found: dict[tuple[str, str, str], Job] = {}
-    for job in ledger.list_jobs():
-        for item in job.inputs:
-            version = str(item.get("version_id") or item.get("etag") or "")
-            key = str(item.get("marker") or item.get("key", ""))
-            previous = found.get((str(item.get("bucket", "")), key, version))
-            if previous is None or previous.created_at < job.created_at:
-                found[(str(item.get("bucket", "")), key, version)] = job
-    return found
+CONFIRM_OVER = 100
+"""Replaying more objects than this (or a whole bucket) asks for confirmation, or --yes."""
 
 
 @command
 def replay(
     uri: Annotated[str, typer.Argument(help="s3://bucket/key of one object, or s3://bucket/prefix/ of many.")],
     force: Annotated[
-        bool, typer.Option("--force", help="Objects whose job already ended get a new attempt of that job.")
+        bool,
+        typer.Option(
+            "--force", help="Objects whose job ended get a new attempt; objects skipped before are sent again."
+        ),
     ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be sent; send nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Replay a whole bucket or many objects unasked.")] = False,
     output: OutputOption = Output.table,
     stack: StackOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Re-drive S3 objects through the launcher, honouring idempotency (an object with a job is skipped)."""
+    """Re-drive S3 objects through the launcher, honouring idempotency (an object version with a job is skipped).
+
+    What the ledger already knows of each object version is read from its by_object index: a job (skipped, or
+    with --force a new attempt of an ended one), a recorded skip (not sent again unless --force). Exits 8 when
+    nothing was sent."""
     bucket, key = parse_s3_uri(uri)
     deployment = Deployment.connect(stack, region, profile)
+    if bucket == deployment.outputs.get("WorkBucketName"):
+        raise CliError(f"{bucket} is the stack's work bucket: its objects are never routed", EXIT_NOTHING_DONE)
     s3, sqs = deployment.client("s3"), deployment.client("sqs")
     queue_url = deployment.output("ArrivalsQueueUrl")
     keys = object_keys(s3, bucket, key)
     if not keys:
         raise CliError(f"no object at {uri}", EXIT_NOT_FOUND)
-    known = jobs_by_object(deployment.ledger())
-    requested_by = _caller(deployment)
+    if (not key or len(keys) > CONFIRM_OVER) and not (yes or dry_run):
+        _confirm(f"replay {len(keys)} object(s) of {uri}{' (the whole bucket)' if not key else ''}?")
+    ledger = deployment.ledger()
+    requested_by = caller(deployment)
     results: list[Replayed] = []
     with progress(f"replaying {len(keys)} object(s)", len(keys)) as advance:
         for object_key in keys:
             head = s3.head_object(Bucket=bucket, Key=object_key)
             event = notification_for(bucket, object_key, head, deployment.region)
-            record = event["Records"][0]["s3"]["object"]
-            version = str(record.get("versionId") or record["eTag"])
-            job = known.get((bucket, object_key, version))
-            object_uri = f"s3://{bucket}/{object_key}"
-            results.append(_replay_one(sqs, queue_url, event, object_uri, version, job, force, requested_by))
+            (arrival,) = parse_s3_event(event)
+            assert isinstance(arrival, Arrival)  # noqa: S101 - a Records event parses into arrivals only
+            known = ledger.find_by_object(arrival.uri, arrival.version)
+            job_ids = [str(item["job_id"]) for item in known if str(item.get("pk", "")).startswith("JOB#")]
+            job = ledger.get(job_ids[-1]) if job_ids else None
+            skipped = [str(item["skip_reason"]) for item in known if item.get("skip_reason")]
+            results.append(_replay_one(sqs, queue_url, event, arrival, job, skipped, force, dry_run, requested_by))
             advance(1)
     if output is Output.json:
         print_json([asdict(result) for result in results])
-        return
-    table = Table(title=f"replay of {uri}", title_justify="left")
-    for column in ("object", "version", "action", "job id", "detail"):
-        table.add_column(column, overflow="fold")
-    for result in results:
-        table.add_row(result.uri, result.version, result.action, result.job_id or "-", result.detail)
-    console.print(table)
+    else:
+        table = Table(title=f"replay of {uri}{' (dry run: nothing sent)' if dry_run else ''}", title_justify="left")
+        for column in ("object", "version", "action", "job id", "detail"):
+            table.add_column(column, no_wrap=column == "job id", overflow="fold")
+        for result in results:
+            table.add_row(result.uri, result.version, result.action, result.job_id or "-", result.detail)
+        console.print(table)
+    if not dry_run and all(result.action == "skipped" for result in results):
+        raise typer.Exit(EXIT_NOTHING_DONE)
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} Say --yes to replay them (or --dry-run to see them first)", EXIT_USAGE)
+    if not typer.confirm(question, err=True):
+        raise CliError("not replayed", EXIT_NOTHING_DONE)
 
 
 def _replay_one(
     sqs: Any,
     queue_url: str,
     event: dict[str, Any],
-    uri: str,
-    version: str,
+    arrival: Arrival,
     job: Job | None,
+    skipped: list[str],
     force: bool,
+    dry_run: bool,
     requested_by: str,
 ) -> Replayed:
+    uri, version = arrival.uri, arrival.version
+    would = "would be sent" if dry_run else "sent"
     if job is not None and not force:
         return Replayed(uri, version, "skipped", job.job_id, f"already has a job ({job.state.value})")
     if job is not None and not job.state.is_terminal:
         return Replayed(uri, version, "skipped", job.job_id, f"its job is {job.state.value}: never started twice")
     if job is not None:
-        sqs.send_message(QueueUrl=queue_url, MessageBody=retry_body(job.job_id, f"{requested_by} (replay --force)"))
-        return Replayed(
-            uri, version, "retry-requested", job.job_id, f"attempt {job.attempt + 1} (was {job.state.value})"
-        )
-    body = replay_body(event, requested_by) if force else json.dumps(event)
-    sqs.send_message(QueueUrl=queue_url, MessageBody=body)
-    return Replayed(uri, version, "sent", None, "to the arrivals queue")
+        if not dry_run:
+            body = retry_body(job.job_id, f"{requested_by} (replay --force)")
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        action = "retry-would-be-requested" if dry_run else "retry-requested"
+        return Replayed(uri, version, action, job.job_id, f"attempt {job.attempt + 1} (was {job.state.value})")
+    if skipped and not force:
+        return Replayed(uri, version, "skipped", None, f"skipped before: {skipped[-1]} (--force sends it again)")
+    if not dry_run:
+        body = replay_body(event, requested_by) if force else json.dumps(event)
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    return Replayed(uri, version, would, None, f"to the arrivals queue: emr-dispatch jobs find {uri}")

@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.syntax import Syntax
 
+from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines import build_engines
 from emr_dispatch.operations import explain
+from emr_dispatch.pauses import RoutePauses
 from emr_dispatch.settings import Settings, settings_from
 from emr_dispatch_tools.cli.common import (
     DEFAULT_ROUTES,
@@ -23,9 +25,12 @@ from emr_dispatch_tools.cli.common import (
     ProfileOption,
     RegionOption,
     RoutesOption,
+    StackOption,
+    caller,
     command,
     console,
     load_routes_or_exit,
+    nothing_done,
     print_json,
 )
 
@@ -47,7 +52,7 @@ def routes_check(
     output: OutputOption = Output.table,
 ) -> None:
     """Validate a routes file; exits 1 naming each bad route and field."""
-    routes = load_routes_or_exit(file)
+    routes = load_routes_or_exit(file, output)
     names = [route.name for route in routes.routes]
     if output is Output.json:
         print_json({"file": str(file), "valid": True, "routes": names})
@@ -121,3 +126,59 @@ def _stack_settings(stack: str, region: str | None, profile: str | None, routes_
     deployment = Deployment.connect(stack, region, profile)
     environment = deployment.function_environment("LauncherFunctionName")
     return settings_from({**environment, "ROUTES_FILE": str(routes_file), "AWS_REGION": deployment.region})
+
+
+@routes_app.command("pause")
+@command
+def routes_pause(
+    route: Annotated[str, typer.Argument(help="The route to pause (its name in the deployed routes file).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: recorded in the ledger.")] = "paused by an operator",
+    output: OutputOption = Output.table,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Stop starting the route's jobs, without a deploy: its arrivals wait QUEUED in the ledger (not lost); jobs
+    already running finish and are tracked as usual."""
+    deployment = Deployment.connect(stack, region, profile)
+    pauses = RoutePauses(deployment.ledger_table, deployment.client("dynamodb"))
+    pause = pauses.pause(route, reason, caller(deployment))
+    if pause is None:
+        held = pauses.get(route)
+        since = f" since {held.paused_at} by {held.paused_by}: {held.reason}" if held else ""
+        raise nothing_done(f"route {route} is already paused{since}", output, {"route": route, "paused": True})
+    if output is Output.json:
+        print_json({"route": route, "paused": True, **asdict(pause)})
+    else:
+        console.print(
+            f"route {route} paused: its arrivals wait QUEUED until `emr-dispatch routes resume {route}`",
+            highlight=False,
+            markup=False,
+        )
+
+
+@routes_app.command("resume")
+@command
+def routes_resume(
+    route: Annotated[str, typer.Argument(help="A paused route.")],
+    output: OutputOption = Output.table,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Start the route's jobs again: the launcher is asked to start what waited QUEUED, oldest first, under the
+    route's caps."""
+    deployment = Deployment.connect(stack, region, profile)
+    pause = RoutePauses(deployment.ledger_table, deployment.client("dynamodb")).resume(route)
+    if pause is None:
+        raise nothing_done(f"route {route} is not paused", output, {"route": route, "paused": False})
+    QueueSignal(deployment.output("ArrivalsQueueUrl"), deployment.client("sqs")).slot_freed(route)
+    if output is Output.json:
+        print_json({"route": route, "paused": False, "was": asdict(pause), "asked": "start-queued"})
+    else:
+        console.print(
+            f"route {route} resumed (paused since {pause.paused_at}); the launcher starts its QUEUED jobs: "
+            f"emr-dispatch jobs list --route {route} --state QUEUED",
+            highlight=False,
+            markup=False,
+        )

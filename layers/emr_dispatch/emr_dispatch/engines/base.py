@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emr_dispatch.aws import THROTTLING_CODES, error_code
 from emr_dispatch.errors import EngineError, EngineThrottledError
 from emr_dispatch.jobs import Job, StateUpdate
+from emr_dispatch.limits import CLIENT_TOKEN_MAX, NAME_MAX, blank
 from emr_dispatch.placeholders import render
 
 if TYPE_CHECKING:
@@ -69,11 +72,29 @@ class RunningResource:
         return (job_id, int(attempt)) if job_id and attempt.isdigit() else None
 
 
-def resource_name(job: Job) -> str:
-    """The name of everything started for a job's attempt: it is how orphans are recognised."""
+def resource_name(job: Job, max_length: int = NAME_MAX["emr-ec2"]) -> str:
+    """The name of everything started for a job's attempt: it is how orphans are recognised.
+
+    ``emr-dispatch-<job id>-a<attempt>``; where that is longer than the engine allows (EMR on EKS: 64), the
+    route part of the job id is cut, never its digest: ``emr-dispatch-<route prefix>-<digest>-a<attempt>``
+    stays unique (the digest is) and deterministic, and ``job_id_candidates`` finds the job again."""
     from emr_dispatch import NAME_PREFIX
 
-    return f"{NAME_PREFIX}{job.job_id}-a{job.attempt}"
+    full = f"{NAME_PREFIX}{job.job_id}-a{job.attempt}"
+    if len(full) <= max_length:
+        return full
+    route, _, digest = job.job_id.rpartition("-")
+    suffix = f"-{digest}-a{job.attempt}"
+    kept = route[: max(max_length - len(NAME_PREFIX) - len(suffix), 1)].rstrip("-") or route[:1]
+    return f"{NAME_PREFIX}{kept}{suffix}"[:max_length]
+
+
+def job_id_candidates(named_job_id: str, route_names: Iterable[str]) -> list[str]:
+    """The job ids a resource name's job id part may stand for: itself, and where ``resource_name`` cut the
+    route part, the same digest under every route whose name begins with what was kept."""
+    kept, _, digest = named_job_id.rpartition("-")
+    longer = sorted(f"{name}-{digest}" for name in route_names if name != kept and name.startswith(kept))
+    return [named_job_id, *longer] if kept and digest else [named_job_id]
 
 
 class ActiveJobs(Protocol):
@@ -156,10 +177,17 @@ def spark_submit_parts(job: Job, route: Route, work_bucket: str) -> tuple[list[s
     spark-submit hands them to the application instead of reading them as its own options."""
     values = placeholder_values(job, route, work_bucket)
     spark = route.job
+    arguments = [render(argument, values) for argument in spark.arguments]
+    empty = blank_arguments(arguments)
+    if empty:
+        # `routes check` refuses what it can foresee ({output_uri} without output); what only an object can
+        # cause (a marker at the bucket's root makes {key} empty) is refused here, before any engine call.
+        positions = ", ".join(f"arguments[{index}] ({spark.arguments[index]!r})" for index in empty)
+        raise EngineError(f"route {route.name}: {positions} rendered empty for job {job.job_id}", INVALID_REQUEST)
     return (
         [render(parameter, values) for parameter in spark.spark_submit_parameters],
         render(spark.entry_point, values),
-        [render(argument, values) for argument in spark.arguments],
+        arguments,
     )
 
 
@@ -175,13 +203,18 @@ def spark_driver(job: Job, route: Route, work_bucket: str) -> dict[str, Any]:
 
 def client_token(job: Job) -> str:
     """Idempotency token of one attempt: a retried call sends the same, a new attempt a new one.
-    Job ids are [a-z0-9-] and at most 57 characters, so this fits the 64-character limit."""
-    return f"{job.job_id}-a{job.attempt}"
+    Job ids are [a-z0-9-] and at most 57 characters: ``<job id>-a<attempt>`` fits the 64-character limit up to
+    attempt 99999; beyond, a digest of it (still per attempt, still [a-z0-9])."""
+    token = f"{job.job_id}-a{job.attempt}"
+    if len(token) <= CLIENT_TOKEN_MAX:
+        return token
+    return hashlib.sha256(token.encode()).hexdigest()[:CLIENT_TOKEN_MAX]
 
 
 def tags_for(job: Job, route: Route) -> dict[str, str]:
     from emr_dispatch import MANAGED_BY
 
+    # The keys are limits.OWN_TAGS.
     return {
         **route.tags,
         "managed-by": MANAGED_BY,
@@ -192,11 +225,27 @@ def tags_for(job: Job, route: Route) -> dict[str, str]:
 
 
 def start_error(exc: Exception, action: str, job: Job) -> EngineError | EngineThrottledError:
-    """A refused start: throttling is retried later (the arrival comes back); anything else is final."""
+    """A refused start: throttling is retried later (the arrival comes back); anything else is final. A request
+    botocore refuses before sending it (ParamValidationError) is final too: no retry can change it."""
+    from botocore.exceptions import ParamValidationError
+
+    if isinstance(exc, ParamValidationError):
+        return EngineError(f"{action} request of job {job.job_id} is invalid: {exc}", INVALID_REQUEST)
     code = error_code(exc)
     if code in THROTTLING_CODES:
         return EngineThrottledError(f"{action} throttled for job {job.job_id}")
     return EngineError(f"{action} refused job {job.job_id}: {exc}", code or "ENGINE_ERROR")
+
+
+INVALID_REQUEST = "InvalidRequest"
+"""EngineError code of a start request that cannot be valid (rejected by botocore or by emr-dispatch's own
+check against the engine's limits) — the job ends FAILED with START_InvalidRequest, never retried."""
+
+
+def blank_arguments(arguments: list[str]) -> list[int]:
+    """Positions of rendered application arguments that are empty or only spaces: EMR on EKS refuses them
+    (EntryPointArgument .*\\S.*), and on any engine they shift the application's positional arguments."""
+    return [index for index, argument in enumerate(arguments) if blank(argument)]
 
 
 def parse_reason(raw: Any) -> tuple[str | None, str | None]:

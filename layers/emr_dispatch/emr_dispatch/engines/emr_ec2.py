@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
 
 from emr_dispatch import NAME_PREFIX, aws
-from emr_dispatch.aws import error_code
+from emr_dispatch.aws import THROTTLING_CODES, error_code
 from emr_dispatch.engines.base import (
     EngineEvent,
     Inspection,
@@ -21,8 +21,9 @@ from emr_dispatch.engines.base import (
     start_error,
     tags_for,
 )
-from emr_dispatch.errors import EngineError, MalformedEventError
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.observability import logger
 from emr_dispatch.placeholders import render
 from emr_dispatch.retries import ON_DEMAND
 from emr_dispatch.settings import Settings
@@ -173,13 +174,21 @@ class EmrEc2Engine:
     name = NAME
     event_source = "aws.emr"
 
-    def __init__(self, settings: Settings, client: EMRClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: EMRClient | None = None, start_client: EMRClient | None = None
+    ) -> None:
         self._settings = settings
         self._given_client = client
+        self._given_start_client = start_client or client
 
     @property
     def _client(self) -> EMRClient:
         return self._given_client or aws.emr()
+
+    @property
+    def _start_client(self) -> EMRClient:
+        """RunJobFlow's own client: sent once, never resent by the SDK (it has no idempotency token)."""
+        return self._given_start_client or aws.emr_run_job_flow()
 
     # ------------------------------------------------------------------ launch
     def build_request(self, job: Job, route: Route) -> dict[str, Any]:
@@ -188,9 +197,23 @@ class EmrEc2Engine:
     def start(self, job: Job, route: Route) -> StartedJob:
         request = self.build_request(job, route)
         try:
-            response = self._client.run_job_flow(**request)
-        except ClientError as exc:
+            response = self._start_client.run_job_flow(**request)
+        except ParamValidationError as exc:
             raise start_error(exc, "RunJobFlow", job) from exc
+        except ClientError as exc:
+            # A throttled or 5xx reply may come after EMR created the cluster: look before anyone starts again.
+            if error_code(exc) in THROTTLING_CODES or aws.server_fault(exc):
+                found = self._found_after_ambiguous_start(job, exc)
+                if found is not None:
+                    return found
+            raise start_error(exc, "RunJobFlow", job) from exc
+        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            # Sent, no answer: the cluster may exist. Not found, the claim is kept for the abandoned-start path,
+            # which looks again (by name) before calling RunJobFlow: never a blind second call.
+            found = self._found_after_ambiguous_start(job, exc)
+            if found is not None:
+                return found
+            raise EngineStartUnknownError(f"RunJobFlow for job {job.job_id} got no answer: {exc}") from exc
         cluster_id = response["JobFlowId"]
         return StartedJob(
             engine_id=cluster_id,
@@ -201,6 +224,16 @@ class EmrEc2Engine:
                 "release_label": request["ReleaseLabel"],
             },
         )
+
+    def _found_after_ambiguous_start(self, job: Job, exc: Exception) -> StartedJob | None:
+        found = self.find_started(job)
+        logger.warning(
+            "run job flow outcome ambiguous",
+            job_id=job.job_id,
+            error=str(exc),
+            cluster_id=found.engine_id if found else None,
+        )
+        return found
 
     def find_started(self, job: Job) -> StartedJob | None:
         """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from emr_dispatch import NAME_PREFIX, aws
 from emr_dispatch.aws import error_code
@@ -14,6 +14,7 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     client_token,
+    resource_name,
     spark_driver,
     start_error,
     tags_for,
@@ -21,6 +22,7 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.limits import NAME_MAX
 from emr_dispatch.locations import log_uri
 from emr_dispatch.settings import Settings
 
@@ -58,7 +60,7 @@ class EmrEksEngine:
             raise EngineError("no EMR on EKS virtual cluster: set the route's or the stack's", "NO_VIRTUAL_CLUSTER")
         driver = spark_driver(job, route, self._settings.work_bucket)
         return {
-            "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
+            "name": resource_name(job, NAME_MAX["emr-eks"]),
             "virtualClusterId": virtual_cluster_id,
             "clientToken": client_token(job),
             "executionRoleArn": self._settings.emr_eks_job_role_arn,
@@ -80,7 +82,7 @@ class EmrEksEngine:
         request = self.build_request(job, route)
         try:
             response = self._client.start_job_run(**request)
-        except ClientError as exc:
+        except (ClientError, ParamValidationError) as exc:
             raise start_error(exc, "StartJobRun", job) from exc
         virtual_cluster_id = request["virtualClusterId"]
         return StartedJob(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from emr_dispatch import NAME_PREFIX, aws
 from emr_dispatch.aws import error_code
@@ -15,6 +15,7 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     client_token,
+    resource_name,
     spark_driver,
     start_error,
     tags_for,
@@ -22,6 +23,7 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.limits import NAME_MAX
 from emr_dispatch.locations import log_uri
 from emr_dispatch.settings import Settings
 
@@ -39,6 +41,11 @@ _STATES = {
     "FAILED": JobState.FAILED,
     "CANCELLED": JobState.CANCELLED,
 }
+ENGINE_TIMEOUT_MARGIN_MINUTES = 15
+"""EMR Serverless' own timeout is the route's plus this: three sweeps (every 5 minutes) to record TIMED_OUT, alert
+and cancel before the engine cancels the run itself, which would look like a plain cancel (docs/decisions.md)."""
+MAX_EXECUTION_TIMEOUT_MINUTES = 10080
+"""StartJobRun's documented maximum for BATCH runs (botocore emr-serverless model, executionTimeoutMinutes)."""
 _STARTABLE = frozenset({"CREATED", "STOPPED"})
 _MAYBE_NOT_STARTED = frozenset({"ValidationException", "ConflictException"})
 """How StartJobRun refuses a stopped application whose auto-start is off."""
@@ -65,12 +72,12 @@ class EmrServerlessEngine:
             "applicationId": self.application_id(settings),
             "clientToken": client_token(job),
             "executionRoleArn": self._settings.emr_serverless_job_role_arn,
-            "name": f"{NAME_PREFIX}{job.job_id}-a{job.attempt}",
+            "name": resource_name(job, NAME_MAX["emr-serverless"]),
             "jobDriver": {"sparkSubmit": driver},
             "configurationOverrides": {
                 "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
             },
-            "executionTimeoutMinutes": max(route.timeout_minutes, 5),  # EMR Serverless minimum
+            "executionTimeoutMinutes": engine_timeout_minutes(route.timeout_minutes),
             "tags": tags_for(job, route),
         }
 
@@ -97,7 +104,7 @@ class EmrServerlessEngine:
                 if not (managed and error_code(exc) in _MAYBE_NOT_STARTED and self._ensure_started(application_id)):
                     raise
                 response = self._client.start_job_run(**request)
-        except ClientError as exc:
+        except (ClientError, ParamValidationError) as exc:
             raise start_error(exc, "StartJobRun", job) from exc
         job_run_id = response["jobRunId"]
         return StartedJob(
@@ -253,6 +260,12 @@ class EmrServerlessEngine:
 
     def _log_uri(self) -> str:
         return log_uri(self._settings.work_bucket, NAME)
+
+
+def engine_timeout_minutes(route_timeout_minutes: int) -> int:
+    """executionTimeoutMinutes of a route's runs: beyond the route's timeout by a margin, within the API's maximum
+    (at the maximum the two coincide; a run EMR Serverless cancels past the deadline is still TIMED_OUT)."""
+    return min(route_timeout_minutes + ENGINE_TIMEOUT_MARGIN_MINUTES, MAX_EXECUTION_TIMEOUT_MINUTES)
 
 
 def _text(value: Any) -> str | None:

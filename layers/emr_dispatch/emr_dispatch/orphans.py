@@ -1,0 +1,84 @@
+"""Orphans remembered: one alert per engine resource no job owns, not one per sweep.
+
+An orphan the sweeper cannot stop (access denied, a resource in a state that refuses to stop) is listed as
+running on every sweep; without a memory it would be alerted 288 times a day. Each orphan gets an item in the
+ledger table, claimed before its alert is published (a lease, as the jobs' alert outbox) and marked once SNS
+took the alert. The item expires: an orphan still running when its memory ends is alerted again, as a reminder.
+Its attributes stay off the ledger's indexes (no ``engine_id``, ``state``, ``alert_due``): it is not a job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from emr_dispatch.errors import LedgerError
+from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ORPHAN_MEMORY_SECONDS = 7 * 24 * 3600
+"""How long an orphan's alert is remembered (the item's TTL): a resource still running a week later is alerted again."""
+ORPHAN_LEASE_SECONDS = 60
+"""A claim older than this was left by a sweeper that died before publishing: the next sweep publishes."""
+_RELEASED = "0000-00-00T00:00:00.000Z"
+
+
+def orphan_key(engine_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ORPHAN#{engine_id}"}, "sk": {"S": "ORPHAN"}}
+
+
+class OrphanMemory:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+
+    def claim_alert(self, engine: str, engine_id: str, why: str) -> bool:
+        """Whether this sweep publishes the orphan's alert: its first sighting, an alert a dead or refused
+        publisher left unsent, or a memory that expired. One conditional write; False: already alerted."""
+        now, epoch = now_iso(), epoch_seconds()
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=orphan_key(engine_id),
+                UpdateExpression="SET engine = :engine, resource_id = :id, why = :why, claimed_at = :now, "
+                "first_seen = if_not_exists(first_seen, :now), expires_at = :expires REMOVE alerted_at",
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :epoch "
+                "OR (attribute_not_exists(alerted_at) AND claimed_at < :lease)",
+                ExpressionAttributeValues={
+                    ":engine": {"S": engine},
+                    ":id": {"S": engine_id},
+                    ":why": {"S": why},
+                    ":now": {"S": now},
+                    ":expires": {"N": str(epoch + ORPHAN_MEMORY_SECONDS)},
+                    ":epoch": {"N": str(epoch)},
+                    ":lease": {"S": iso_seconds_ago(ORPHAN_LEASE_SECONDS)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise LedgerError(f"remembering orphan {engine_id} failed: {exc}") from exc
+        return True
+
+    def mark_alerted(self, engine_id: str) -> None:
+        self._set(engine_id, "SET alerted_at = :now", {":now": {"S": now_iso()}})
+
+    def release(self, engine_id: str) -> None:
+        """Give the claim back after a refused publish: the next sweep publishes at once."""
+        self._set(engine_id, "SET claimed_at = :released", {":released": {"S": _RELEASED}})
+
+    def _set(self, engine_id: str, expression: str, values: dict[str, Any]) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=orphan_key(engine_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise LedgerError(f"updating orphan {engine_id} failed: {exc}") from exc
