@@ -33,3 +33,8 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     # And the key with spaces, '+' and non-ASCII reached the job decoded exactly once
     keys = {job.inputs[0]["key"] for job in report.jobs}
     assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
+    # And every call of every function was authorized by its role, and every call was within its API contract
+    assert {"LauncherFunction", "TrackerFunction"} <= set(report.checked.by_principal)
+    assert report.checked.iam_line().endswith("all allowed")
+    assert report.checked.calls > 0
+    assert report.checked.violations == []

@@ -18,6 +18,7 @@ from typing import Any
 
 from emr_dispatch.routes import ENGINES
 from emr_dispatch_tools.logs import diverted_logs
+from emr_dispatch_tools.offline.summary import Checked, checking
 
 DEMO_KEYS = {
     # key → how its job's first attempt ends (one route per engine, see config/routes.yaml); a retried attempt
@@ -63,6 +64,8 @@ class DemoReport:
     metrics: dict[str, float] = field(default_factory=dict)  # namespace-wide totals the handlers emitted
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    checked: Checked = field(default_factory=Checked)
+    """Every AWS call checked against its API contract, and each function's against its role (offline IAM)."""
 
 
 class LogCapture(logging.Handler):
@@ -90,8 +93,11 @@ _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 def run_demo(console: Any, drop_events: bool = False) -> DemoReport:
     """The story; with ``drop_events`` every engine event is lost and the sweeper alone finds out what happened."""
-    with tempfile.TemporaryDirectory() as directory:
-        return _run_demo(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))})
+    with tempfile.TemporaryDirectory() as directory, checking() as checked:
+        report = _run_demo(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))})
+    report.checked = checked
+    report.problems += checked.problems
+    return report
 
 
 def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> DemoReport:
@@ -398,7 +404,10 @@ def main() -> int:
         attributes = {name: value.get("Value") for name, value in alert["attributes"].items()}
         console.print(f"Attributes: {attributes}", markup=False, highlight=False)
         console.print(alert["message"].split("\n--- machine-readable ---")[0], markup=False, highlight=False)
+    console.rule("8. every AWS call checked (API contracts from botocore's models, IAM from template.yaml's roles)")
+    console.print(f"  {report.checked.contracts_line()}", markup=False)
     if report.problems:
+        console.print(f"  {report.checked.iam_line()}", markup=False)
         console.rule("[bold red]demo did not end as promised")
         for problem in report.problems:
             console.print(f"  - {problem}", markup=False)
@@ -406,6 +415,7 @@ def main() -> int:
     console.rule(
         "[green]demo complete: every job recorded on three engines, each failure alerted once, nothing left running"
     )
+    console.print(report.checked.iam_line(), markup=False)
     return 0
 
 

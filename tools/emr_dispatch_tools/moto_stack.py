@@ -198,7 +198,9 @@ def deploy(
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
-    return attach(stack_name, region, template_path, dict(parameters))
+    deployed = attach(stack_name, region, template_path, dict(parameters))
+    _encrypt_tables(cfn_template, deployed)
+    return deployed
 
 
 def attach(
@@ -314,6 +316,32 @@ def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
         if resource["Type"] == "AWS::Events::Rule":
             targets = resource["Properties"].get("Targets", [])
             resource["Properties"]["Targets"] = [t for t in targets if not _refers_to(t.get("Arn"), functions)]
+
+
+def _encrypt_tables(cfn_template: dict[str, Any], stack: DeployedStack) -> None:
+    """moto's CloudFormation reads a table's SSESpecification with the API's key names (`Enabled`), not
+    CloudFormation's (`SSEEnabled`), so a KMS-encrypted table came out unencrypted: apply it as AWS would (the
+    offline IAM checker reads the key from DescribeTable to authorize DynamoDB's use of it on the caller's behalf)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][stack.region].tables
+    for logical_id, resource in cfn_template["Resources"].items():
+        sse = (
+            resource.get("Properties", {}).get("SSESpecification")
+            if resource["Type"] == "AWS::DynamoDB::Table"
+            else None
+        )
+        if not sse or not sse.get("SSEEnabled") or sse.get("SSEType") != "KMS":
+            continue
+        key = sse.get("KMSMasterKeyId")
+        if isinstance(key, dict) and "Ref" in key:
+            key = f"arn:aws:kms:{stack.region}:{DEFAULT_ACCOUNT_ID}:key/{stack.resources[key['Ref']]}"
+        tables[stack.resources[logical_id]].sse_specification = {
+            "Enabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": key,
+        }
 
 
 def _refers_to(value: Any, names: set[str]) -> bool:

@@ -201,6 +201,7 @@ def authorization_requests(
         for arn, resource_type in _resources(action, members, principal, region):
             lookup = _tag_reader(resource_type, arn, members, region) if resource_type else None
             requests.append(AuthorizationRequest(action, arn, resource_type, tags, {}, lookup, members))
+            requests += _key_requests(action, arn, region)
         for member, service in _PASSED_ROLES.get((prefix, operation), ()):
             if members.get(member):
                 role = str(members[member])
@@ -218,6 +219,72 @@ def authorization_requests(
             if members.get(member):
                 raise CannotEvaluateError(f"{prefix}:{operation} passes a role in {member}, which is not mapped")
     return requests
+
+
+_KEY_ACTIONS: dict[str, tuple[str, ...]] = {
+    # Actions on a resource encrypted with a customer-managed KMS key that the service performs with the caller's
+    # own KMS permissions (SQS and SNS developer guides, "key management" for producers and consumers; DynamoDB
+    # reads and writes of a table under a customer-managed key).
+    "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "sqs:ReceiveMessage": ("kms:Decrypt",),
+    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "dynamodb:GetItem": ("kms:Decrypt",),
+    "dynamodb:Query": ("kms:Decrypt",),
+    "dynamodb:Scan": ("kms:Decrypt",),
+    "dynamodb:PutItem": ("kms:Decrypt",),
+    "dynamodb:UpdateItem": ("kms:Decrypt",),
+    "dynamodb:DeleteItem": ("kms:Decrypt",),
+    "dynamodb:ConditionCheckItem": ("kms:Decrypt",),
+    "dynamodb:BatchGetItem": ("kms:Decrypt",),
+}
+_KEY_CACHE: dict[str, str | None] = {}
+
+
+def _key_requests(action: sar.Action, arn: str, region: str) -> list[AuthorizationRequest]:
+    """The KMS requests an action implies when its target is encrypted with a customer-managed key."""
+    wanted = _KEY_ACTIONS.get(action.full_name)
+    if not wanted or arn == "*":
+        return []
+    key = _encryption_key(action.service, arn, region)
+    if key is None:
+        return []
+    return [AuthorizationRequest(sar.action(name), key, sar.action(name).resource_types[0], None) for name in wanted]
+
+
+def _encryption_key(service: str, arn: str, region: str) -> str | None:
+    """The ARN of the customer-managed key encrypting a queue, topic or table (None: none, or AWS-owned)."""
+    target = arn.split("/index/")[0] if service == "dynamodb" else arn
+    if target in _KEY_CACHE:
+        return _KEY_CACHE[target]
+    parts = target.split(":")
+    account, name = parts[4], parts[5]
+    key: str | None = None
+    with suspended():
+        try:
+            if service == "sqs":
+                client = _harness_client("sqs", region)
+                url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])
+                key = attributes.get("Attributes", {}).get("KmsMasterKeyId")
+            elif service == "sns":
+                attributes = _harness_client("sns", region).get_topic_attributes(TopicArn=target)["Attributes"]
+                key = attributes.get("KmsMasterKeyId")
+            elif service == "dynamodb":
+                table = _harness_client("dynamodb", region).describe_table(TableName=name.split("/", 1)[1])["Table"]
+                sse = table.get("SSEDescription", {})
+                key = sse.get("KMSMasterKeyArn") if sse.get("SSEType") == "KMS" else None
+        except ClientError:
+            return None  # no such queue/topic/table: the call itself will say so
+    if key and not key.startswith("arn:"):
+        if key.startswith("alias/"):
+            if key.startswith("alias/aws/"):
+                key = None  # AWS managed keys: their key policy lets the service use them for the account
+            else:
+                raise CannotEvaluateError(f"{target} is encrypted with {key}: aliases are not resolved offline")
+        else:
+            key = f"arn:{parts[1]}:kms:{parts[3]}:{account}:key/{key}"
+    _KEY_CACHE[target] = key
+    return key
 
 
 def _expand(prefix: str, operation: str, params: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
