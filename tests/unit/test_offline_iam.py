@@ -42,6 +42,20 @@ def facts() -> stack_policies.StackFacts:
     return stack_policies.synthetic_facts(template, PARAMETERS)
 
 
+@pytest.fixture(autouse=True)
+def _stack_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No account here: the queues, topic and table of the stack are encrypted with its key, as template.yaml says
+    (the integration tests read the key from the deployed resources)."""
+    stack = facts()
+    key = stack.arn_of("DataKey")
+    ours = {stack.arn_of(name) for name in ("ArrivalsQueue", "AlertsTopic", "LedgerTable", "TrackerFailuresQueue")}
+
+    def encryption_key(service: str, arn: str, region: str) -> str | None:
+        return key if arn.split("/index/")[0] in ours else None
+
+    monkeypatch.setattr(iam, "_encryption_key", encryption_key)
+
+
 def denials(who: iam.Principal, service: str, operation: str, params: dict[str, Any]) -> list[str]:
     return [str(denial) for denial in iam.authorize(who, model(service), operation, params, "us-east-1")]
 
@@ -122,7 +136,8 @@ def test_launcher_may_start_serverless_and_eks_job_runs_as_their_job_roles() -> 
 def test_launcher_publishes_alerts_only_to_the_alerts_topic() -> None:
     launcher = principal("LauncherFunction")
     topic = facts().physical_ids["AlertsTopic"]
-    # Then publishing to the stack's topic is allowed, to any other topic refused
+    # Then publishing to the stack's topic is allowed (with the stack's key, which SNS uses on its behalf), to any
+    # other topic refused
     assert denials(launcher, "sns", "Publish", {"TopicArn": topic, "Message": "m"}) == []
     other = f"arn:aws:sns:us-east-1:{ACCOUNT}:someone-elses"
     assert denials(launcher, "sns", "Publish", {"TopicArn": other, "Message": "m"}) != []
@@ -186,3 +201,19 @@ def test_transactions_are_authorized_item_by_item() -> None:
     assert denials(principal("LauncherFunction"), "dynamodb", "TransactWriteItems", {"TransactItems": items}) == []
     (found,) = denials(principal("TrackerFunction"), "dynamodb", "TransactWriteItems", {"TransactItems": items})
     assert "dynamodb:PutItem" in found
+
+
+def test_a_role_without_the_stack_key_cannot_send_to_its_encrypted_queue() -> None:
+    # Given the launcher's role without its key statement
+    launcher = principal("LauncherFunction")
+    keyless = iam.Principal(
+        launcher.name, launcher.role, tuple(s for s in launcher.statements if s.get("Sid") != "UseDataKey")
+    )
+    queue = facts().physical_ids["ArrivalsQueue"]
+    # When it sends to the arrivals queue (encrypted with the stack's key)
+    found = denials(keyless, "sqs", "SendMessage", {"QueueUrl": queue, "MessageBody": "b"})
+    # Then SQS's use of the key on its behalf is refused: GenerateDataKey and Decrypt on the key
+    assert [line.split(" may not call ")[1].split(" on ")[0] for line in found] == [
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    ]

@@ -359,6 +359,9 @@ def _build_arns(
     if (resource_type.service, resource_type.name) == ("cloudformation", "stack") and members.get("StackName"):
         stack_id = _stack_id(str(members["StackName"]), region)
         return [stack_id] if stack_id else None
+    iam_member = _IAM_NAMED.get((resource_type.service, resource_type.name))
+    if iam_member and members.get(iam_member):
+        return [_iam_arn(resource_type.name, str(members[iam_member]), principal, region)]
     arns = [resource_type.arn_format]
     for variable in resource_type.variables:
         fixed = {"Partition": principal.partition, "Region": region, "Account": principal.account}
@@ -379,6 +382,23 @@ def _harness_client(service: str, region: str) -> Any:
     import boto3
 
     return boto3.session.Session(region_name=region).client(service)  # type: ignore[call-overload]
+
+
+_IAM_NAMED = {("iam", "role"): "RoleName", ("iam", "instance-profile"): "InstanceProfileName"}
+"""IAM resources a request names without their path, which their ARN (what IAM authorizes on) carries."""
+
+
+def _iam_arn(kind: str, name: str, principal: Principal, region: str) -> str:
+    """The ARN of a role or instance profile, path included (read from the account), or the path-less ARN IAM
+    evaluates when there is no such entity."""
+    with suspended():
+        client = _harness_client("iam", region)
+        try:
+            if kind == "role":
+                return str(client.get_role(RoleName=name)["Role"]["Arn"])
+            return str(client.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"])
+        except ClientError:
+            return f"arn:{principal.partition}:iam::{principal.account}:{kind}/{name}"
 
 
 def _stack_id(name: str, region: str) -> str | None:

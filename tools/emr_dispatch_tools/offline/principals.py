@@ -58,7 +58,7 @@ def operator_principal(stack: DeployedStack, policy_path: Path = OPERATOR_POLICY
         template = stack_policies.translated_template(stack.template_path, stack.parameters)
         facts = _facts(stack, template)
         document = json.loads(policy_path.read_text(encoding="utf-8"))
-        resolved = stack_policies.resolve(_as_sub(document), facts)
+        resolved = stack_policies.resolve(_as_sub(document, stack.outputs), facts)
         statements = resolved["Statement"]
         _cache[key] = Principal(
             "operator", "emr-dispatch-operator", tuple(statements), stack.region, facts.account, facts.partition
@@ -66,14 +66,15 @@ def operator_principal(stack: DeployedStack, policy_path: Path = OPERATOR_POLICY
     return _cache[key]
 
 
-def _as_sub(value: Any) -> Any:
-    """Every string holding ${...} becomes an Fn::Sub, so the stack's values fill it."""
+def _as_sub(value: Any, outputs: dict[str, str]) -> Any:
+    """Every string holding ${...} becomes an Fn::Sub, so the stack's values fill it (the stack's outputs too:
+    ${LandingBucketName} is the bucket the stack made or was given)."""
     if isinstance(value, str) and "${" in value:
-        return {"Fn::Sub": value}
+        return {"Fn::Sub": [value, dict(outputs)]}
     if isinstance(value, list):
-        return [_as_sub(item) for item in value]
+        return [_as_sub(item, outputs) for item in value]
     if isinstance(value, dict):
-        return {key: _as_sub(item) for key, item in value.items()}
+        return {key: _as_sub(item, outputs) for key, item in value.items()}
     return value
 
 
