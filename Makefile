@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo demo-lost-events e2e test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
+.PHONY: demo demo-lost-events sandbox e2e test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ $(CHECKOV_VENV)/.installed:
 
 demo: $(VENV)/.installed
 	$(PY) -m emr_dispatch_tools.demo
+
+# template.yaml in a moto server that stays up, with the demo's story in it: prints the `export` lines after
+# which every README and RUNBOOK command works against it (SANDBOX_PORT, default 5055). Ctrl-C stops it.
+sandbox: $(VENV)/.installed
+	$(PY) -m emr_dispatch_tools.sandbox
 
 # The same story with every EMR event lost: the sweeper alone finds out how each job ended.
 demo-lost-events: $(VENV)/.installed

@@ -15,8 +15,14 @@ EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 EXAMPLE_BUCKET = "emr-dispatch-landing-example"
 EXAMPLE_CLUSTER_ID = "j-2AXXXXXXGAPLF"
 EXAMPLE_STEP_ID = "s-1XXXXXXXXXXXA"
-EXAMPLE_CLUSTER_NAME = "emr-dispatch-orders-daily-31a95ddb1c13edbe-a1"
+EXAMPLE_CLUSTER_NAME = "emr-dispatch-orders-daily-17c3ac63b97f7b66-a1"
 CLASSIC_DECODED_KEY = "raw/orders/2026-11-23/orders 1+2 café.csv"
+EVENTBRIDGE_SPECIAL_KEY = "raw/orders/2026-11-23/q4 50% off+tax=final.csv"
+"""The key of both s3-object-created-eventbridge-{raw,encoded}-key.json: one EventBridge sample per shape."""
+EVENTBRIDGE_KEY_SHAPES = (
+    "s3-object-created-eventbridge-raw-key.json",
+    "s3-object-created-eventbridge-encoded-key.json",
+)
 
 EMR_EVENT_FILES = (
     "emr-cluster-running.json",

@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -55,7 +54,7 @@ def overrides(tmp_path: Path) -> dict[str, str]:
 def _arrive(stack: DeployedStack, overrides: dict[str, str], key: str, size: int = 100) -> dict[str, Any]:
     event = load_event("s3-object-created-eventbridge.json")
     event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
-    event["detail"]["object"].update(key=quote_plus(key, safe="/"), size=size)
+    event["detail"]["object"].update(key=key, size=size)  # EventBridge keys are not form-encoded
     result: dict[str, Any] = stack.invoke("LauncherFunction", event, overrides)["results"][0]
     return result
 

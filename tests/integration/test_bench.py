@@ -28,6 +28,7 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
             "--hot-jobs", "6",
             "--cold-repeats", "1",
             "--memory-records", "6",
+            "--batch-members", "50",
             "--build-dir", str(build),
             "--output", str(output),
         ]
@@ -43,8 +44,15 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
         "## 4. Package size",
         "## 5. Memory",
         "## 6. Against the anchors",
+        "## 7. Memory: closing the largest batch",
     ):
         assert heading in text
-    for figure in ("cold start: launcher init", "launch (new object)", "duplicate arrival", "hot path per arrival"):
+    for figure in (
+        "7. memory: closing a 50-member batch",
+        "cold start: launcher init",
+        "launch (new object)",
+        "duplicate arrival",
+        "hot path per arrival",
+    ):
         assert figure in text
     assert "Problems seen: none" in text

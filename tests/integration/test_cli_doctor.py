@@ -96,7 +96,7 @@ def test_a_bucket_in_another_region_without_eventbridge_and_missing_roles_are_ea
     moto_stack.deploy(STACK, parameters={"LandingBucketName": "partner-drops-eu"}, region=REGION)
     # When the doctor checks the stack
     code, statuses, checks = _doctor()
-    # Then it exits 8 and names each problem with its fix
+    # Then it exits 9 (EXIT_UNHEALTHY) and names each problem with its fix
     assert code == EXIT_UNHEALTHY
     for name in (
         "landing bucket region",

@@ -25,17 +25,31 @@ def _started_on_orders_daily(result: Any) -> bool:
 
 
 def _unknown_to_the_ledger(result: Any) -> bool:
-    # A fresh stack has no job on the example cluster or job run: skipped, with the reason logged.
+    # A fresh stack has no job on the example job run: skipped, with the reason logged.
     return bool(result == {"status": "skipped", "reason": "unknown engine resource", "job_id": None, "state": None})
+
+
+def _the_sample_job(result: Any) -> bool:
+    # The example cluster is the one events/s3-put-classic.json starts (invoke seeds it): its job answers.
+    return bool(result["job_id"] == SAMPLE_JOB_ID and result["status"] in ("moved", "ignored", "unchanged"))
+
+
+SAMPLE_JOB_ID = "orders-daily-17c3ac63b97f7b66"
 
 
 EXPECTED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "s3-put-classic.json": ("LauncherFunction", _started_on_orders_daily),
     "s3-object-created-eventbridge.json": ("LauncherFunction", _started_on_orders_daily),
+    "s3-object-created-eventbridge-raw-key.json": ("LauncherFunction", _started_on_orders_daily),
+    "s3-object-created-eventbridge-encoded-key.json": ("LauncherFunction", _started_on_orders_daily),
     "sqs-s3-batch.json": ("LauncherFunction", lambda result: result == {"batchItemFailures": []}),
     **{
         path.name: ("TrackerFunction", _unknown_to_the_ledger)
-        for path in sorted(EVENTS_DIR.glob("emr-*.json"))  # EMR on EC2, EMR Serverless and EMR on EKS events
+        for path in sorted(EVENTS_DIR.glob("emr-*.json"))  # EMR Serverless and EMR on EKS events
+    },
+    **{
+        path.name: ("TrackerFunction", _the_sample_job)
+        for path in [*EVENTS_DIR.glob("emr-cluster-*.json"), *EVENTS_DIR.glob("emr-step-*.json")]  # EMR on EC2
     },
 }
 

@@ -131,3 +131,34 @@ def test_a_failed_job_whose_alert_is_unpublished_is_not_retried_yet(stack: Deplo
     after = ledger.get(launched.job_id)
     assert after is not None
     assert (after.attempt, after.alert_pending) == (1, True)
+
+
+def test_time_filters_and_a_cancel_from_anywhere(
+    stack: DeployedStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Given a job created long ago that ended just now (as a timed-out job does), and an operator in a folder
+    # with no routes file, the region given only as AWS_REGION
+    launched = launch_classic(stack)
+    table = stack.outputs["LedgerTableName"]
+    boto3.client("dynamodb", region_name=stack.region).update_item(
+        TableName=table,
+        Key={"pk": {"S": f"JOB#{launched.job_id}"}, "sk": {"S": "JOB"}},
+        UpdateExpression="SET created_at = :old",
+        ExpressionAttributeValues={":old": {"S": "2026-01-01T00:00:00.000Z"}},
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", stack.region)
+    # When it is cancelled there (no config/routes.yaml)
+    cancelled = _cli("jobs", "cancel", launched.job_id, "--reason", "stuck")
+    assert cancelled.exit_code == 0, cancelled.output
+
+    # Then --since (last change) and --ended-since find it, --created-since 1h does not
+    def listed(*options: str) -> list[str]:
+        result = _cli("jobs", "list", "--state", "CANCELLED", *options)
+        assert result.exit_code == 0, result.output
+        return [row["job_id"] for row in json.loads(result.stdout)]
+
+    assert listed("--since", "1h") == [launched.job_id]
+    assert listed("--ended-since", "1h") == [launched.job_id]
+    assert listed("--created-since", "1h") == []

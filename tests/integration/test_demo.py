@@ -6,6 +6,7 @@ import pytest
 from rich.console import Console
 
 from emr_dispatch.routes import ENGINES
+from emr_dispatch_tools import demo
 from emr_dispatch_tools.demo import run_demo
 
 
@@ -34,7 +35,36 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     keys = {job.inputs[0]["key"] for job in report.jobs}
     assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
     # And every call of every function was authorized by its role, and every call was within its API contract
-    assert {"LauncherFunction", "TrackerFunction"} <= set(report.checked.by_principal)
+    assert "LauncherFunction" in report.checked.by_principal
+    assert {"TrackerFunction", "SweeperFunction"} & set(report.checked.by_principal)
     assert report.checked.iam_line().endswith("all allowed")
     assert report.checked.calls > 0
     assert report.checked.violations == []
+
+
+def test_the_demos_first_screen_is_its_summary(
+    aws_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a terminal of 80 columns and 24 lines (no width forced on it)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("sys.argv", ["demo"])
+    # When `make demo` runs
+    assert demo.main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Then its first screen is the summary: jobs per engine and outcome, alerts, what was cleaned up
+    first_screen = "\n".join(lines[:24])
+    assert "what happened" in first_screen
+    for engine in ENGINES:
+        assert engine in first_screen
+    assert "failure alert(s)" in first_screen
+    assert "cleaned up: 4 of 4 EMR clusters terminated" in first_screen
+    # ... no line of the summary is wider than the terminal, and the demo ends with the next commands to try
+    summary = lines[: next(i for i, line in enumerate(lines) if line.startswith("The detail"))]
+    assert len(summary) <= 24
+    assert all(len(line) <= 80 for line in summary), summary
+    tail = "\n".join(lines[-7:-1])
+    assert "make sandbox" in tail
+    assert "sam deploy" in tail
+    # ... then one last line: how many calls of each function IAM checked, and that all were allowed
+    assert lines[-1].startswith("IAM checked the calls of launcher ")
+    assert lines[-1].endswith(": all allowed")

@@ -25,11 +25,10 @@ KEYS = {
 
 def _arrival(bucket: str, key: str) -> dict[str, Any]:
     """The EventBridge "Object Created" sample of events/, for this object."""
-    from urllib.parse import quote_plus
 
     event = load_event("s3-object-created-eventbridge.json")
     event["detail"]["bucket"]["name"] = bucket
-    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    event["detail"]["object"]["key"] = key  # EventBridge keys are not form-encoded
     return event
 
 

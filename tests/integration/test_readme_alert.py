@@ -10,7 +10,7 @@ from moto_helpers import launch_classic, set_step_state, subscribe_queue
 from sample_events import EXAMPLE_CLUSTER_ID, EXAMPLE_STEP_ID, for_cluster
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-EXAMPLE_JOB_ID = "orders-daily-31a95ddb1c13edbe"
+EXAMPLE_JOB_ID = "orders-daily-17c3ac63b97f7b66"
 
 
 def _readme_sample() -> str:

@@ -51,7 +51,7 @@ SWEEP_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    *[("dynamodb", "Query")] * 4,
+    *[("dynamodb", "Query")] * 6,  # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING, SUBMITTED, RUNNING
     ("dynamodb", "GetItem"),
     ("dynamodb", "Query"),
 ]

@@ -11,7 +11,13 @@ import pytest
 from emr_dispatch import arrivals
 from emr_dispatch.arrivals import Arrival, decode_s3_key, parse_message_body, parse_s3_event
 from emr_dispatch.errors import MalformedEventError
-from sample_events import CLASSIC_DECODED_KEY, EXAMPLE_BUCKET, load_event
+from sample_events import (
+    CLASSIC_DECODED_KEY,
+    EVENTBRIDGE_KEY_SHAPES,
+    EVENTBRIDGE_SPECIAL_KEY,
+    EXAMPLE_BUCKET,
+    load_event,
+)
 
 
 def _classic_with_key(raw_key: str) -> dict[str, Any]:
@@ -91,6 +97,46 @@ def test_decode_s3_key_is_form_url_decoding() -> None:
     assert decode_s3_key("red+flower.jpg") == "red flower.jpg"
     assert decode_s3_key("a%2Bb") == "a+b"
     assert decode_s3_key("in%2Fx.csv") == "in/x.csv"  # moto encodes "/" too; real S3 does not
+
+
+@pytest.mark.parametrize("name", EVENTBRIDGE_KEY_SHAPES)
+def test_eventbridge_samples_of_both_shapes_give_the_object_key(name: str) -> None:
+    # Given the same object's EventBridge event, its key sent fully raw or percent-encoded (%20, "+" kept)
+    # When parsed
+    arrival = _only_arrival(load_event(name))
+
+    # Then the key is the object's own: the "+" is no space, the "%" and the spaces survive
+    assert arrival.key == EVENTBRIDGE_SPECIAL_KEY
+    assert arrival.shape == "eventbridge"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        # fully raw: kept as is (a space, a bare "%" or a non-ASCII character cannot be an encoder's output)
+        ("raw/a+b c.csv", "raw/a+b c.csv"),
+        ("raw/50% off.csv", "raw/50% off.csv"),
+        ("raw/100%.csv", "raw/100%.csv"),
+        ("raw/dt=2026-11-23/10:47:07+01.csv", "raw/dt=2026-11-23/10:47:07+01.csv"),
+        ("raw/café 1+1.csv", "raw/café 1+1.csv"),
+        ("raw/%FF.csv", "raw/%FF.csv"),  # escapes that spell no UTF-8: the key's own text
+        # percent-encoded with %20 and a literal "+": decoded, "+" still a plus
+        ("raw/a+b%20c.csv", "raw/a+b c.csv"),
+        ("raw/50%25%20off.csv", "raw/50% off.csv"),
+        ("raw/caf%C3%A9%201+1.csv", "raw/café 1+1.csv"),
+        ("raw/a%2Bb.csv", "raw/a+b.csv"),
+    ],
+)
+def test_eventbridge_keys_are_never_form_decoded(raw: str, key: str) -> None:
+    # Given an EventBridge key in either shape / When decoded / Then it is the object's key
+    assert decode_s3_key(raw, "eventbridge") == key
+
+
+def test_the_one_ambiguous_eventbridge_key_is_read_as_percent_encoded() -> None:
+    # Given a raw key whose every "%" starts a UTF-8 escape and that has no space, bare "%" or non-ASCII
+    # character: the same text is another key's percent-encoding (docs/decisions.md, the case left open)
+    # When / Then it is read as percent-encoded
+    assert decode_s3_key("raw/100%25.csv", "eventbridge") == "raw/100%.csv"
 
 
 def test_s3_test_event_becomes_a_test_event() -> None:
@@ -261,12 +307,13 @@ def test_identity_is_stable_for_the_same_event_delivered_twice() -> None:
 
 
 def test_identity_is_equal_for_the_same_version_seen_via_both_shapes() -> None:
-    # Given the classic notification and an EventBridge event carrying the same object version
+    # Given the classic notification and an EventBridge event carrying the same object version (its key as
+    # EventBridge carries it: not form-encoded)
     classic = load_event("s3-put-classic.json")
     obj = classic["Records"][0]["s3"]["object"]
     eventbridge = load_event("s3-object-created-eventbridge.json")
     eventbridge["detail"]["object"] = {
-        "key": obj["key"],
+        "key": CLASSIC_DECODED_KEY,
         "size": obj["size"],
         "etag": obj["eTag"],
         "version-id": obj["versionId"],

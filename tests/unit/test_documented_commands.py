@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from documented import DOCS, ROOT, documented_commands
 from typer.testing import CliRunner
 
 from builders import job
 from emr_dispatch.alerts import Alert
 from emr_dispatch_tools.cli import app
-
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("README.md", "docs/RUNBOOK.md")
-_FENCED = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
-_INLINE = re.compile(r"`([^`\n]+)`")
-_COMMAND = re.compile(r"(?:^|[\s$(&|;])emr-dispatch\s+([a-z].*)$")
-
-
-def documented_commands(text: str) -> list[str]:
-    """`emr-dispatch <words>` in fenced blocks and inline code, comments dropped."""
-    code = _FENCED.findall(text)
-    prose = _FENCED.sub("", text)
-    lines = [line for block in code for line in block.splitlines()] + _INLINE.findall(prose)
-    found = []
-    for line in lines:
-        match = _COMMAND.search(line.split(" #")[0].split("&&")[0].strip())
-        if match:
-            found.append(match.group(1).strip())
-    return found
 
 
 def _all_documented() -> list[tuple[str, str]]:

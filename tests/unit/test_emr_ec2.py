@@ -220,7 +220,7 @@ ENGINE = EmrEc2Engine(SETTINGS, client=None)
 
 def _job(state: JobState = JobState.SUBMITTED) -> Job:
     return Job(
-        job_id="orders-daily-31a95ddb1c13edbe",
+        job_id="orders-daily-17c3ac63b97f7b66",
         route="orders-daily",
         engine="emr-ec2",
         state=state,

@@ -59,3 +59,35 @@ def test_the_emr_cleanup_service_linked_role_is_created_only_on_request_and_kept
     assert template["Conditions"][role["Condition"]] == {"Fn::Equals": [{"Ref": "CreateEmrServiceLinkedRole"}, "true"]}
     # ... and never deleted with the stack: it is the account's, used by every EMR cluster
     assert role["DeletionPolicy"] == role["UpdateReplacePolicy"] == "Retain"
+
+
+def _model_rule(service: str, operation: str, member: str) -> tuple[re.Pattern[str], int]:
+    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    metadata = shape.members[member].metadata  # type: ignore[union-attr]
+    return re.compile(metadata["pattern"]), int(metadata["max"])
+
+
+@pytest.mark.parametrize(
+    ("parameter", "service", "operation", "member", "optional"),
+    [
+        ("EmrServiceRoleName", "iam", "GetRole", "RoleName", False),
+        ("EmrServerlessJobRoleName", "iam", "GetRole", "RoleName", True),
+        ("EmrEksJobRoleName", "iam", "GetRole", "RoleName", True),
+        ("EmrInstanceProfileName", "iam", "GetInstanceProfile", "InstanceProfileName", False),
+        ("EmrServerlessApplicationId", "emr-serverless", "StartJobRun", "applicationId", True),
+        ("EmrEksVirtualClusterId", "emr-containers", "StartJobRun", "virtualClusterId", True),
+    ],
+)
+def test_parameters_refuse_at_deploy_what_the_api_would_refuse_at_every_start(
+    parameter: str, service: str, operation: str, member: str, optional: bool
+) -> None:
+    # Given the parameter's AllowedPattern and the API member its value becomes
+    declared = load_sam_template()["Parameters"][parameter]
+    allowed = re.compile(declared["AllowedPattern"])
+    model_pattern, model_max = _model_rule(service, operation, member)
+    # Then its default passes, and values are judged as the model judges them (empty only where optional)
+    assert allowed.fullmatch(declared["Default"])
+    for value in ("EMR_DefaultRole", "00fabc123", "x" * model_max, "x" * (model_max + 1), "has space", "a/b", "ABC"):
+        api_accepts = bool(model_pattern.fullmatch(value)) and len(value) <= model_max
+        assert bool(allowed.fullmatch(value)) == api_accepts, value
+    assert bool(allowed.fullmatch("")) == optional

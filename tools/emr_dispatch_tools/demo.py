@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class DemoReport:
     metrics: dict[str, float] = field(default_factory=dict)  # namespace-wide totals the handlers emitted
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    stack: Any = None  # the DeployedStack the story ran in
     checked: Checked = field(default_factory=Checked)
     """Every AWS call checked against its API contract, and each function's against its role (offline IAM)."""
 
@@ -93,16 +95,24 @@ _FIELDS = {"job_id", "route", "uri", "reason", "engine_id", "state"}
 
 def run_demo(console: Any, drop_events: bool = False) -> DemoReport:
     """The story; with ``drop_events`` every engine event is lost and the sweeper alone finds out what happened."""
+    from moto import mock_aws
+
     with tempfile.TemporaryDirectory() as directory, checking() as checked:
-        report = _run_demo(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))})
+        report = run_story(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))}, mock_aws())
     report.checked = checked
     report.problems += checked.problems
     return report
 
 
-def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> DemoReport:
+def run_story(
+    console: Any,
+    drop_events: bool,
+    overrides: dict[str, str],
+    world: AbstractContextManager[Any],
+    stack_name: str = "emr-dispatch-demo",
+) -> DemoReport:
+    """The demo's story in ``world`` (in-process moto for the demo; `make sandbox` passes its moto server's)."""
     import boto3
-    from moto import mock_aws
 
     from emr_dispatch.ledger import Ledger
     from emr_dispatch_tools import moto_stack
@@ -110,11 +120,12 @@ def _run_demo(console: Any, drop_events: bool, overrides: dict[str, str]) -> Dem
 
     report = DemoReport()
     region = "us-east-1"
-    with mock_aws(), diverted_logs(LogCapture()) as logs:
+    with world, diverted_logs(LogCapture()) as logs:
         console.rule("1. deploy template.yaml into moto (SAM → CloudFormation offline → create_stack)")
         # An account that already runs all three engines: a stopped EMR Serverless application (emr-dispatch
         # starts and stops it) and an EMR on EKS virtual cluster; their ids and job roles are stack parameters.
-        stack = moto_stack.deploy_with_engines("emr-dispatch-demo", region=region)
+        stack = moto_stack.deploy_with_engines(stack_name, region=region)
+        report.stack = stack
         application_id = stack.parameters["EmrServerlessApplicationId"]
         serverless = boto3.client("emr-serverless", region_name=region)
         outputs = stack.outputs
@@ -376,7 +387,53 @@ def _check(report: DemoReport) -> None:
         report.problems.append(f"the metrics do not count the jobs: {report.metrics}")
 
 
+def summary_table(report: DemoReport) -> Any:
+    """The first screen: jobs per engine and how they ended, alerts, what was cleaned up."""
+    from rich.table import Table
+
+    table = Table(title="emr-dispatch demo: what happened", title_justify="left")
+    for column in ("engine", "jobs", "succeeded", "failed", "retried", "alerts"):
+        table.add_column(column, justify="left" if column == "engine" else "right")
+    for engine in ENGINES:
+        jobs = [job for job in report.jobs if job.engine == engine]
+        alerts = [a for a in report.alerts if a["attributes"].get("engine", {}).get("Value") == engine]
+        table.add_row(
+            engine,
+            str(len(jobs)),
+            str(sum(job.state.value == "SUCCEEDED" for job in jobs)),
+            str(sum(job.state.value == "FAILED" for job in jobs)),
+            str(sum(len(job.attempts) for job in jobs)),
+            str(len(alerts)),
+        )
+    return table
+
+
+def summary_lines(report: DemoReport) -> list[str]:
+    states = [a["attributes"].get("state", {}).get("Value") for a in report.alerts]
+    terminated = [cid for cid, state in report.clusters.items() if state.startswith("TERMINATED")]
+    skipped = sorted({str(line.get("reason")) for line in report.launches if line["message"] == "arrival skipped"})
+    duplicates = sum(line["message"] == "duplicate arrival" for line in report.launches)
+    return [
+        f"alerts: {states.count('FAILED')} failure alert(s), one per failed job; "
+        f"{states.count('RETRYING')} retry notice(s)",
+        f"cleaned up: {len(terminated)} of {len(report.clusters)} EMR clusters terminated; "
+        f"the managed EMR Serverless application {report.application_state}",
+        f"not started, with a logged reason: {', '.join(skipped)}; {duplicates} re-delivered arrival(s) "
+        "recognised as duplicates",
+    ]
+
+
+NEXT_COMMANDS = [
+    ("make demo-lost-events", "the same story with every EMR event lost: the sweeper finds out"),
+    ("make sandbox", "this world kept running, for every README and RUNBOOK command"),
+    ("make test", "lint, types, tests, template validation, security scanners"),
+    ("make build && .venv-sam/bin/sam deploy --guided", "deploy it (README: Deploy to AWS)"),
+]
+
+
 def main() -> int:
+    import io
+
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's fake credentials
@@ -386,12 +443,35 @@ def main() -> int:
     os.environ.pop("AWS_PROFILE", None)
     from rich.console import Console
 
-    from emr_dispatch_tools.render import jobs_table
+    from emr_dispatch_tools.render import jobs_table, print_table
 
-    console = Console(soft_wrap=True, width=max(Console().width, 200))
-    report = run_demo(console, drop_events="--drop-events" in sys.argv[1:])
+    console = Console(soft_wrap=True)  # the terminal's own width
+    console.print("[dim]make demo: template.yaml deployed into moto, files landing, three engines ...[/]")
+    # The story's detail is kept and shown after the summary: the first screen says what happened.
+    detail = Console(
+        file=io.StringIO(),
+        soft_wrap=True,
+        width=console.width,
+        force_terminal=console.is_terminal,
+        color_system=console.color_system,  # type: ignore[arg-type]
+    )
+    report = run_demo(detail, drop_events="--drop-events" in sys.argv[1:])
+    console.print(summary_table(report))
+    for line in summary_lines(report):
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=False)  # wrapped to the terminal
+    if report.problems:
+        console.rule("[bold red]demo did not end as promised")
+        for problem in report.problems:
+            console.print(f"  - {problem}", markup=False)
+    else:
+        console.print(
+            "[green]  every job recorded on three engines, each failure alerted once, nothing left running[/]",
+            soft_wrap=False,
+        )
+    console.print("\n[bold]The detail[/] (the story as it happened, the ledger, metrics and alerts):\n")
+    sys.stdout.write(detail.file.getvalue())  # type: ignore[attr-defined]
     console.rule("5. the ledger")
-    console.print(jobs_table(report.jobs))
+    print_table(console, jobs_table(report.jobs))
     console.print(
         "  EMR on EC2 clusters: " + ", ".join(f"{cid} {state}" for cid, state in sorted(report.clusters.items()))
     )
@@ -404,19 +484,14 @@ def main() -> int:
         attributes = {name: value.get("Value") for name, value in alert["attributes"].items()}
         console.print(f"Attributes: {attributes}", markup=False, highlight=False)
         console.print(alert["message"].split("\n--- machine-readable ---")[0], markup=False, highlight=False)
-    console.rule("8. every AWS call checked (API contracts from botocore's models, IAM from template.yaml's roles)")
-    console.print(f"  {report.checked.contracts_line()}", markup=False)
-    if report.problems:
-        console.print(f"  {report.checked.iam_line()}", markup=False)
-        console.rule("[bold red]demo did not end as promised")
-        for problem in report.problems:
-            console.print(f"  - {problem}", markup=False)
-        return 1
-    console.rule(
-        "[green]demo complete: every job recorded on three engines, each failure alerted once, nothing left running"
-    )
-    console.print(report.checked.iam_line(), markup=False)
-    return 0
+    console.rule("every AWS call checked: API contracts (botocore's models), IAM (template.yaml's roles)")
+    console.print(f"  {report.checked.contracts_line()}", markup=False, highlight=False)
+    console.rule("next")
+    for command, what in NEXT_COMMANDS:
+        console.print(f"  $ {command:<48} {what}", markup=False, highlight=False, soft_wrap=False)
+    # The last line: how many calls of each function IAM checked, and that all were allowed.
+    console.print(report.checked.iam_line(), markup=False, highlight=False, soft_wrap=True)
+    return 1 if report.problems else 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from emr_dispatch_tools.offline.principals import function_principal
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 _ARTIFACT_BUCKET = "emr-dispatch-artifacts"
+SAMPLE_CLUSTER_ID = "j-2AXXXXXXGAPLF"  # the cluster and step events/emr-*.json name
+SAMPLE_STEP_ID = "s-1XXXXXXXXXXXA"
 _LAMBDA_TRIGGER_TYPES = {
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Permission",
@@ -250,6 +252,31 @@ def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east
             "EmrEksJobRoleName": "emr-dispatch-eks-job",
         },
     )
+
+
+def seed_sample_job(stack: DeployedStack, overrides: dict[str, str] | None = None) -> str:
+    """Make the ids events/emr-*.json carry real: events/s3-put-classic.json launched, and its cluster and
+    step renamed in moto to the sample's (moto names clusters at random), with the ledger following. Only in
+    moto (its backends are edited): `emr-dispatch invoke` and `make sandbox` use it. The sample job's id."""
+    from moto.emr.models import emr_backends
+
+    event = json.loads((ROOT / "events" / "s3-put-classic.json").read_text(encoding="utf-8"))
+    (result,) = stack.invoke("LauncherFunction", event, overrides)["results"]
+    if result.get("status") != "started":
+        raise RuntimeError(f"the sample arrival did not start a job: {result}")
+    account = boto3.client("sts", region_name=stack.region).get_caller_identity()["Account"]
+    backend = emr_backends[account][stack.region]
+    cluster = backend.clusters.pop(result["engine_id"])
+    cluster.id = SAMPLE_CLUSTER_ID
+    cluster.steps[0].id = SAMPLE_STEP_ID
+    backend.clusters[SAMPLE_CLUSTER_ID] = cluster
+    boto3.client("dynamodb", region_name=stack.region).update_item(
+        TableName=stack.outputs["LedgerTableName"],
+        Key={"pk": {"S": f"JOB#{result['job_id']}"}, "sk": {"S": "JOB"}},
+        UpdateExpression="SET engine_id = :id, engine_details.cluster_id = :id",
+        ExpressionAttributeValues={":id": {"S": SAMPLE_CLUSTER_ID}},
+    )
+    return str(result["job_id"])
 
 
 def rule_patterns(sam_template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

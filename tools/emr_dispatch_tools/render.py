@@ -29,9 +29,18 @@ def current_reason(job: Job) -> str:
 
 def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("job id", "route", "state", "attempt", "engine id", "input", "reason", "updated"):
-        # Ids are copied into the next command: never wrapped; the input and reason fold instead.
-        table.add_column(column, no_wrap=column in ("job id", "engine id", "state"), overflow="fold")
+    # Ids are copied into the next command: never wrapped nor cut (their column is as wide as the longest);
+    # the input and reason fold instead. The route is the job id's prefix.
+    widest = {
+        "job id": max((len(job.job_id) for job in jobs), default=6),
+        "engine id": max((len(job.engine_id or "-") for job in jobs), default=9),
+        "state": 10,
+        "updated": 19,
+    }
+    folding = {"attempt": 7, "input": 24, "reason": 12}  # never squeezed to nothing on a narrow terminal
+    for column in ("job id", "state", "attempt", "engine id", "input", "reason", "updated"):
+        width = widest.get(column) or folding[column]
+        table.add_column(column, no_wrap=column in widest, min_width=width, overflow="fold")
     for job in jobs:
         style = _STATE_STYLE.get(job.state.value, "")
         inputs = job.input_uris
@@ -40,13 +49,12 @@ def jobs_table(jobs: list[Job], title: str = "emr-dispatch jobs") -> Table:
             shown += f" (+{len(inputs) - 1})"
         table.add_row(
             job.job_id,
-            job.route,
             f"[{style}]{job.state.value}[/]" if style else job.state.value,
             f"{job.attempt}/{job.max_attempts}" if job.max_attempts > 1 else str(job.attempt),
             job.engine_id or "-",
             shown,
             current_reason(job),
-            job.updated_at,
+            job.updated_at[:19].replace("T", " "),
         )
     return table
 
@@ -123,3 +131,18 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+def print_table(console: Any, table: Table) -> None:
+    """A table no narrower than its columns' minimums: on a narrow terminal the lines run on (the terminal wraps
+    them) rather than rich squeezing a column to nothing or cutting an id."""
+    needed = sum((column.min_width or 1) + 3 for column in table.columns) + 1  # cell padding and borders
+    width = console.width
+    if needed <= width:
+        console.print(table)
+        return
+    console.width = needed  # print(width=...) is capped at the console's width
+    try:
+        console.print(table)
+    finally:
+        console.width = width

@@ -1,8 +1,11 @@
 """S3 arrival events, modelled once: classic notifications and EventBridge "Object Created".
 
-This module is the only place that decodes an object key. Classic notifications carry keys
-form-URL-encoded ("a b+c.csv" arrives as "a+b%2Bc.csv"); EventBridge carries them as-is... except
-that it too percent-encodes them, so both shapes go through ``decode_s3_key`` exactly once.
+This module is the only place that decodes an object key (``decode_s3_key``, once per key). Classic
+notifications carry keys form-URL-encoded ("a b+c.csv" arrives as "a+b%2Bc.csv"). EventBridge keys are not
+form-encoded (a real event carries "=" and ":" as is, where a classic one sends %3D and %3A): either fully raw
+or percent-encoded with %20 and a literal "+" — public sources do not settle which, so they are decoded in the
+way that is right for both (docs/decisions.md): a "+" is never a space, and a key that cannot be an encoder's
+output (a space, a bare "%", a non-ASCII character) is taken as it is.
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from emr_dispatch.errors import MalformedEventError
 
 MAX_KEY_BYTES = 1024
 """S3's limit on an object key, in UTF-8 bytes: a longer key cannot have come from S3."""
+
+CLASSIC = "s3-notification"
+EVENTBRIDGE = "eventbridge"
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_NOT_PERCENT_ENCODED = re.compile(r"[ ]|%(?![0-9A-Fa-f]{2})|[^\x00-\x7f]")
+"""What a percent-encoder never leaves in its output: a space, a "%" that starts no escape, a non-ASCII character."""
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 """S3's bucket naming rules (general purpose buckets), loosely: 3-63 of lower-case letters, digits, dots, hyphens."""
@@ -33,7 +43,7 @@ class Arrival:
     version_id: str
     sequencer: str
     event_time: str
-    shape: str  # "s3-notification" | "eventbridge"
+    shape: str  # CLASSIC | EVENTBRIDGE
 
     @property
     def uri(self) -> str:
@@ -82,9 +92,22 @@ class TestEvent:
     bucket: str
 
 
-def decode_s3_key(raw: str) -> str:
-    """Decode a key as S3 event notifications encode it. Call this once per key, nowhere else."""
-    return unquote_plus(raw, encoding="utf-8", errors="strict")
+def decode_s3_key(raw: str, shape: str = CLASSIC) -> str:
+    """The object key an event of ``shape`` carries as ``raw``. Call this once per key, nowhere else.
+
+    Classic notifications: form-URL-decoding ("+" is a space, "%2B" a plus). EventBridge: never form-decoded
+    (a "+" stays a "+"); percent escapes are decoded only when the key could be an encoder's output — it has an
+    escape, and no space, bare "%" or non-ASCII character — and the escapes spell UTF-8. Otherwise the key is
+    raw and kept as it is. The one key read differently in the two cases: a raw key whose every "%" starts a
+    UTF-8 escape and that has none of those characters ("100%25.csv" is read as "100%.csv")."""
+    if shape == CLASSIC:
+        return unquote_plus(raw, encoding="utf-8", errors="strict")
+    if not _PERCENT_ESCAPE.search(raw) or _NOT_PERCENT_ENCODED.search(raw):
+        return raw
+    try:
+        return unquote(raw, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return raw  # escapes that spell no UTF-8 are not an encoder's output of a key: the key's own text
 
 
 def parse_s3_event(event: Any) -> list[Arrival | TestEvent]:
@@ -133,13 +156,13 @@ def _parse_classic_record(record: Any, index: int) -> Arrival:
     obj = _field(s3, "object", dict, where + ".s3")
     return Arrival(
         bucket=bucket,
-        key=_decoded(_field(obj, "key", str, where + ".s3.object"), where),
+        key=_decoded(_field(obj, "key", str, where + ".s3.object"), where, CLASSIC),
         size=_int(obj.get("size", 0), where + ".s3.object.size"),
         etag=str(obj.get("eTag", "")),
         version_id=str(obj.get("versionId") or ""),
         sequencer=str(obj.get("sequencer", "")),
         event_time=str(record.get("eventTime", "")),
-        shape="s3-notification",
+        shape=CLASSIC,
     )
 
 
@@ -149,21 +172,21 @@ def _parse_eventbridge(event: dict[str, Any]) -> Arrival:
     obj = _field(detail, "object", dict, "detail")
     return Arrival(
         bucket=bucket,
-        key=_decoded(_field(obj, "key", str, "detail.object"), "detail.object"),
+        key=_decoded(_field(obj, "key", str, "detail.object"), "detail.object", EVENTBRIDGE),
         size=_int(obj.get("size", 0), "detail.object.size"),
         etag=str(obj.get("etag", "")),
         version_id=str(obj.get("version-id") or ""),
         sequencer=str(obj.get("sequencer", "")),
         event_time=str(event.get("time", "")),
-        shape="eventbridge",
+        shape=EVENTBRIDGE,
     )
 
 
-def _decoded(raw: str, where: str) -> str:
+def _decoded(raw: str, where: str, shape: str) -> str:
     if not raw:
         raise MalformedEventError(f"{where}: empty key")
     try:
-        key = decode_s3_key(raw)
+        key = decode_s3_key(raw, shape)
         size = len(key.encode("utf-8"))  # a lone surrogate (a JSON "\\ud800" escape) is not UTF-8 either
     except UnicodeError as exc:
         raise MalformedEventError(f"{where}: key is not valid UTF-8 once decoded") from exc

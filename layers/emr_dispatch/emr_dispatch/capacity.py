@@ -9,10 +9,12 @@ and its release; the sweeper recounts them from the jobs that hold slots (``reco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from emr_dispatch.conflicts import retry_conflicts
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import BY_STATE, job_key, new_job_item, serialize, to_job
@@ -147,12 +149,18 @@ class Capacity:
         """Give back the slots a job held (it ended, or never started)."""
         for counter in job.slots:
             try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_counter_key(counter),
-                    UpdateExpression="ADD active :minus_one",
-                    ConditionExpression="active > :zero",
-                    ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+                # A launcher's claim transaction on the same counter makes DynamoDB refuse this write with a
+                # TransactionConflictException: tried again in place (emr_dispatch.conflicts).
+                retry_conflicts(
+                    partial(
+                        self._client.update_item,
+                        TableName=self._table,
+                        Key=_counter_key(counter),
+                        UpdateExpression="ADD active :minus_one",
+                        ConditionExpression="active > :zero",
+                        ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+                    ),
+                    f"capacity {counter}",
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -243,7 +251,11 @@ class Capacity:
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:
-            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
+            retry_conflicts(
+                lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
+                "capacity",
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise LedgerError(f"ledger transaction failed: {exc}") from exc

@@ -61,6 +61,10 @@ class QueueSignal:
         """Ask for a batch to be closed when its window ends (SQS delivers the message after the delay)."""
         self._send(control_body(CLOSE_BATCH, batch_id=batch_id), min(delay_seconds, MAX_DELAY_SECONDS))
 
+    def close_batch(self, batch_id: str) -> None:
+        """Ask for a batch to be closed now (the sweeper, for a batch past its deadline)."""
+        self._send(control_body(CLOSE_BATCH, batch_id=batch_id), 0)
+
     def start_job(self, job_id: str, attempt: int, delay_seconds: int = 0) -> None:
         """Ask for an attempt of a job to be started: a retry after its backoff, or a start the sweeper
         found abandoned. Starting is idempotent per attempt, so a duplicate message starts nothing."""

@@ -38,8 +38,9 @@ class EngineThrottledError(EmrDispatchError):
 
 class EngineStartUnknownError(EmrDispatchError):
     """A start call without an idempotency token (RunJobFlow) ended without an answer (read timeout, connection
-    lost) and no resource it could have created was found. The claim stays: the abandoned-start path looks
-    the resource up by name again before any new call, so one arrival never starts two clusters."""
+    lost) and no resource it could have created was found. The launcher keeps the claim (the arrival is done
+    with): the abandoned-start path looks the resource up by name again before any new call, so one arrival
+    never starts two clusters."""
 
 
 class LedgerError(EmrDispatchError):

@@ -11,11 +11,11 @@ from typing import Any
 
 from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
-from emr_dispatch.batches import Batches
+from emr_dispatch.batches import Batches, ClosedBatch
 from emr_dispatch.capacity import Capacity, Caps
 from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, control_kind
 from emr_dispatch.engines.base import Engine
-from emr_dispatch.errors import EngineError, EngineThrottledError
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
@@ -29,7 +29,7 @@ DRAIN_BATCH = 25
 
 @dataclass(frozen=True)
 class LaunchResult:
-    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying | unknown
     reason: str = ""
     job_id: str | None = None
     route: str | None = None
@@ -104,13 +104,11 @@ class Launcher:
         return self._admit(self._new_job(route, item.identity(), [item.to_record()]), route, item.uri)
 
     def close_batch(self, batch_id: str) -> list[LaunchResult]:
-        """Close a batch (full, or its window ended) and admit its one job over the manifest."""
+        """Close a batch (full, its window ended, or the sweeper found it overdue) and admit its one job over
+        the manifest. The batch is CLOSED only once that job is in the ledger: until then a redelivery (or the
+        sweeper) closes it again, and the job's id, derived from the batch, makes that idempotent."""
         closed = self._batches.close(batch_id)
         if closed is None:
-            return []
-        route = self._routes.get(closed.route)
-        if route is None:
-            logger.error("closed batch's route is gone from the routes file", batch_id=batch_id, route=closed.route)
             return []
         manifest = {
             "bucket": closed.manifest_bucket,
@@ -119,11 +117,48 @@ class Launcher:
             "count": closed.count,
             "size": closed.bytes,
         }
-        job = self._new_job(route, f"batch\x00{batch_id}", [manifest])
-        return [self._admit(job, route, closed.manifest_uri)]
+        route = self._routes.get(closed.route)
+        if route is None:
+            result = self._fail_route_removed(closed, manifest)
+        else:
+            result = self._admit(self._new_job(route, f"batch\x00{batch_id}", [manifest]), route, closed.manifest_uri)
+        self._batches.mark_closed(batch_id)
+        return [result]
+
+    def _fail_route_removed(self, closed: ClosedBatch, manifest: dict[str, Any]) -> LaunchResult:
+        """A closing batch whose route was renamed or removed: its arrivals end in a job FAILED with reason
+        ROUTE_REMOVED and one alert (``jobs find`` and ``replay`` reach them through the manifest), never
+        logged and dropped."""
+        engine_name = closed.engine if closed.engine in self._engines else next(iter(self._engines))
+        now = now_iso()
+        job = Job(
+            job_id=job_id_for(closed.route, f"batch\x00{closed.batch_id}"),
+            route=closed.route,
+            engine=engine_name,
+            state=JobState.SUBMITTING,
+            attempt=1,
+            inputs=[manifest],
+            created_at=now,
+            updated_at=now,
+        )
+        correlate(job.job_id)
+        claim = self._ledger.claim(job)
+        held = job if claim else claim.held_by
+        if held is None or held.state is not JobState.SUBMITTING or held.engine_id is not None:
+            logger.info("closed batch's job already recorded", batch_id=closed.batch_id, job_id=job.job_id)
+            return LaunchResult("duplicate", "the batch's job is already recorded", job.job_id, closed.route)
+        logger.error("closed batch's route is gone from the routes file", batch_id=closed.batch_id, route=closed.route)
+        reason = (
+            f"route {closed.route!r} is gone from the routes file (renamed or removed) while batch "
+            f"{closed.batch_id} was open: its {closed.count} inputs are listed in {closed.manifest_uri}"
+        )
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, reason)
+        applied = self._outcomes.apply(held, update, self._engines[engine_name], None)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, closed.route, closed.manifest_uri)
 
     def _join_batch(self, item: Arrival, route: Route) -> LaunchResult:
-        joined = self._batches.join(item, route.name, route.batching)
+        joined = self._batches.join(item, route.name, route.batching, route.engine)
         if joined.status == "duplicate":
             metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
             logger.info("duplicate arrival", batch_id=joined.batch_id, route=route.name, uri=item.uri)
@@ -308,6 +343,11 @@ class Launcher:
                 self._ledger.release(job)
                 self._capacity.release(job)
             raise
+        except EngineStartUnknownError as exc:
+            # RunJobFlow got no answer and no cluster of the attempt's name is listed yet: the claim stays, and
+            # the abandoned-start path looks the cluster up by name again before any new call (never two).
+            logger.warning("start outcome unknown", job_id=job.job_id, route=route.name, error=str(exc))
+            return LaunchResult("unknown", "start outcome unknown: looked up again before any new start", job.job_id)
         except EngineError as exc:
             update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
             applied = self._outcomes.apply(job, update, engine, None)

@@ -54,11 +54,18 @@ class Explanation:
     request: dict[str, Any] | None = None
 
 
-def explain(routes: RoutesFile, engines: dict[str, Engine], bucket: str, key: str, work_bucket: str) -> Explanation:
+def explain(
+    routes: RoutesFile,
+    engines: dict[str, Engine],
+    bucket: str,
+    key: str,
+    work_bucket: str,
+    landed: Arrival | None = None,
+) -> Explanation:
     """The launcher's decisions for an object at ``s3://bucket/key`` (see ``Launcher.launch``), without any
-    AWS call. The job id is the one an arrival with no version, etag or sequencer would get: each real
-    object version gets its own."""
-    arrival = Arrival(bucket, key, 1, "", "", "", now_iso(), "explain")
+    AWS call. With ``landed`` (the object version as HeadObject describes it) the job id is that version's;
+    without, it is the one an object with no version, etag or size would get (each real version gets its own)."""
+    arrival = landed or Arrival(bucket, key, 1, "", "", "", now_iso(), "explain")
     uri = arrival.uri
     if key.endswith("/"):
         return Explanation(uri, "skip", "folder marker (when empty)")

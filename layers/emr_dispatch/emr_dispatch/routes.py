@@ -193,7 +193,10 @@ class EmrEc2Settings(_Model):
 
 class EmrServerlessSettings(_Model):
     application_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrServerlessApplicationId"
+        default=None,
+        pattern=r"^[0-9a-z]+$",
+        max_length=64,  # emr-serverless ApplicationId
+        description="default: the stack's EmrServerlessApplicationId",
     )
     managed_application: bool = Field(
         default=False, description="start the application when a job needs it, stop it when none is active"
@@ -202,7 +205,10 @@ class EmrServerlessSettings(_Model):
 
 class EmrEksSettings(_Model):
     virtual_cluster_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-z]+$", description="default: the stack's EmrEksVirtualClusterId"
+        default=None,
+        pattern=r"^[0-9a-z]+$",
+        max_length=64,  # emr-containers ResourceIdString
+        description="default: the stack's EmrEksVirtualClusterId",
     )
     release_label: ReleaseLabel
 

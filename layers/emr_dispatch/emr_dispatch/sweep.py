@@ -7,7 +7,10 @@ every other active job gets what the engine says now, through the same state mac
 ends the waiting work of removed routes (ROUTE_REMOVED), resends alerts whose publisher died, asks the launcher
 to start QUEUED jobs, stops orphans (clusters and job runs named as emr-dispatch's that the ledger does not know
 or holds as ended; each alerted once, remembered in the ledger), asks again for attempts whose start request
-was lost, and recounts capacity counters a crash left too high.
+was lost, and recounts capacity counters a crash left too high. It owns the batches no message will close: an
+OPEN or CLOSING batch past its deadline (its close-batch message never sent, lost, or its invocation dead) is
+closed through the launcher's own close path — the sweeper sends the close-batch control message (it may not
+write manifests or start engines itself).
 
 Each item is isolated: a failure (an engine, the ledger, SNS) is logged, counted (SweepItemFailures, alarmed)
 and never stops the rest; the next sweep tries it again.
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -36,6 +39,9 @@ from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
 from emr_dispatch.timeutil import iso_seconds_ago
+
+if TYPE_CHECKING:
+    from emr_dispatch.batches import Batches, WaitingBatch
 
 DEFAULT_BUDGET = 60
 """Jobs described per sweep, beyond the overdue ones: at two EMR calls each, well inside DescribeCluster's 1/s and
@@ -60,6 +66,7 @@ class SweepReport:
     starts_requested: list[str] = field(default_factory=list)
     counters_corrected: list[str] = field(default_factory=list)
     route_removed: list[str] = field(default_factory=list)
+    batches_closed: list[str] = field(default_factory=list)  # overdue batches whose close was asked for
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -76,7 +83,9 @@ class Sweeper:
         capacity: Capacity,
         budget: int = DEFAULT_BUDGET,
         orphans: OrphanMemory | None = None,
+        batches: Batches | None = None,
     ) -> None:
+        self._batches = batches
         self._routes = routes
         self._ledger = ledger
         self._capacity = capacity
@@ -105,6 +114,7 @@ class Sweeper:
             self._isolated(report, "reconcile", job.job_id, partial(self._reconcile, job, report))
         self._stop_orphans(report)
         self._resend_alerts(report)
+        self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
         self._pending_starts(submitting, report)
         self._isolated(report, "recount", "capacity", lambda: self._recount(submitting, report))
@@ -118,6 +128,7 @@ class Sweeper:
             starts_requested=len(report.starts_requested),
             counters_corrected=report.counters_corrected,
             route_removed=len(report.route_removed),
+            batches_closed=len(report.batches_closed),
             errors=len(report.errors),
             budget_exhausted=report.budget_exhausted,
         )
@@ -295,6 +306,32 @@ class Sweeper:
                 if counter in held:
                     held[counter] += 1
         report.counters_corrected = self._capacity.recount(held)
+
+    def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
+        """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,
+        or the invocation closing them died. The launcher is asked to close each (idempotent), at most once per
+        grace period; each batch is an isolated item."""
+        batches = self._batches
+        if batches is None:
+            return
+        overdue = self._isolated(report, "ledger", "overdue batches", lambda: list(batches.overdue(now))) or []
+        for batch in overdue:
+            self._isolated(report, "batch", batch.batch_id, partial(self._close_overdue, batches, batch, now, report))
+
+    def _close_overdue(self, batches: Batches, batch: WaitingBatch, now: datetime, report: SweepReport) -> None:
+        if not batches.take_overdue(batch, now):
+            return  # closed meanwhile, or another sweep took it
+        self._signal.close_batch(batch.batch_id)
+        metrics.count(metrics.BATCHES_OVERDUE, route=batch.route)
+        logger.warning(
+            "overdue batch: close requested",
+            batch_id=batch.batch_id,
+            route=batch.route,
+            state=batch.state,
+            close_by=batch.close_by,
+            close_requests=batch.close_requests + 1,
+        )
+        report.batches_closed.append(batch.batch_id)
 
     def _queued(self, report: SweepReport) -> None:
         """QUEUED jobs: those of a removed route end ROUTE_REMOVED here (no start request would ever start them);

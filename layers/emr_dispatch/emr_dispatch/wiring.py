@@ -99,20 +99,23 @@ def tracker() -> Tracker:
 
 @cache
 def sweeper() -> Sweeper:
+    from emr_dispatch.batches import Batches
     from emr_dispatch.control import QueueSignal
     from emr_dispatch.orphans import OrphanMemory
     from emr_dispatch.routes import load_routes
     from emr_dispatch.sweep import Sweeper
 
     settings = get_settings()
+    signal = QueueSignal(settings.arrivals_queue_url)
     return Sweeper(
         load_routes(settings.routes_file),
         _ledger(),
         _engines(),
         _outcomes(),
-        QueueSignal(settings.arrivals_queue_url),
+        signal,
         _capacity(),
         orphans=OrphanMemory(settings.ledger_table, aws.dynamodb()),
+        batches=Batches(settings.ledger_table, settings.work_bucket, aws.dynamodb(), signal),
     )
 
 

@@ -6,7 +6,8 @@
    its jobs' state-change events), with the burst's correctness against a naive one-job-per-event launcher;
 4. package size after `sam build` (run by `make bench` first);
 5. peak RSS of the launcher on one 10,000-record batch (AWS answered by a botocore-level stub);
-6. latency and controller cost against Airflow and Step Functions, on paper with cited figures.
+6. latency and controller cost against Airflow and Step Functions, on paper with cited figures;
+7. memory of closing the largest batch a route may declare (100,000 members), against closing as it was.
 
 A benchmark, not a test: nothing here fails on a number; docs/BENCHMARKS.md says which goals are met.
 """
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hot-jobs", type=int, default=150, help="jobs for the small-ledger hot path (150)")
     parser.add_argument("--cold-repeats", type=int, default=11, help="fresh interpreters per cold start figure (11)")
     parser.add_argument("--memory-records", type=int, default=10_000, help="records in the memory run's batch")
+    parser.add_argument("--batch-members", type=int, default=100_000, help="members of the batch closed (7.)")
     parser.add_argument("--build-dir", type=Path, default=None, help="sam build output (default .aws-sam/build)")
     parser.add_argument(
         "--no-sam-build", action="store_true", help="figure 4 from a pip install of the layer, not .aws-sam/build"
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from rich.console import Console
 
-    from emr_dispatch_tools.bench import budgets, coldstart, lifecycle, memory, package, paper
+    from emr_dispatch_tools.bench import batch_close, budgets, coldstart, lifecycle, memory, package, paper
     from emr_dispatch_tools.bench.burst import ROUTES_YAML, make_burst
     from emr_dispatch_tools.bench.report import burst_section, command, machine, phases, revision
     from emr_dispatch_tools.bench.runs import run_baseline, run_emr_dispatch
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = package.measure(build_dir)
     console.print(f"5. memory: one {args.memory_records:,}-record batch through the launcher, AWS stubbed …")
     mem = memory.measure(args.memory_records, args.seed)
+    console.print(f"7. memory: closing a {args.batch_members:,}-member batch, streamed and as it was …")
+    closing = batch_close.measure(args.batch_members)
     took = time.perf_counter() - began
     load_after = os.getloadavg()
     checks.__exit__(None, None, None)
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     own_ms = (life.tracker.wall_seconds - life.tracker.inside_seconds) / max(len(life.tracker.wall), 1) * 1000
     rows = budgets.figures(cold, life, ours, base, mem, sizes, len(burst.objects))
     rows += budgets.paper_figures(life, own_ms)
+    rows.append(batch_close.figure(closing))
     summary = budgets.summary_markdown(rows)
     console.print(summary, markup=False, highlight=False)
     document = f"""# Benchmarks
@@ -135,6 +140,7 @@ runs. A benchmark, not a test: nothing fails on a number.
 ## 6. Against the anchors
 
 {paper.markdown(life, own_ms)}
+{batch_close.markdown(closing)}
 ## How to read this
 
 - **moto's in-process latency is not AWS latency.** moto answers every call in this process, in milliseconds of

@@ -141,8 +141,8 @@ def _landed_object(i: int, rng: random.Random, landed: datetime) -> LandedObject
 
 def _body(obj: LandedObject, bucket: str, samples: dict[str, Any]) -> str:
     """The message body S3 (classic notification) or EventBridge puts on the arrivals queue, from the samples
-    in events/. Keys are form-URL-encoded as S3 encodes them ('/' kept, ' ' → '+'); EventBridge keys go through
-    the same decoding in the launcher (docs/decisions.md), so they are encoded the same way here."""
+    in events/. Classic keys are form-URL-encoded as S3 encodes them ('/' kept, ' ' → '+'); EventBridge keys are
+    not form-encoded and go raw, as moto sends them (docs/decisions.md)."""
     key = quote_plus(obj.key, safe="/")
     if obj.shape == "classic":
         record = samples["s3-put-classic.json"]["Records"][0]
@@ -172,7 +172,13 @@ def _body(obj: LandedObject, bucket: str, samples: dict[str, Any]) -> str:
         )
     event = samples["s3-object-created-eventbridge.json"]
     detail = event["detail"]
-    landed = {"key": key, "size": obj.size, "etag": obj.etag, "version-id": obj.version_id, "sequencer": obj.sequencer}
+    landed = {
+        "key": obj.key,
+        "size": obj.size,
+        "etag": obj.etag,
+        "version-id": obj.version_id,
+        "sequencer": obj.sequencer,
+    }
     return json.dumps(
         {
             **event,

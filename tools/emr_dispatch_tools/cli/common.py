@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emr_dispatch.errors import JobNotFoundError, JobStateError, LedgerError, RoutesError
@@ -36,6 +37,7 @@ EXIT_OK = 0
 EXIT_INVALID_ROUTES = 1
 EXIT_USAGE = 2
 EXIT_AWS = 3
+EXIT_FUNCTION_FAILED = EXIT_AWS  # `invoke`: the function raised (Lambda would answer with a FunctionError)
 EXIT_NOT_FOUND = 4  # the job, object or message asked for does not exist
 EXIT_NO_CREDENTIALS = 5
 EXIT_NO_STACK = 6  # the stack, or a table or queue it names, does not exist
@@ -47,7 +49,7 @@ EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_INVALID_ROUTES: "invalid routes file",
     EXIT_USAGE: "usage error",
-    EXIT_AWS: "AWS error",
+    EXIT_AWS: "AWS error (or the invoked function failed)",
     EXIT_NOT_FOUND: "not found (job, object)",
     EXIT_NO_CREDENTIALS: "no AWS credentials",
     EXIT_NO_STACK: "stack, table or queue missing",
@@ -56,7 +58,8 @@ EXIT_CODES = {
     EXIT_UNHEALTHY: "doctor found a problem",
 }
 
-console = Console(soft_wrap=True)
+# On a terminal, its width; piped (grep, less, a file), as wide as the content: a line is never broken.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -123,6 +126,8 @@ def _stderr_handler() -> logging.Handler:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logger.registered_formatter)
+    # What the package logs in a function (INFO and up) is for CloudWatch; at the terminal, what went wrong.
+    handler.setLevel(os.environ.get("EMR_DISPATCH_LOG_LEVEL", "WARNING").upper())
     return handler
 
 
@@ -158,6 +163,8 @@ def _aws_message(exc: BaseException, code: int) -> str:
         return f"no usable AWS credentials ({exc}): set AWS_PROFILE or pass --profile"
     if code == EXIT_NO_STACK:
         return f"not found in this account and region: {exc}"
+    if code == EXIT_NOT_FOUND:
+        return f"not found: {exc}"
     return f"AWS refused or is unreachable: {exc}"
 
 
@@ -165,7 +172,7 @@ def _fail(message: str, code: int, as_json: bool = False) -> typer.Exit:
     if as_json:  # scripts read one JSON document, on stdout, whatever happened
         print_json({"error": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")})
     else:
-        errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
+        errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -176,6 +183,12 @@ def nothing_done(message: str, output: Output, result: Any = None) -> typer.Exit
     else:
         errors.print(f"nothing done: {message}", highlight=False, markup=False)
     return typer.Exit(EXIT_NOTHING_DONE)
+
+
+def print_table(table: Any) -> None:
+    from emr_dispatch_tools.render import print_table as render_table
+
+    render_table(console, table)
 
 
 def print_json(data: Any) -> None:

@@ -234,7 +234,7 @@ def doctor(
     output: OutputOption = Output.table,
 ) -> None:
     """Check a deployed stack's surroundings: the landing bucket's Region and EventBridge notifications, the
-    roles its parameters name, EMR's service-linked role, the engines it points at. Read-only; exits 8 when
+    roles its parameters name, EMR's service-linked role, the engines it points at. Read-only; exits 9 when
     something needs fixing."""
     deployment = Deployment.connect(stack, region, profile)
     outputs = deployment.outputs  # also says "no such stack" (exit 6) before anything else

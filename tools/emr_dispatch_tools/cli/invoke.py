@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ import typer
 from rich.json import JSON
 
 from emr_dispatch_tools.cli.common import (
+    EXIT_FUNCTION_FAILED,
     EXIT_NOT_FOUND,
     EXIT_USAGE,
     CliError,
@@ -59,7 +61,11 @@ def invoke(
     functions = moto_stack._function_specs(moto_stack.load_sam_template(), moto_stack.ROOT)
     if function not in functions:
         raise CliError(f"template.yaml has no function {function!r}: one of {', '.join(functions)}", EXIT_USAGE)
-    events = [_load_event(path) for path in event_files] if event_files else [{}]
+    if not event_files:
+        raise CliError(
+            "say which event: -e events/<file>.json (the events/ folder has one per trigger shape)", EXIT_USAGE
+        )
+    events = [_load_event(path) for path in event_files]
     if real_aws:
         deployment = Deployment.connect(stack, region, profile)
         if not deployment.stack:
@@ -96,13 +102,25 @@ def _in_moto(function: str, events: list[Any], region: str) -> tuple[list[Any], 
     from emr_dispatch import wiring
     from emr_dispatch_tools import moto_stack
 
-    # Fake credentials come with moto; the SAM translator also wants a region.
-    with moto_stack._environment({"AWS_DEFAULT_REGION": region}), mock_aws():
-        wiring.reset()
-        try:
-            return _run(moto_stack.deploy_with_engines(MOTO_STACK_NAME, region=region), function, events)
-        finally:
+    # Fake credentials come with moto; the SAM translator also wants a region. An AWS_ENDPOINT_URL (e.g. the
+    # sandbox's) is set aside meanwhile: this moto is in-process and fresh, whatever the shell points at.
+    endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with moto_stack._environment({"AWS_DEFAULT_REGION": region}), mock_aws():
             wiring.reset()
+            try:
+                stack = moto_stack.deploy_with_engines(MOTO_STACK_NAME, region=region)
+                if function == "TrackerFunction":
+                    # The engine events in events/ name a cluster: it exists, with its job in the ledger (the one
+                    # events/s3-put-classic.json starts), as it would in the account they came from.
+                    with diverted_logs(logging.NullHandler()):
+                        moto_stack.seed_sample_job(stack)
+                return _run(stack, function, events)
+            finally:
+                wiring.reset()
+    finally:
+        if endpoint is not None:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
 
 
 def _run(stack: Any, function: str, events: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -111,6 +129,13 @@ def _run(stack: Any, function: str, events: list[Any]) -> tuple[list[Any], list[
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logger.registered_formatter)
+    results = []
     with diverted_logs(handler):
-        results = [stack.invoke(function, event) for event in events]
+        for event in events:
+            try:
+                results.append(stack.invoke(function, event))
+            except Exception as exc:
+                # What Lambda reports for a function error (the handler raised): its type and message, not
+                # a traceback (the function's own log line above has it).
+                raise CliError(f"{function} failed: {type(exc).__name__}: {exc}", EXIT_FUNCTION_FAILED) from exc
     return results, list(stack.emf)

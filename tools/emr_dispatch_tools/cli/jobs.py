@@ -35,6 +35,7 @@ from emr_dispatch_tools.cli.common import (
     console,
     errors,
     print_json,
+    print_table,
 )
 from emr_dispatch_tools.cli.routes import parse_s3_uri
 from emr_dispatch_tools.render import job_as_dict, job_detail, jobs_table
@@ -101,7 +102,7 @@ def jobs_list(
     if not jobs:  # said, not silently an empty table (a mistyped route or state looks the same)
         errors.print(f"no job matches{_filters(state, route, since, created_since, ended_since)}", highlight=False)
         return
-    console.print(jobs_table(jobs))
+    print_table(jobs_table(jobs))
 
 
 def _filters(state: JobState | None, route: str | None, *times: str | None) -> str:
@@ -252,7 +253,7 @@ def jobs_find(
             row["how"],
             row.get("next") or "",
         )
-    console.print(table_)
+    print_table(table_)
 
 
 def _found(ledger: Any, item: dict[str, Any]) -> dict[str, Any]:

@@ -149,6 +149,10 @@ def replay(
             event = notification_for(bucket, object_key, head, deployment.region)
             (arrival,) = parse_s3_event(event)
             assert isinstance(arrival, Arrival)  # noqa: S101 - a Records event parses into arrivals only
+            if arrival.is_folder_marker:
+                results.append(Replayed(arrival.uri, arrival.version, "skipped", None, "folder marker: never routed"))
+                advance(1)
+                continue
             known = ledger.find_by_object(arrival.uri, arrival.version)
             job_ids = [str(item["job_id"]) for item in known if str(item.get("pk", "")).startswith("JOB#")]
             job = ledger.get(job_ids[-1]) if job_ids else None

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.syntax import Syntax
 
+from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines import build_engines
 from emr_dispatch.operations import explain
@@ -83,17 +84,44 @@ def routes_explain(
     settings = _stack_settings(stack, region, profile, routes_file) if stack else placeholder_settings(routes_file)
     # Engines are built as the launcher builds them (their clients only on first use): explaining calls no AWS.
     engines = build_engines(settings, _NoLedger())
-    explanation = explain(routes, engines, bucket, key, settings.work_bucket)
+    landed = _landed(bucket, key, stack, region, profile) if stack else None
+    explanation = explain(routes, engines, bucket, key, settings.work_bucket, landed)
+    real = f"version {landed.version}" if landed else ""
     if output is Output.json:
-        print_json({**asdict(explanation), "routes_file": str(routes_file)})
+        print_json({**asdict(explanation), "routes_file": str(routes_file), "job_id_of": real or None})
         return
     console.print(f"{explanation.uri}  (routes file {routes_file})", highlight=False, markup=False)
     if explanation.route:
         console.print(f"route:   {explanation.route} ({explanation.engine})", highlight=False, markup=False)
     console.print(f"outcome: {explanation.outcome}: {explanation.reason}", highlight=False, markup=False)
     if explanation.request is not None:
-        console.print(f"job id:  {explanation.job_id} (each object version gets its own)", highlight=False)
+        if real:
+            console.print(f"job id:  {explanation.job_id} (of the object's current {real})", highlight=False)
+        else:
+            console.print(
+                "job id:  depends on the object version (with --stack, that of the object in S3): "
+                f"shown below as {explanation.job_id}",
+                highlight=False,
+                markup=False,
+            )
         console.print(Syntax(json.dumps(explanation.request, indent=2, sort_keys=True), "json", word_wrap=True))
+
+
+def _landed(bucket: str, key: str, stack: str, region: str | None, profile: str | None) -> Arrival | None:
+    """The object's current version as the launcher would see it arrive, or None if there is no such object."""
+    from botocore.exceptions import ClientError
+
+    from emr_dispatch_tools.cli.replay import notification_for
+
+    deployment = Deployment.connect(stack, region, profile)
+    try:
+        head = deployment.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    (arrival,) = parse_s3_event(notification_for(bucket, key, dict(head), deployment.region))
+    return arrival if isinstance(arrival, Arrival) else None
 
 
 class _NoLedger:

@@ -20,9 +20,11 @@ class Checked:
     denials: list[str] = field(default_factory=list)
 
     def iam_line(self) -> str:
-        counts = ", ".join(f"{name} {count}" for name, count in sorted(self.by_principal.items()))
+        counts = ", ".join(
+            f"{name.removesuffix('Function').lower()} {count}" for name, count in sorted(self.by_principal.items())
+        )
         verdict = "all allowed" if not self.denials else f"{len(self.denials)} DENIED"
-        return f"IAM: calls checked per function: {counts or 'none'} - {verdict}"
+        return f"IAM checked the calls of {counts or 'no function'}: {verdict}"
 
     def contracts_line(self) -> str:
         verdict = "all within their API contracts" if not self.violations else f"{len(self.violations)} REFUSED"
