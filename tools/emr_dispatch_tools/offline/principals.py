@@ -4,6 +4,7 @@ the deployed stack resolves them), or the operator running the CLI (docs/operato
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,11 +60,18 @@ def operator_principal(stack: DeployedStack, policy_path: Path = OPERATOR_POLICY
         facts = _facts(stack, template)
         document = json.loads(policy_path.read_text(encoding="utf-8"))
         resolved = stack_policies.resolve(_as_sub(document, stack.outputs), facts)
-        statements = resolved["Statement"]
         _cache[key] = Principal(
-            "operator", "emr-dispatch-operator", tuple(statements), stack.region, facts.account, facts.partition
+            "operator",
+            "emr-dispatch-operator",
+            tuple(resolved["Statement"]),
+            stack.region,
+            facts.account,
+            facts.partition,
         )
-    return _cache[key]
+    cached = _cache[key]
+    # Not cached: buckets are set up to notify the queue while the stack lives.
+    extra = _other_notifying_buckets(stack, cached.partition, cached.account)
+    return replace(cached, statements=(*cached.statements, *extra)) if extra else cached
 
 
 def _as_sub(value: Any, outputs: dict[str, str]) -> Any:
@@ -96,3 +104,33 @@ def operator_for_stack(stack_name: str | None, region: str) -> Principal | None:
         given = {item["ParameterKey"]: item["ParameterValue"] for item in described["Stacks"][0].get("Parameters", [])}
         stack = moto_stack.attach(stack_name, region, parameters=given)
     return operator_principal(stack)
+
+
+def _other_notifying_buckets(stack: DeployedStack, partition: str, account: str) -> list[dict[str, Any]]:
+    """docs/SECURITY.md tells operators to grant `replay` the same read on every other bucket that notifies the
+    arrivals queue: those buckets, read from the account."""
+    import boto3
+
+    queue_url = stack.outputs.get("ArrivalsQueueUrl", "")
+    queue_arn = f"arn:{partition}:sqs:{stack.region}:{account}:{queue_url.rsplit('/', 1)[-1]}"
+    buckets = []
+    with suspended():
+        s3 = boto3.session.Session(region_name=stack.region).client("s3")
+        for bucket in s3.list_buckets().get("Buckets", []):
+            name = bucket["Name"]
+            configuration = s3.get_bucket_notification_configuration(Bucket=name)
+            if name != stack.outputs.get("LandingBucketName") and any(
+                queue.get("QueueArn") == queue_arn for queue in configuration.get("QueueConfigurations", [])
+            ):
+                buckets.append(name)
+    if not buckets:
+        return []
+    resources = [f"arn:{partition}:s3:::{name}{suffix}" for name in buckets for suffix in ("", "/*")]
+    return [
+        {
+            "Sid": "ReplayFromOtherNotifyingBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetObject"],
+            "Resource": resources,
+        }
+    ]
