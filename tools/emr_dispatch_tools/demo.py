@@ -19,6 +19,7 @@ from typing import Any
 
 from emr_dispatch.routes import ENGINES
 from emr_dispatch_tools.logs import diverted_logs
+from emr_dispatch_tools.offline.summary import Checked, checking
 
 DEMO_KEYS = {
     # key → how its job's first attempt ends (one route per engine, see config/routes.yaml); a retried attempt
@@ -65,6 +66,8 @@ class DemoReport:
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     stack: Any = None  # the DeployedStack the story ran in
+    checked: Checked = field(default_factory=Checked)
+    """Every AWS call checked against its API contract, and each function's against its role (offline IAM)."""
 
 
 class LogCapture(logging.Handler):
@@ -94,8 +97,11 @@ def run_demo(console: Any, drop_events: bool = False) -> DemoReport:
     """The story; with ``drop_events`` every engine event is lost and the sweeper alone finds out what happened."""
     from moto import mock_aws
 
-    with tempfile.TemporaryDirectory() as directory:
-        return run_story(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))}, mock_aws())
+    with tempfile.TemporaryDirectory() as directory, checking() as checked:
+        report = run_story(console, drop_events, {"ROUTES_FILE": str(demo_routes(Path(directory)))}, mock_aws())
+    report.checked = checked
+    report.problems += checked.problems
+    return report
 
 
 def run_story(
@@ -478,9 +484,13 @@ def main() -> int:
         attributes = {name: value.get("Value") for name, value in alert["attributes"].items()}
         console.print(f"Attributes: {attributes}", markup=False, highlight=False)
         console.print(alert["message"].split("\n--- machine-readable ---")[0], markup=False, highlight=False)
+    console.rule("every AWS call checked: API contracts (botocore's models), IAM (template.yaml's roles)")
+    console.print(f"  {report.checked.contracts_line()}", markup=False, highlight=False)
     console.rule("next")
     for command, what in NEXT_COMMANDS:
         console.print(f"  $ {command:<48} {what}", markup=False, highlight=False, soft_wrap=False)
+    # The last line: how many calls of each function IAM checked, and that all were allowed.
+    console.print(report.checked.iam_line(), markup=False, highlight=False, soft_wrap=True)
     return 1 if report.problems else 0
 
 

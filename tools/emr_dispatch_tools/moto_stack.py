@@ -26,6 +26,9 @@ from typing import Any
 
 import boto3
 
+from emr_dispatch_tools.offline.iam import acting_as
+from emr_dispatch_tools.offline.principals import function_principal
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 _ARTIFACT_BUCKET = "emr-dispatch-artifacts"
@@ -91,6 +94,7 @@ class DeployedStack:
     """Like Lambda keeping a container warm: consecutive invocations of the same function with the same
     environment reuse what its init built (clients, routes). Off: every invocation is a cold start."""
     _last_container: tuple[str, frozenset[tuple[str, str]]] | None = field(default=None, repr=False)
+    template_path: Path = TEMPLATE
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Environment of a deployed function as moto resolved it, with /opt paths mapped to layer dirs."""
@@ -119,7 +123,8 @@ class DeployedStack:
                 wiring.reset()
             self._last_container = container
             try:
-                with contextlib.redirect_stdout(printed):
+                # Every AWS call of the handler is authorized against this function's role (offline IAM).
+                with contextlib.redirect_stdout(printed), acting_as(function_principal(self, logical_id)):
                     return handler(event, LambdaContext(self.resources[logical_id]))
             finally:
                 if not self.warm:
@@ -195,7 +200,9 @@ def deploy(
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
-    return attach(stack_name, region, template_path, dict(parameters))
+    deployed = attach(stack_name, region, template_path, dict(parameters))
+    _encrypt_tables(cfn_template, deployed)
+    return deployed
 
 
 def attach(
@@ -212,7 +219,9 @@ def attach(
         for resource in page["StackResourceSummaries"]
     }
     functions = _function_specs(load_sam_template(template_path), template_path.parent)
-    return DeployedStack(stack_name, outputs, resources, functions, region, dict(parameters or {}))
+    return DeployedStack(
+        stack_name, outputs, resources, functions, region, dict(parameters or {}), template_path=template_path
+    )
 
 
 def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:
@@ -334,6 +343,32 @@ def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
         if resource["Type"] == "AWS::Events::Rule":
             targets = resource["Properties"].get("Targets", [])
             resource["Properties"]["Targets"] = [t for t in targets if not _refers_to(t.get("Arn"), functions)]
+
+
+def _encrypt_tables(cfn_template: dict[str, Any], stack: DeployedStack) -> None:
+    """moto's CloudFormation reads a table's SSESpecification with the API's key names (`Enabled`), not
+    CloudFormation's (`SSEEnabled`), so a KMS-encrypted table came out unencrypted: apply it as AWS would (the
+    offline IAM checker reads the key from DescribeTable to authorize DynamoDB's use of it on the caller's behalf)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][stack.region].tables
+    for logical_id, resource in cfn_template["Resources"].items():
+        sse = (
+            resource.get("Properties", {}).get("SSESpecification")
+            if resource["Type"] == "AWS::DynamoDB::Table"
+            else None
+        )
+        if not sse or not sse.get("SSEEnabled") or sse.get("SSEType") != "KMS":
+            continue
+        key = sse.get("KMSMasterKeyId")
+        if isinstance(key, dict) and "Ref" in key:
+            key = f"arn:aws:kms:{stack.region}:{DEFAULT_ACCOUNT_ID}:key/{stack.resources[key['Ref']]}"
+        tables[stack.resources[logical_id]].sse_specification = {
+            "Enabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": key,
+        }
 
 
 def _refers_to(value: Any, names: set[str]) -> bool:

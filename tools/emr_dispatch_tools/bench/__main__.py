@@ -65,12 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     from emr_dispatch_tools.bench.burst import ROUTES_YAML, make_burst
     from emr_dispatch_tools.bench.report import burst_section, command, machine, phases, revision
     from emr_dispatch_tools.bench.runs import run_baseline, run_emr_dispatch
+    from emr_dispatch_tools.offline.summary import checking
 
     console = Console(soft_wrap=True, width=max(Console().width, 160))
     began = time.perf_counter()
     load_before = os.getloadavg()
     code = revision()  # before the runs: the launcher's modules are loaded then, and may change meanwhile
 
+    # Every AWS call of the runs below is checked as in the tests: API contracts, and IAM inside the functions.
+    checks = checking()
+    checked = checks.__enter__()
     console.print(f"1. cold start: {args.cold_repeats} fresh interpreters per function and per floor …")
     cold = coldstart.measure(args.cold_repeats)
     console.print(
@@ -99,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     closing = batch_close.measure(args.batch_members)
     took = time.perf_counter() - began
     load_after = os.getloadavg()
+    checks.__exit__(None, None, None)
+    console.print(f"{checked.contracts_line()}; {checked.iam_line()}", markup=False)
 
     own_ms = (life.tracker.wall_seconds - life.tracker.inside_seconds) / max(len(life.tracker.wall), 1) * 1000
     rows = budgets.figures(cold, life, ours, base, mem, sizes, len(burst.objects))
@@ -118,6 +124,7 @@ runs. A benchmark, not a test: nothing fails on a number.
 - **Reproduce**: `make bench` (runs `make build`, then `{command(args)}`); figure 4 alone: `make build` then
   `.venv/bin/python -c "from emr_dispatch_tools.bench import package; print(package.measure())"`.
 - **Took** {took:.0f} s (the bench itself, after `sam build`).
+- **Checked** (every AWS call of the runs, as in the tests): {checked.contracts_line()}; {checked.iam_line()}.
 
 ## Summary
 
@@ -149,6 +156,9 @@ runs. A benchmark, not a test: nothing fails on a number.
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(document, encoding="utf-8")
     console.print(f"wrote {args.output} ({took:.0f} s in all)")
+    if checked.problems:
+        console.print("AWS would refuse calls the bench made:\n  " + "\n  ".join(checked.problems), markup=False)
+        return 1
     return 0
 
 

@@ -133,7 +133,7 @@ def dlq_show(
             MaxNumberOfMessages=min(10, limit - len(seen)),
             VisibilityTimeout=0,
             WaitTimeSeconds=0,
-            AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
         ).get("Messages", [])
         fresh = [message for message in messages if message["MessageId"] not in seen]
         if not fresh:

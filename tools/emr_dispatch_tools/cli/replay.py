@@ -157,6 +157,7 @@ def replay(
             job_ids = [str(item["job_id"]) for item in known if str(item.get("pk", "")).startswith("JOB#")]
             job = ledger.get(job_ids[-1]) if job_ids else None
             skipped = [str(item["skip_reason"]) for item in known if item.get("skip_reason")]
+            skipped += [f"already in batch {item['batch_id']}" for item in known if item.get("batch_id")]
             results.append(_replay_one(sqs, queue_url, event, arrival, job, skipped, force, dry_run, requested_by))
             advance(1)
     if output is Output.json:

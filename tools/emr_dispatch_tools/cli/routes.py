@@ -120,8 +120,8 @@ def _landed(bucket: str, key: str, stack: str, region: str | None, profile: str 
     try:
         head = deployment.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            return None  # the object need not exist: the id then depends on the version it will have
         raise
     (arrival,) = parse_s3_event(notification_for(bucket, key, dict(head), deployment.region))
     return arrival if isinstance(arrival, Arrival) else None
