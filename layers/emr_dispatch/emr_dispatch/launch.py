@@ -227,6 +227,11 @@ class Launcher:
             # A removed route's queue: no start can take its jobs; each ends ROUTE_REMOVED with one alert.
             jobs, _ = self._capacity.queued(first, DRAIN_MAX_STARTS)
             results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in jobs]
+        elif first is None or first == "*":
+            # A request for every route (the sweeper's, an operator's) also ends the queued jobs of routes gone from
+            # the routes file: the drain below reads only the queues of the routes it has.
+            removed = self._ledger.queued_outside([route.name for route in self._routes.routes], DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
         queues: dict[str, deque[Job]] = {}
         more: dict[str, bool] = {route.name: True for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
