@@ -129,9 +129,9 @@ def test_routes_check_names_the_route_and_field_of_an_invalid_file(tmp_path: Pat
 def test_routes_explain_fills_in_the_stacks_values(engines_stack: moto_stack.DeployedStack) -> None:
     # Given a stack with an EMR Serverless application
     application_id = engines_stack.parameters["EmrServerlessApplicationId"]
-    # When a returns file is explained with the stack's values
+    # When a returns file of the stack's landing bucket (not landed yet) is explained with the stack's values
     routes = str(ROOT / "config" / "routes.yaml")
-    uri = "s3://landing/raw/returns/2026/returns-1.csv"
+    uri = f"s3://{engines_stack.outputs['LandingBucketName']}/raw/returns/2026/returns-1.csv"
     result = runner.invoke(
         app, ["routes", "explain", uri, "--stack", "emr-dispatch-test", "--routes", routes, "-o", "json"]
     )

@@ -30,6 +30,7 @@ from emr_dispatch_tools.cli.common import (
     caller,
     command,
     console,
+    errors,
     load_routes_or_exit,
     nothing_done,
     print_json,
@@ -120,8 +121,14 @@ def _landed(bucket: str, key: str, stack: str, region: str | None, profile: str 
     try:
         head = deployment.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
             return None  # the object need not exist: the id then depends on the version it will have
+        if code in ("403", "AccessDenied", "Forbidden"):
+            # S3 answers 403 for a missing object to a caller without s3:ListBucket, and for a bucket outside the
+            # operator policy: the explanation stands, only the id cannot be told (said so, as for a missing one).
+            errors.print(f"note: s3://{bucket}/{key} is not readable ({code}): the job id depends on its version")
+            return None
         raise
     (arrival,) = parse_s3_event(notification_for(bucket, key, dict(head), deployment.region))
     return arrival if isinstance(arrival, Arrival) else None
