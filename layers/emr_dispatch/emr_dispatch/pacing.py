@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 BACKLOG_GRACE_SECONDS = 60
 """How long past its nudge a backlog holds new arrivals back if no drain comes to renew or clear it."""
 
+PACE_EXPIRY_SECONDS = 24 * 3600
+"""A bucket item expires (``expires_at``, the table's TTL) a day after the last time it names: by then its
+``tat``, ``nudge_at`` and ``backlog_until`` are all past, and a missing item means exactly that (a full bucket, no
+wake-up pending, no backlog), so an engine no longer started leaves nothing behind."""
+
 
 def _pace_key(engine: str) -> dict[str, Any]:
     return {"pk": {"S": f"PACE#{engine}"}, "sk": {"S": "PACE"}}
@@ -35,6 +40,11 @@ def _pace_key(engine: str) -> dict[str, Any]:
 
 def _n(value: float) -> dict[str, str]:
     return {"N": f"{value:.3f}"}
+
+
+def _expiry(last: float) -> dict[str, str]:
+    """The TTL attribute (whole epoch seconds) of a bucket item whose latest named time is ``last``."""
+    return {"N": str(int(last) + PACE_EXPIRY_SECONDS)}
 
 
 class StartPacer:
@@ -63,14 +73,19 @@ class StartPacer:
         now = epoch_now()
         backlog = " AND (attribute_not_exists(backlog_until) OR backlog_until < :now)" if behind_backlog else ""
         busy = (  # in use: move tat on by one interval while it is within the burst's reach
-            "SET tat = tat + :step",
+            "SET tat = tat + :step, expires_at = :expires",
             "tat >= :now AND tat <= :reach" + backlog,
-            {":step": _n(step), ":now": _n(now), ":reach": _n(now + tolerance)},
+            {
+                ":step": _n(step),
+                ":now": _n(now),
+                ":reach": _n(now + tolerance),
+                ":expires": _expiry(now + tolerance + step),
+            },
         )
         quiet = (  # after a quiet time the bucket is full: this start is the first of a new burst
-            "SET tat = :next",
+            "SET tat = :next, expires_at = :expires",
             "(attribute_not_exists(tat) OR tat < :now)" + backlog,
-            {":next": _n(now + step), ":now": _n(now)},
+            {":next": _n(now + step), ":now": _n(now), ":expires": _expiry(now + step)},
         )
         first, second = (busy, quiet) if self._last_tat.get(engine, 0.0) >= now else (quiet, busy)
         item: dict[str, Any] = {}
@@ -92,8 +107,8 @@ class StartPacer:
         """Record that the engine's queue is to be drained at ``at`` (epoch seconds); True if the caller must
         schedule the request (no earlier one is pending). ``backlog``: new arrivals queue behind it meanwhile."""
         now = epoch_now()
-        values = {":at": _n(at), ":now": _n(now)}
-        expression = "SET nudge_at = :at"
+        values = {":at": _n(at), ":now": _n(now), ":expires": _expiry(max(at, now) + BACKLOG_GRACE_SECONDS)}
+        expression = "SET nudge_at = :at, expires_at = :expires"
         if backlog:
             expression += ", backlog_until = :until"
             values[":until"] = _n(at + BACKLOG_GRACE_SECONDS)
@@ -101,12 +116,18 @@ class StartPacer:
         return self._try(engine, expression, condition, values)[0]
 
     def backlog_cleared(self, engine: str) -> None:
-        """The engine's queue is empty: new arrivals start at once again."""
+        """The engine's queue is empty: new arrivals start at once again. Conditional, so a drain never creates
+        the bucket item of an engine that was never paced (an item without an expiry)."""
         try:
             self._client.update_item(
-                TableName=self._table, Key=_pace_key(engine), UpdateExpression="REMOVE backlog_until"
+                TableName=self._table,
+                Key=_pace_key(engine),
+                UpdateExpression="REMOVE backlog_until",
+                ConditionExpression="attribute_exists(backlog_until)",
             )
         except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # no backlog recorded: nothing to clear
             raise LedgerError(f"clearing the {engine} backlog failed: {exc}") from exc
 
     def _try(self, engine: str, expression: str, condition: str, values: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
