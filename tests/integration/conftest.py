@@ -12,12 +12,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from emr_dispatch import wiring
+from emr_dispatch import routes, wiring
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
+from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, QuotaMeter
 from moto_helpers import Published, subscribe_queue
 
 REGION = "us-east-1"
+SHIPPED_START_RATES = dict(routes.DEFAULT_START_RATES)
 
 _AMBIENT_AWS_VARIABLES = (
     "AWS_PROFILE",
@@ -85,3 +88,27 @@ def ledger(stack: moto_stack.DeployedStack) -> Ledger:
 def alerts(stack: moto_stack.DeployedStack) -> Callable[[], list[Published]]:
     """A queue subscribed to the stack's AlertsTopic; the returned callable lists what was published so far."""
     return subscribe_queue(stack.outputs["AlertsTopicArn"], "alerts-inbox")
+
+
+@pytest.fixture(autouse=True)
+def unpaced_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordinary tests start jobs as fast as they arrive: the engines' default start rates (pacing.py) apply only
+    to tests that opt in (``paced_starts``, ``quota_meter``) or whose routes file sets ``start_rates``."""
+    monkeypatch.setattr(routes, "DEFAULT_START_RATES", {})
+
+
+@pytest.fixture
+def paced_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt-in: the shipped default start rates (AWS's default quotas)."""
+    monkeypatch.setattr(routes, "DEFAULT_START_RATES", SHIPPED_START_RATES)
+
+
+@pytest.fixture
+def quota_meter(stack: moto_stack.DeployedStack, paced_starts: None) -> Iterator[QuotaMeter]:
+    """Opt-in: EMR's default API quotas (tools/emr_dispatch_tools/offline/quotas.py) metered on a virtual clock
+    that emr-dispatch reads too. A test tightens them through ``meter.quotas`` and moves time with
+    ``meter.clock.advance``. Installed after the stack is deployed: deploying is not metered."""
+    clock = VirtualClock()
+    meter = QuotaMeter(DEFAULT_QUOTAS, clock)
+    with virtual_time(clock), meter.installed():
+        yield meter

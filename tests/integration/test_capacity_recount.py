@@ -1,77 +1,135 @@
-"""The sweeper recounts capacity counters that a crash left too high (a terminal write whose slot release
-never ran), and never lowers one on a single look: a release in flight is not drift."""
+"""Capacity counters never drift from the slots jobs truly hold (issue 13, item 4): the sweeper counts the slot
+items (a strongly consistent query) and sets a counter that says more, or less, in one sweep, never below the
+slots truly held, and never if a slot moved since the count (the counter's version)."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
-from emr_dispatch import wiring
-from emr_dispatch.sweep import SweepReport
+from emr_dispatch.capacity import Capacity
 from emr_dispatch_tools.moto_stack import DeployedStack
+from sample_events import load_event
 
 REGION = "us-east-1"
-CAPPED_ROUTE = "clicks-batch"  # max_concurrent: 2 in config/routes.yaml
+ROUTE = """
+  - name: {name}
+    match: {{prefix: {name}/}}
+    engine: emr-ec2
+    max_concurrent: {cap}
+    emr_ec2:
+      release_label: emr-7.5.0
+      instances: {{primary: {{instance_type: m7g.xlarge}}}}
+    job:
+      entry_point: s3://{{work_bucket}}/jobs/clean_csv.py
+      arguments: ["--input={{input_uri}}"]
+"""
 
 
-def _counter(stack: DeployedStack) -> dict[str, Any]:
-    item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=stack.outputs["LedgerTableName"],
-        Key={"pk": {"S": f"CAPACITY#{CAPPED_ROUTE}"}, "sk": {"S": "CAPACITY"}},
-        ConsistentRead=True,
-    )
-    fields: dict[str, Any] = item.get("Item", {})
-    return fields
+def _routes(tmp_path: Path, *names: str, cap: int = 1) -> dict[str, str]:
+    path = tmp_path / "routes.yaml"
+    routes = "".join(ROUTE.format(name=name, cap=cap) for name in names)
+    path.write_text("version: 1\nroutes:" + routes, encoding="utf-8")
+    return {"ROUTES_FILE": str(path)}
 
 
-def _set_active(stack: DeployedStack, active: int) -> None:
+def _arrive(stack: DeployedStack, overrides: dict[str, str], key: str) -> dict[str, Any]:
+    event = load_event("s3-object-created-eventbridge.json")
+    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    time.sleep(0.002)  # distinct arrival times: FIFO is by claim time
+    result: dict[str, Any] = stack.invoke("LauncherFunction", event, overrides)["results"][0]
+    return result
+
+
+def _capacity(stack: DeployedStack) -> Capacity:
+    return Capacity(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
+
+
+def test_a_counter_left_high_is_set_to_the_slots_truly_held_by_one_sweep(
+    stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a capped route with one job holding its slot, and a counter that says 3 (releases lost)
+    overrides = _routes(tmp_path, "capped")
+    running = _arrive(stack, overrides, "capped/file-0.csv")
+    assert running["status"] == "started"
+    _set_active(stack, "capped", 3)
+
+    # When the sweeper runs once
+    report = _sweep(stack, overrides, monkeypatch)
+
+    # Then the counter holds the one slot truly held: lowered, never below
+    assert _capacity(stack).active("capped") == 1
+    assert report["counters_corrected"] == ["capped: 3 → 1"]
+
+
+def test_a_counter_is_not_corrected_if_a_slot_moved_since_the_count(stack: DeployedStack, tmp_path: Path) -> None:
+    # Given a counter that says 3 where no job holds a slot, counted just before a job takes a slot
+    overrides = _routes(tmp_path, "capped", cap=10)
+    _set_active(stack, "capped", 3)
+    capacity = _capacity(stack)
+    counted = capacity._count("capped")
+    assert (counted[0], counted[2]) == (3, [])
+    assert _arrive(stack, overrides, "capped/file-0.csv")["status"] == "started"
+
+    # When the audit corrects from that count, then the correction is refused: the counter moved since
+    with _stale_count(capacity, counted):
+        assert capacity.audit(["capped"]) == []
+    assert capacity.active("capped") == 4
+
+    # When the audit counts again, then the counter holds exactly the one slot truly held
+    assert capacity.audit(["capped"]) == ["capped: 4 → 1"]
+    assert capacity.active("capped") == 1
+
+
+# ---------------------------------------------------------------------------- helpers
+def _set_active(stack: DeployedStack, counter: str, active: int) -> None:
     boto3.client("dynamodb", region_name=REGION).update_item(
         TableName=stack.outputs["LedgerTableName"],
-        Key={"pk": {"S": f"CAPACITY#{CAPPED_ROUTE}"}, "sk": {"S": "CAPACITY"}},
+        Key={"pk": {"S": f"CAPACITY#{counter}"}, "sk": {"S": "CAPACITY"}},
         UpdateExpression="SET active = :active",
         ExpressionAttributeValues={":active": {"N": str(active)}},
     )
 
 
-def _sweep(stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> SweepReport:
-    for name, value in stack.function_environment("SweeperFunction").items():
+def _sweep(stack: DeployedStack, overrides: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from emr_dispatch import wiring
+
+    for name, value in {**stack.function_environment("SweeperFunction"), **overrides}.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
     try:
-        return wiring.sweeper().sweep()
+        report = wiring.sweeper().sweep()
     finally:
         wiring.reset()
+    return {"counters_corrected": report.counters_corrected}
 
 
-def test_a_counter_left_high_is_lowered_on_the_second_sweep_that_sees_it(
-    stack: DeployedStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a route's counter holding 2 slots that no job holds (their releases were lost)
-    _set_active(stack, 2)
-
-    # When one sweep runs, then it only notes the drift
-    first = _sweep(stack, monkeypatch)
-    assert first.counters_corrected == []
-    assert _counter(stack)["active"]["N"] == "2"
-    assert _counter(stack)["drift_seen"]["N"] == "2"
-
-    # When the next sweep sees the same drift, then it gives the slots back
-    second = _sweep(stack, monkeypatch)
-    assert second.counters_corrected == [f"{CAPPED_ROUTE}: 2 → 0"]
-    assert _counter(stack)["active"]["N"] == "0"
-    assert "drift_seen" not in _counter(stack)
+@contextlib.contextmanager
+def _stale_count(capacity: Capacity, counted: Any) -> Iterator[None]:
+    original = capacity._count
+    capacity._count = lambda counter: counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        capacity._count = original  # type: ignore[method-assign]
 
 
-def test_a_drift_gone_by_the_next_sweep_is_forgotten(stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a counter one slot high at a sweep (a release in flight)
-    _set_active(stack, 1)
-    _sweep(stack, monkeypatch)
-    # When the release lands before the next sweep
-    _set_active(stack, 0)
-    report = _sweep(stack, monkeypatch)
-    # Then nothing is corrected, and a later drift starts its count afresh
-    assert report.counters_corrected == []
-    assert _counter(stack)["active"]["N"] == "0"
-    assert _counter(stack)["drift_seen"]["N"] == "0"
+def test_a_slot_left_by_a_job_that_is_gone_is_given_back(stack: DeployedStack, tmp_path: Path) -> None:
+    # Given a capped job holding its slot, whose item then disappears (deleted by hand)
+    overrides = _routes(tmp_path, "capped", cap=10)
+    started = _arrive(stack, overrides, "capped/file-0.csv")
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=stack.outputs["LedgerTableName"], Key={"pk": {"S": f"JOB#{started['job_id']}"}, "sk": {"S": "JOB"}}
+    )
+    # When the counter is audited, then the slot is given back and the counter says 0
+    capacity = _capacity(stack)
+    assert capacity.audit(["capped"]) == ["capped: released the slots of 1 ended or vanished job(s)"]
+    assert capacity.active("capped") == 0

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from faults import InjectedCrashError, crash_at, recording_calls
+from faults import InjectedCrashError, crash_at, recording_calls, with_occurrences
 
 from emr_dispatch import jobs, wiring
 from emr_dispatch.jobs import JobState
@@ -17,7 +17,15 @@ from emr_dispatch_tools.moto_stack import DeployedStack
 from sample_events import load_event
 
 REGION = "us-east-1"
-LAUNCH_PATH = [("dynamodb", "TransactWriteItems"), ("emr", "RunJobFlow"), ("dynamodb", "UpdateItem")]
+LAUNCH_PATH = [
+    ("dynamodb", "TransactWriteItems"),
+    ("dynamodb", "UpdateItem"),
+    ("emr", "RunJobFlow"),
+    ("dynamodb", "UpdateItem"),
+]
+"""Claim (with the route's pause check), start token (pacing.py), start, record the engine id."""
+FAULTED = with_occurrences(LAUNCH_PATH)
+pytestmark = pytest.mark.usefixtures("paced_starts")  # the start-rate write is part of the path under test
 KEY = "raw/orders/2026-11-23/orders-faults.csv"
 
 
@@ -29,13 +37,13 @@ def _arrival(stack: DeployedStack) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize(("service", "operation"), LAUNCH_PATH)
+@pytest.mark.parametrize(("service", "operation", "occurrence"), FAULTED)
 def test_a_crash_at_any_launch_call_leaves_one_owned_cluster_after_redelivery_and_a_sweep(
-    stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, service: str, operation: str, when: str
+    stack: DeployedStack, monkeypatch: pytest.MonkeyPatch, service: str, operation: str, occurrence: int, when: str
 ) -> None:
     # Given an arrival whose first launcher invocation dies at this point of the launch path
     event = _arrival(stack)
-    with crash_at(service, operation, when), pytest.raises(InjectedCrashError):
+    with crash_at(service, operation, when, occurrence), pytest.raises(InjectedCrashError):
         stack.invoke("LauncherFunction", event)
 
     # When SQS redelivers it after its visibility timeout (longer than any live invocation's claim)
@@ -49,7 +57,7 @@ def test_a_crash_at_any_launch_call_leaves_one_owned_cluster_after_redelivery_an
     wiring.reset()
 
     # Then the arrival has exactly one job, not stuck, on exactly one cluster, which it owns
-    recorded_before_crash = (operation, when) == ("UpdateItem", "after")
+    recorded_before_crash = (operation, occurrence, when) == ("UpdateItem", 2, "after")
     expected = {"duplicate"} if recorded_before_crash else {"started", "recovered"}
     assert redelivered["status"] in expected
     if (operation, when) == ("RunJobFlow", "after"):

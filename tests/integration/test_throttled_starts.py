@@ -1,106 +1,107 @@
-"""A start that EMR throttles beyond the SDK's retries is retried later, never lost."""
+"""A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): a start that EMR throttles or
+refuses for a quota waits QUEUED in the ledger, with its reason, and starts when the quota allows."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from emr_dispatch.errors import EngineThrottledError
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline.quotas import EMR, QuotaMeter, Rate
 from moto_helpers import receive_as_lambda_event
-from sample_events import load_event, with_bucket
+from sample_events import load_event
 
 REGION = "us-east-1"
 
 
-@contextlib.contextmanager
-def _emr_throttles_run_job_flow() -> Iterator[None]:
-    """RunJobFlow answers ThrottlingException, as EMR does past its 0.5/s refill, on every client created
-    meanwhile (the launcher creates its clients inside the invocation)."""
-
-    def throttled(**_: Any) -> tuple[Any, dict[str, Any]]:
-        response = AWSResponse("https://elasticmapreduce.us-east-1.amazonaws.com", 400, HTTPHeaders(), None)
-        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}}
-        return response, error
-
-    events = boto3._get_default_session().events
-    handler: Any = throttled  # a before-call handler may answer in place of AWS
-    events.register("before-call.emr.RunJobFlow", handler, unique_id="test-throttle")
-    try:
-        yield
-    finally:
-        events.unregister("before-call.emr.RunJobFlow", unique_id="test-throttle")
+def _arrival(stack: DeployedStack, key: str) -> dict[str, Any]:
+    event = load_event("s3-object-created-eventbridge.json")
+    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    return event
 
 
-def test_a_throttled_arrival_goes_back_to_sqs_and_starts_on_redelivery(stack: DeployedStack) -> None:
-    # Given an arrival on the queue and an EMR that throttles RunJobFlow
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = stack.outputs["ArrivalsQueueUrl"]
-    body = with_bucket(load_event("s3-object-created-eventbridge.json"), stack.outputs["LandingBucketName"])
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
-    batch = receive_as_lambda_event(queue_url)
-    ledger = Ledger(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
-
-    # When the launcher handles it while throttled
-    with _emr_throttles_run_job_flow():
-        response = stack.invoke("LauncherFunction", batch)
-
-    # Then the message is reported failed (SQS delivers it again) and its claim is dropped
-    assert [item["itemIdentifier"] for item in response["batchItemFailures"]] == [batch["Records"][0]["messageId"]]
-    assert list(ledger.list_jobs()) == []
-
-    # When SQS redelivers it and EMR has capacity again, then the job starts
-    retried = stack.invoke("LauncherFunction", batch)
-    assert retried == {"batchItemFailures": []}
-    (job,) = list(ledger.list_jobs())
-    assert job.state is JobState.SUBMITTED
+def _ledger(stack: DeployedStack) -> Ledger:
+    return Ledger(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
 
 
-def test_a_throttled_queued_job_keeps_its_place(stack: DeployedStack, tmp_path: Path) -> None:
-    # Given a route capped at 1 with one running and one queued job
-    routes = tmp_path / "routes.yaml"
-    shipped = (Path(__file__).resolve().parents[2] / "config" / "routes.yaml").read_text(encoding="utf-8")
-    routes.write_text(
-        shipped.replace("    timeout_minutes: 120\n", "    timeout_minutes: 120\n    max_concurrent: 1\n", 1)
+def _control_messages(stack: DeployedStack) -> dict[str, Any]:
+    messages = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+    for record in messages["Records"]:
+        assert json.loads(record["body"])["emr-dispatch"] == "start-queued"
+    return messages
+
+
+def test_a_throttled_arrival_waits_queued_with_its_reason_and_starts_when_the_quota_allows(
+    stack: DeployedStack, quota_meter: QuotaMeter
+) -> None:
+    # Given an account whose RunJobFlow bucket is empty (burst 1, spent) and refills slowly
+    quota_meter.quotas = replace(quota_meter.quotas, api={**quota_meter.quotas.api, (EMR, "RunJobFlow"): Rate(1, 0.01)})
+    emr = boto3.client("emr", region_name=REGION)
+    someone_else = {"Name": "someone-else", "Instances": {"KeepJobFlowAliveWhenNoSteps": False}}
+    emr.run_job_flow(**someone_else, ReleaseLabel="emr-7.5.0")  # type: ignore[arg-type]
+    with pytest.raises(emr.exceptions.ClientError, match="ThrottlingException"):
+        emr.run_job_flow(**someone_else, ReleaseLabel="emr-7.5.0")  # type: ignore[arg-type]
+
+    # When an arrival is launched
+    response = stack.invoke("LauncherFunction", {"Records": [_sqs_record(stack, "raw/orders/2026-11-23/a.csv")]})
+
+    # Then the message succeeds (nothing for SQS to retry or dead-letter) and the job waits QUEUED with its reason
+    assert response == {"batchItemFailures": []}
+    (job,) = [job for job in _ledger(stack).list_jobs() if job.route == "orders-daily"]
+    assert job.state is JobState.QUEUED
+    assert job.wait_reason == "throttled by emr-ec2"
+    assert job.wait_until is not None
+    assert quota_meter.report.throttled[(EMR, "RunJobFlow")] >= 1
+
+    # When the quota has refilled and the start-queued request the launcher scheduled is delivered
+    quota_meter.clock.advance(120)
+    messages = _control_messages(stack)
+    assert messages["Records"], "the launcher asked to be woken when the next start is due"
+    assert stack.invoke("LauncherFunction", messages) == {"batchItemFailures": []}
+
+    # Then the job started, once
+    started = _ledger(stack).get(job.job_id)
+    assert started is not None
+    assert started.state is JobState.SUBMITTED
+    assert [c["Id"] for c in emr.list_clusters()["Clusters"] if c["Name"] != "someone-else"] == [started.engine_id]
+
+
+def test_a_start_refused_for_the_active_cluster_quota_waits_instead_of_failing(
+    stack: DeployedStack, quota_meter: QuotaMeter
+) -> None:
+    # Given an account at its active-cluster quota (1 here; 500 by default)
+    quota_meter.quotas = replace(quota_meter.quotas, active_clusters=1)
+    emr = boto3.client("emr", region_name=REGION)
+    other = emr.run_job_flow(
+        Name="someone-else", Instances={"KeepJobFlowAliveWhenNoSteps": True}, ReleaseLabel="emr-7.5.0"
     )
-    overrides = {"ROUTES_FILE": str(routes)}
-    landing = stack.outputs["LandingBucketName"]
-    first = load_event("s3-object-created-eventbridge.json")
-    first["detail"]["bucket"]["name"] = landing
-    second = json_copy(first)
-    second["detail"]["object"]["key"] = "raw/orders/2026-11-23/orders-0003.csv"
-    started = stack.invoke("LauncherFunction", first, overrides)["results"][0]
-    queued = stack.invoke("LauncherFunction", second, overrides)["results"][0]
-    assert (started["status"], queued["status"]) == ("started", "queued")
-    ledger = Ledger(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
 
-    # When the slot frees but EMR throttles the queued job's start
-    boto3.client("emr", region_name=REGION).terminate_job_flows(JobFlowIds=[started["engine_id"]])
-    ledger_job = ledger.get(started["job_id"])
-    assert ledger_job is not None
-    from emr_dispatch.capacity import Capacity
+    # When an arrival is launched, then it waits QUEUED for the quota (no FAILED, no alert)
+    result = stack.invoke("LauncherFunction", _arrival(stack, "raw/orders/2026-11-23/b.csv"))["results"][0]
+    assert result["status"] == "queued"
+    job = _ledger(stack).get(result["job_id"])
+    assert job is not None
+    assert job.state is JobState.QUEUED
+    assert "quota" in (job.wait_reason or "")
+    assert quota_meter.report.refused[(EMR, "RunJobFlow")] == 1
 
-    Capacity(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION)).release(ledger_job)
-    with _emr_throttles_run_job_flow(), pytest.raises(EngineThrottledError, match="throttled"):
-        stack.invoke("LauncherFunction", {"emr-dispatch": "start-queued"}, overrides)
-
-    # Then the job is QUEUED again, not lost, and starts when asked again
-    waiting = ledger.get(queued["job_id"])
-    assert waiting is not None
-    assert waiting.state is JobState.QUEUED
-    results = stack.invoke("LauncherFunction", {"emr-dispatch": "start-queued"}, overrides)["results"]
-    assert [(r["job_id"], r["status"]) for r in results] == [(queued["job_id"], "started")]
+    # When the other cluster ends and the launcher's request comes due, then the job starts
+    emr.terminate_job_flows(JobFlowIds=[other["JobFlowId"]])
+    quota_meter.clock.advance(120)
+    assert stack.invoke("LauncherFunction", _control_messages(stack)) == {"batchItemFailures": []}
+    started = _ledger(stack).get(result["job_id"])
+    assert started is not None
+    assert started.state is JobState.SUBMITTED
 
 
-def json_copy(value: dict[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = json.loads(json.dumps(value))
-    return copied
+def _sqs_record(stack: DeployedStack, key: str) -> dict[str, Any]:
+    record: dict[str, Any] = load_event("sqs-s3-batch.json")["Records"][0]
+    return {**record, "body": json.dumps(_arrival(stack, key))}

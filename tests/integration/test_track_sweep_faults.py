@@ -29,15 +29,18 @@ TRACK_PATH = [
     ("dynamodb", "Query"),
     ("emr", "DescribeCluster"),
     ("emr", "DescribeStep"),
-    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "TransactWriteItems"),  # FAILED and the capacity slots given back, in one transaction
+    ("dynamodb", "GetItem"),
     ("emr", "TerminateJobFlows"),
     ("dynamodb", "UpdateItem"),
+    ("sqs", "SendMessage"),  # the route's queue may start its next job
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
 ]
 # The sweeper on a job past its timeout whose events were lost: list the active jobs, and the overdue one first:
-# describe (still running), record TIMED_OUT (inspecting it), terminate, record, alert, clear; search orphans;
-# look for lost alerts (a sparse index) and lost starts; recount capacity; look for queued jobs.
+# describe (still running), record TIMED_OUT (inspecting it; its slots given back in the same transaction),
+# terminate, record, ask for queued jobs, alert, clear; search orphans; look for lost alerts (a sparse index) and
+# lost starts; count the slot items of the capped counters; look for queued jobs.
 SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "Query"),
@@ -45,15 +48,17 @@ SWEEP_PATH = [
     ("emr", "ListSteps"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
-    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "TransactWriteItems"),
+    ("dynamodb", "GetItem"),
     ("emr", "TerminateJobFlows"),
     ("dynamodb", "UpdateItem"),
+    ("sqs", "SendMessage"),
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    *[("dynamodb", "Query")] * 6,  # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING, SUBMITTED, RUNNING
-    ("dynamodb", "GetItem"),
-    ("dynamodb", "Query"),
+    # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, clicks-batch
+    # and all routes (one consistent query each); queued jobs
+    *[("dynamodb", "Query")] * 8,
 ]
 
 

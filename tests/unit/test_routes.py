@@ -264,3 +264,19 @@ def test_shipped_file_round_trips_through_parse_routes() -> None:
 
     # When it is validated twice, once after a deep copy / Then both agree
     assert parse_routes(raw) == parse_routes(copy.deepcopy(raw))
+
+
+def test_routes_check_warns_of_a_per_object_emr_on_ec2_route_with_no_cap() -> None:
+    # Given a per-object EMR on EC2 route without max_concurrent, beside one that has it
+    routes = parse_routes(_doc(_route("uncapped"), _route("capped", match={"prefix": "capped/"}, max_concurrent=5)))
+    # When it is checked / Then only the uncapped route is warned about, naming the quota it could exhaust
+    (warning,) = routes.warnings()
+    assert warning.startswith("route 'uncapped': every object starts its own EMR cluster")
+    assert "500 active clusters" in warning
+
+
+def test_the_shipped_routes_cap_every_per_object_cluster_route_and_all_jobs() -> None:
+    # Given the shipped routes file / Then it has an overall cap and warns of nothing
+    routes = load_routes_file(SHIPPED_ROUTES)
+    assert routes.max_concurrent_jobs is not None
+    assert routes.warnings() == []

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from emr_dispatch.jobs import Job
+from emr_dispatch.jobs import Job, JobState
 
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "TIMED_OUT": "red", "CANCELLED": "yellow"}
 
@@ -24,6 +24,8 @@ def current_reason(job: Job) -> str:
     earlier = job.attempts[-1] if job.attempts else {}
     if job.reason_code and not job.state.is_terminal and earlier.get("reason_code") == job.reason_code:
         return f"(attempt {earlier.get('attempt', job.attempt - 1)}: {job.reason_code})"
+    if job.state is JobState.QUEUED and job.wait_reason and not job.reason_code:
+        return f"waiting: {job.wait_reason}"
     return job.reason_code or ""
 
 
@@ -68,6 +70,11 @@ def job_detail(job: Job) -> Table:
         ("engine", f"{job.engine} {job.engine_id or ''}".strip()),
         ("state", f"{job.state.value} (attempt {job.attempt} of {max(job.max_attempts, job.attempt)})"),
         ("reason", f"{job.reason_code or '-'}: {job.reason_message or '-'}"),
+        *(
+            [("waiting", f"{job.wait_reason}; next try {job.wait_until or 'when a slot frees'}")]
+            if job.state is JobState.QUEUED and job.wait_reason
+            else []
+        ),
         ("inputs", "\n".join(job.input_uris) or "-"),
         ("created", job.created_at),
         ("submitted", job.submitted_at or "-"),

@@ -23,10 +23,11 @@ def _client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    # Standard mode retries throttling and transient errors with exponential backoff and jitter;
-    # RunJobFlow refills at 0.5/s, so a throttled call gets a few chances before giving up.
+    # Standard mode retries transient errors (and throttles) with exponential backoff and jitter, 3 attempts in
+    # all (botocore's default). The SDK's retries are not how emr-dispatch lives with EMR's quotas: starts are
+    # paced to them (pacing.py) and a start that is throttled anyway waits QUEUED in the ledger (docs/decisions.md).
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5,
         read_timeout=20,
         user_agent_extra="emr-dispatch",

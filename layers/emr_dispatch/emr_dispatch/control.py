@@ -57,6 +57,10 @@ class QueueSignal:
     def slot_freed(self, route: str) -> None:
         self._send(control_body(START_QUEUED, route=route), 0)
 
+    def drain_later(self, delay_seconds: int) -> None:
+        """Ask for the queued jobs to be started after a wait (the next start token is due then)."""
+        self._send(control_body(START_QUEUED, route="*"), max(0, min(delay_seconds, MAX_DELAY_SECONDS)))
+
     def close_later(self, batch_id: str, delay_seconds: int) -> None:
         """Ask for a batch to be closed when its window ends (SQS delivers the message after the delay)."""
         self._send(control_body(CLOSE_BATCH, batch_id=batch_id), min(delay_seconds, MAX_DELAY_SECONDS))

@@ -33,7 +33,20 @@ class EngineError(EmrDispatchError):
 
 
 class EngineThrottledError(EmrDispatchError):
-    """The engine throttled us beyond the SDK's retries; the arrival is retried later, not lost."""
+    """The engine refused a start for a quota: its API rate (throttled) or its capacity. A reason to wait: the
+    job waits QUEUED in the ledger and starts when the quota allows, never lost (DESIGN.md invariant 10)."""
+
+    def __init__(self, message: str, quota: str = "rate", retry_after: float = 0.0) -> None:
+        self.quota = quota  # rate | capacity
+        self.retry_after = retry_after  # seconds worth waiting before the next try (0: unknown)
+        super().__init__(message)
+
+
+class EngineQuotaError(EngineThrottledError):
+    """A start refused for a capacity quota (EMR's active clusters, EMR Serverless vCPUs, a full job queue)."""
+
+    def __init__(self, message: str, retry_after: float = 60.0) -> None:
+        super().__init__(message, "capacity", retry_after)
 
 
 class EngineStartUnknownError(EmrDispatchError):

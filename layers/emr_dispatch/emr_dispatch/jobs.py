@@ -98,6 +98,9 @@ class Job:
     starting_at: str | None = None  # a launcher took this attempt's start in hand at this time
     launch_options: dict[str, str] = field(default_factory=dict)  # e.g. {"market": "ON_DEMAND"} after Spot loss
     log_locations: list[str] = field(default_factory=list)  # where the engine put the logs of its end
+    wait_reason: str | None = None  # why a QUEUED job waits: a cap, the start rate, a throttle, a quota refusal
+    wait_until: str | None = None  # when a waiting job is next tried; the sweeper nudges one left past it
+    queued_at: str | None = None  # its place in its route's queue (by_queue index); kept when it is re-queued
     # What finishes the job without its route (the route may be edited or removed while it waits or runs): the
     # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
     route_snapshot: str | None = None

@@ -1,11 +1,18 @@
 """Launching: arrivals → route → claim (and capacity slot) → engine start → ledger.
 
-Also starts QUEUED jobs, oldest first, when asked to (a slot was freed), pending attempts (retries), and an
-ended job's next attempt when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
+Also starts QUEUED jobs when asked to (a slot was freed, a start token is due): per route, the route that freed
+the slot first, then the others in turn, oldest first within a route; pending attempts (retries), and an ended
+job's next attempt when an operator asks (``emr-dispatch jobs retry``, ``replay --force``).
+
+A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
+engine's start rate (pacing.py); a start that must wait, or that the engine throttled or refused for a quota,
+waits QUEUED in the ledger with its reason and the time it is tried again, and the message succeeds.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,18 +20,21 @@ from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
 from emr_dispatch.batches import Batches, ClosedBatch
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, control_kind
+from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, QueueSignal, control_kind
 from emr_dispatch.engines.base import Engine
-from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
+from emr_dispatch.pacing import StartPacer
 from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
-from emr_dispatch.timeutil import now_iso, seconds_between
+from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, now_iso, seconds_between
 
-DRAIN_BATCH = 25
-"""QUEUED jobs looked at per request to start queued jobs."""
+DRAIN_PER_ROUTE = 10
+"""QUEUED jobs read per route at a time (one query of the route's queue)."""
+DRAIN_MAX_STARTS = 100
+"""Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class LaunchResult:
     route: str | None = None
     uri: str | None = None
     engine_id: str | None = None
+    retry_after: float = 0.0  # a job that waits: seconds until it is tried again
 
 
 class Launcher:
@@ -47,7 +58,11 @@ class Launcher:
         engines: dict[str, Engine],
         outcomes: OutcomeRecorder,
         work_bucket: str,
+        pacer: StartPacer | None = None,
+        signal: QueueSignal | None = None,
     ) -> None:
+        self._pacer = pacer
+        self._signal = signal
         self._routes = routes
         self._work_bucket = work_bucket
         self._ledger = ledger
@@ -66,7 +81,7 @@ class Launcher:
         if kind is not None:
             clear_arrival_context()
         if kind == START_QUEUED:
-            return self.start_queued()
+            return self.start_queued(str(event.get("route", "")) or None)
         if kind == CLOSE_BATCH:
             return self.close_batch(str(event.get("batch_id", "")))
         if kind == START_JOB:
@@ -193,7 +208,7 @@ class Launcher:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
             return LaunchResult("queued", claimed.reason, job.job_id, route.name, uri)
         if claimed.status == "claimed":
-            return self._start(job, route, engine, uri)
+            return self._paced_start(job, route, engine, uri, behind_backlog=True)
         held = claimed.held_by
         if held is not None and held.start_abandoned:
             route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
@@ -202,26 +217,72 @@ class Launcher:
         logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
         return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
 
-    def start_queued(self) -> list[LaunchResult]:
-        """Start QUEUED jobs, oldest first, while their route's and the overall caps allow."""
+    def start_queued(self, first: str | None = None) -> list[LaunchResult]:
+        """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
+        ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
+        own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
+        order = _rotated(self._routes.routes, first)
         results: list[LaunchResult] = []
-        blocked: set[str] = set()  # routes at their cap: their later jobs wait too (FIFO per route)
-        for job in self._capacity.oldest_queued(DRAIN_BATCH):
-            route = route_of(job, self._routes)
-            uri = job.input_uris[0] if job.input_uris else None
-            if route is None:
-                results.append(self._route_removed(job, uri or ""))
-                continue
-            if route.name in blocked:
-                continue
-            correlate(job.job_id)
-            taken = self._capacity.start_queued(job, self._caps(route))
-            if taken is None:
-                blocked.add(route.name)
-                continue
-            metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
-            results.append(self._start(taken, route, self._engines[route.engine], uri or "", on_throttle="requeue"))
+        if first and self._routes.get(first) is None and first != "*":
+            # A removed route's queue: no start can take its jobs; each ends ROUTE_REMOVED with one alert.
+            jobs, _ = self._capacity.queued(first, DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in jobs]
+        elif first is None or first == "*":
+            # A request for every route (the sweeper's, an operator's) also ends the queued jobs of routes gone from
+            # the routes file: the drain below reads only the queues of the routes it has.
+            removed = self._ledger.queued_outside([route.name for route in self._routes.routes], DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
+        queues: dict[str, deque[Job]] = {}
+        more: dict[str, bool] = {route.name: True for route in order}
+        blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
+        at_cap: set[str] = set()
+        started = 0
+        progressed = True
+        while progressed and started < DRAIN_MAX_STARTS:
+            progressed = False
+            for route in order:
+                if route.name in at_cap or route.engine in blocked:
+                    continue
+                queue = queues.setdefault(route.name, deque())
+                if not queue and more[route.name]:
+                    jobs, more[route.name] = self._capacity.queued(route.name, DRAIN_PER_ROUTE)
+                    queue.extend(jobs)
+                if not queue:
+                    continue
+                progressed = True
+                result = self._start_from_queue(queue.popleft(), route, blocked, at_cap)
+                if result is not None:
+                    results.append(result)
+                    started += result.status in ("started", "recovered")
+        waiting_engines = {route.engine for route in order if queues.get(route.name) or more[route.name]}
+        for engine, due in blocked.items():
+            # Wake when a whole burst of tokens is due (not for each token): fewer invocations, same pace.
+            burst = self._routes.start_rate(engine)
+            self._nudge(engine, due + ((burst.burst - 1) / burst.per_second if burst else 0.0), backlog=True)
+        if started >= DRAIN_MAX_STARTS and any(e not in blocked for e in waiting_engines):
+            self._require_signal().drain_later(0)  # more to start now: a fresh invocation goes on
+        if self._pacer is not None:
+            for engine in {route.engine for route in order} - waiting_engines - set(blocked):
+                self._pacer.backlog_cleared(engine)
         return results
+
+    def _start_from_queue(
+        self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
+    ) -> LaunchResult | None:
+        correlate(job.job_id)
+        route = route_of(job, self._routes) or route  # its snapshot: the engine it was queued for
+        taken, status = self._capacity.take_from_queue(job, self._caps(route))
+        if taken is None:
+            if status == "cap":
+                at_cap.add(route.name)  # its later jobs wait too (FIFO per route)
+            return None
+        uri = taken.input_uris[0] if taken.input_uris else ""
+        engine = self._engines[route.engine]
+        metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
+        result = self._paced_start(taken, route, engine, uri, behind_backlog=False)
+        if result.status == "queued":
+            blocked[route.engine] = epoch_now() + result.retry_after
+        return result
 
     def retry(self, job_id: str, requested_by: str = "operator") -> LaunchResult:
         """An operator's new attempt of an ended job, same inputs (``emr-dispatch jobs retry``), started like a
@@ -250,7 +311,7 @@ class Launcher:
         if taken is None:
             metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
             return LaunchResult("queued", "capacity cap reached or route paused", job_id, route.name, uri)
-        return self._start(taken, route, self._engines[route.engine], uri, on_throttle="requeue")
+        return self._paced_start(taken, route, self._engines[route.engine], uri, behind_backlog=True)
 
     def replay(self, event: Any, requested_by: str = "operator") -> list[LaunchResult]:
         """Arrivals launched as usual, except that an object whose job already ended gets a new attempt
@@ -295,7 +356,7 @@ class Launcher:
         if found is not None:
             self._ledger.record_submitted(taken, found.engine_id, found.details)
             return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)
-        return self._start(taken, route, engine, uri, on_throttle="release-start")
+        return self._paced_start(taken, route, engine, uri, behind_backlog=True)
 
     def _caps(self, route: Route) -> Caps:
         """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
@@ -323,26 +384,50 @@ class Launcher:
         found = engine.find_started(job)
         if found is None:
             logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
-            return self._start(job, route, engine, uri)
+            return self._paced_start(job, route, engine, uri, behind_backlog=True)
         self._ledger.record_submitted(job, found.engine_id, found.details)
         logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
         return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
 
-    def _start(self, job: Job, route: Route, engine: Engine, uri: str, on_throttle: str = "release") -> LaunchResult:
+    def _paced_start(self, job: Job, route: Route, engine: Engine, uri: str, *, behind_backlog: bool) -> LaunchResult:
+        """Start now if the engine's start rate has a token; otherwise the job waits QUEUED for its turn."""
+        wait = self._pacer.take(route.engine, behind_backlog=behind_backlog) if self._pacer else 0.0
+        if wait > 0:
+            metrics.count(metrics.STARTS_PACED, engine=route.engine)
+            reason = f"start rate of {route.engine}" + (" (older jobs first)" if behind_backlog else "")
+            return self._wait(job, route, uri, reason, wait)
+        return self._start(job, route, engine, uri)
+
+    def _wait(self, job: Job, route: Route, uri: str, reason: str, seconds: float) -> LaunchResult:
+        """The job waits QUEUED (its slots given back, its place kept) and a start-queued request is due then."""
+        if not self._capacity.park(job, reason, iso_seconds_ahead(seconds)):
+            return LaunchResult("duplicate", "the job moved meanwhile", job.job_id, route.name, uri)
+        metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+        self._nudge(route.engine, epoch_now() + seconds, backlog=True)
+        return LaunchResult("queued", reason, job.job_id, route.name, uri, retry_after=seconds)
+
+    def _nudge(self, engine: str, at: float, *, backlog: bool) -> None:
+        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost)."""
+        if self._pacer is None or self._pacer.nudge_due(engine, at, backlog=backlog):
+            self._require_signal().drain_later(math.ceil(max(at - epoch_now(), 0)))
+
+    def _require_signal(self) -> QueueSignal:
+        if self._signal is None:
+            raise LedgerError("the launcher has no arrivals queue to ask for queued jobs to be started")
+        return self._signal
+
+    def _start(self, job: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         try:
             started = engine.start(job, route)
-        except EngineThrottledError:
+        except EngineThrottledError as exc:
             metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
-            # Not lost: a job from the queue goes back to it; a pending attempt's start is given back; an
-            # arrival's claim is dropped. The message, which fails and comes back from SQS, tries again.
-            if on_throttle == "requeue":
-                self._capacity.requeue(job)
-            elif on_throttle == "release-start":
-                self._ledger.release_start(job)
-            else:
-                self._ledger.release(job)
-                self._capacity.release(job)
-            raise
+            # Not lost, not dead-lettered: the job waits QUEUED in the ledger (keeping its attempts and its
+            # place) and is started when the quota allows; the message succeeds.
+            # (A throttled RunJobFlow that created its cluster anyway was found by the engine: FACTS.md.)
+            what = "throttled by " + route.engine if exc.quota == "rate" else f"{route.engine} quota: {exc}"
+            seconds = exc.retry_after or max(self._pacer.interval(route.engine) if self._pacer else 0.0, 1.0)
+            logger.warning("engine start must wait", job_id=job.job_id, route=route.name, quota=exc.quota)
+            return self._wait(job, route, uri, what[:400], seconds)
         except EngineStartUnknownError as exc:
             # RunJobFlow got no answer and no cluster of the attempt's name is listed yet: the claim stays, and
             # the abandoned-start path looks the cluster up by name again before any new call (never two).
@@ -358,6 +443,13 @@ class Launcher:
         metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
+
+
+def _rotated(routes: list[Route], first: str | None) -> list[Route]:
+    """Routes in file order, beginning with ``first`` (the one that freed a slot) when it is one of them."""
+    names = [route.name for route in routes]
+    start = names.index(first) if first in names else 0
+    return [*routes[start:], *routes[:start]]
 
 
 def _int(value: Any) -> int:

@@ -5,7 +5,7 @@ Key schema and index names come from template.yaml (LedgerTable); tests read the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from emr_dispatch.arrivals import object_version
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
+from emr_dispatch.slots import release_items
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 BY_ENGINE_ID = "by_engine_id"
 BY_STATE = "by_state"
+BY_QUEUE = "by_queue"
+_MAX_IN_OPERANDS = 100  # DynamoDB condition expressions: an IN list holds at most 100 values
+"""Sparse index of the QUEUED jobs of each route (``queue`` = route, set only while QUEUED), oldest first."""
 BY_OBJECT = "by_object"
 """Index of the items that stand for one input object (jobs, batch members, skipped arrivals) by uri and version."""
 OBJECT_URI = "object_uri"
@@ -127,6 +131,9 @@ def to_job(item: dict[str, Any]) -> Job:
         starting_at=data.get("starting_at"),
         launch_options=data.get("launch_options", {}),
         log_locations=data.get("log_locations", []),
+        wait_reason=data.get("wait_reason"),
+        wait_until=data.get("wait_until"),
+        queued_at=data.get("queued_at"),
         route_snapshot=data.get("route_snapshot"),
         timeout_minutes=int(data["timeout_minutes"]) if data.get("timeout_minutes") is not None else None,
     )
@@ -212,11 +219,14 @@ class Ledger:
             ":action": [f"attempt {attempt} {source}"],
             ":empty": [],
             ":false": False,
+            ":route": job.route,
+            ":why": source,
             **{name: state.value for name, state in zip(placeholders, terminal, strict=True)},
         }
         return self._update(
             job.job_id,
             "SET #state = :queued, attempt = :next, max_attempts = :max, updated_at = :now, "
+            "#queue = :route, queued_at = :now, wait_reason = :why, "
             "history = list_append(history, :entry), attempts = list_append(if_not_exists(attempts, :empty), :ended), "
             "actions = list_append(if_not_exists(actions, :empty), :action) "
             "REMOVE engine_id, engine_details, reason_code, reason_message, failure, engine_metrics, ended_at, "
@@ -333,7 +343,33 @@ class Ledger:
         placeholders = [f":from{i}" for i in range(len(allowed))]
         values.update({name: state.value for name, state in zip(placeholders, allowed, strict=True)})
         condition = f"attempt = :attempt AND #state IN ({', '.join(placeholders)})"
-        return self._update(job.job_id, "SET " + ", ".join(assignments), condition, values)
+        # Leaving QUEUED leaves the route's queue (by_queue): no state a transition moves to is QUEUED.
+        expression = "SET " + ", ".join(assignments) + " REMOVE #queue, wait_until"
+        if target.is_terminal and job.slots:
+            return self._end_releasing_slots(job, expression, condition, values)
+        return self._update(job.job_id, expression, condition, values)
+
+    def _end_releasing_slots(self, job: Job, expression: str, condition: str, values: dict[str, Any]) -> Job | None:
+        """A terminal write and the release of the job's capacity slots, in one transaction: no crash can leave
+        a slot held by an ended job (issue 13, item 4). The slots released are the ones the job holds now."""
+        values = {**values, ":slots": job.slots}
+        update = {
+            "TableName": self._table,
+            "Key": job_key(job.job_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": f"{condition} AND slots = :slots",
+            "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
+            "ExpressionAttributeValues": {name: serialize(value) for name, value in values.items()},
+        }
+        items = [{"Update": update}, *release_items(self._table, job.job_id, job.slots)]
+        try:
+            self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            if reasons and str(reasons[0].get("Code")) == "ConditionalCheckFailed":
+                return None
+            raise LedgerError(f"ending job {job.job_id} failed: {exc}") from exc
+        return self.get(job.job_id)
 
     def schedule_retry(
         self,
@@ -457,8 +493,11 @@ class Ledger:
             "ExpressionAttributeValues": {name: serialize(value) for name, value in values.items()},
             "ReturnValues": "ALL_NEW",
         }
-        if "#state" in expression + condition:
-            request["ExpressionAttributeNames"] = {"#state": "state"}
+        names = {
+            name: attr for name, attr in (("#state", "state"), ("#queue", "queue")) if name in expression + condition
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
             response = self._client.update_item(**request)
         except ClientError as exc:
@@ -569,6 +608,44 @@ class Ledger:
             if response.get("Items"):
                 return True
         return False
+
+    def queued_outside(self, routes: Collection[str], limit: int) -> list[Job]:
+        """QUEUED jobs whose route is none of ``routes`` (routes gone from the routes file), oldest first, at most
+        ``limit``: the by_state index, filtered by DynamoDB on the route (its ``IN`` takes at most 100 names; a
+        larger routes file is filtered here). The per-route queues (by_queue) are read by route name, so a removed
+        route's queue is found only this way."""
+        names = sorted(set(routes))
+        extra: dict[str, Any] = {}
+        values: dict[str, Any] = {":state": {"S": JobState.QUEUED.value}}
+        attribute_names = {"#state": "state"}
+        if 0 < len(names) <= _MAX_IN_OPERANDS:
+            placeholders = [f":route{index}" for index in range(len(names))]
+            values.update({placeholder: {"S": name} for placeholder, name in zip(placeholders, names, strict=True)})
+            attribute_names["#route"] = "route"
+            extra["FilterExpression"] = f"NOT (#route IN ({', '.join(placeholders)}))"
+        found: list[Job] = []
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=BY_STATE,
+                KeyConditionExpression="#state = :state",
+                ExpressionAttributeNames=attribute_names,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=True,
+                **extra,
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    if item.get("sk", {}).get("S") != _JOB_SK:
+                        continue
+                    job = to_job(item)
+                    if job.state is JobState.QUEUED and job.route not in names:
+                        found.append(job)
+                        if len(found) >= limit:
+                            return found
+        except ClientError as exc:
+            raise LedgerError(f"listing queued jobs of removed routes failed: {exc}") from exc
+        return found
 
     def list_jobs(self, state: JobState | None = None, route: str | None = None) -> Iterator[Job]:
         """Jobs newest first when filtered by state (the by_state index); all jobs by a scan otherwise."""

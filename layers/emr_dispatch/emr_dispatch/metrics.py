@@ -32,6 +32,7 @@ JOBS_RETRIED = "JobsRetried"  # attempts that failed for a retriable cause: the 
 QUEUE_WAIT = "QueueWaitSeconds"  # how long a job waited QUEUED for a capacity slot
 JOB_DURATION = "JobDurationSeconds"  # from submission to the engine until the job's end
 ENGINE_THROTTLES = "EngineThrottles"  # engine API calls throttled beyond the SDK's retries
+STARTS_PACED = "StartsPaced"  # starts that waited for their engine's start rate (pacing.py), not throttled
 BATCHES_OVERDUE = "BatchesOverdue"  # OPEN/CLOSING batches past their deadline whose close the sweeper asked for
 SWEEP_ITEM_FAILURES = "SweepItemFailures"  # sweep items (a job, an orphan, an alert...) that failed, by item
 

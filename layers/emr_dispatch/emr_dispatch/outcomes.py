@@ -114,8 +114,8 @@ class OutcomeRecorder:
             _count_end(moved)
             moved = self._record(moved, self._housekeeping(moved, engine))
             if moved.slots:
-                # Only the writer of the terminal state gets here, so a slot is given back once.
-                self._capacity.release(moved)
+                # The slots were given back in the terminal write itself (Ledger.transition): the route's
+                # queue may start its next job.
                 self._signal.slot_freed(moved.route)
         if moved.alert_pending:
             self.publish_alert(moved, engine)

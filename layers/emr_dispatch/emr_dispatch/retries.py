@@ -8,11 +8,11 @@ failed application, a bootstrap script), timeouts and cancellations are final at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from emr_dispatch.jobs import Job, JobState, StateUpdate
-from emr_dispatch.timeutil import to_iso
+from emr_dispatch.timeutil import to_iso, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.routes import RetryCause, Route
@@ -83,7 +83,7 @@ def decide(job: Job, update: StateUpdate, route: Route | None, now: datetime | N
     options = dict(job.launch_options)
     if cause == "spot" and route.uses_spot:
         options["market"] = ON_DEMAND
-    at = (now or datetime.now(UTC)) + timedelta(seconds=delay)
+    at = (now or utc_now()) + timedelta(seconds=delay)
     return Retry(
         attempt=attempt,
         max_attempts=job.max_attempts,

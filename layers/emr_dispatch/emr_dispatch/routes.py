@@ -368,10 +368,57 @@ class Route(_Model):
         return empty
 
 
+class StartRate(_Model):
+    """How fast the launcher starts jobs on an engine (a token bucket held in the ledger, shared by every
+    launcher): at most ``burst`` at once, then ``per_second``. Set it to the account's quota of the engine's
+    start API; raise it when AWS raises the quota (README "Bursts and quotas")."""
+
+    per_second: float = Field(gt=0, le=1000, description="starts per second, sustained")
+    burst: int = Field(default=1, ge=1, le=10000, description="starts at once after a quiet time")
+
+
+EngineName = Literal["emr-ec2", "emr-serverless", "emr-eks"]
+DEFAULT_START_RATES: dict[EngineName, StartRate] = {
+    # EMR RunJobFlow: burst 10, refill 0.5/s; EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
+    # EMR on EKS publishes no StartJobRun rate that we found: not paced unless set (throttles still wait).
+    "emr-ec2": StartRate(per_second=0.5, burst=10),
+    "emr-serverless": StartRate(per_second=1.0, burst=25),
+}
+
+
 class RoutesFile(_Model):
     version: Literal[1] = 1
     max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10000, description="jobs of all routes at once")
+    start_rates: dict[EngineName, StartRate] = Field(
+        default_factory=lambda: dict(DEFAULT_START_RATES),
+        description="per engine: how fast jobs are started (defaults: the AWS default quotas)",
+    )
     routes: list[Route] = Field(min_length=1)
+
+    def warnings(self) -> list[str]:
+        """What is valid but may surprise a user in a burst (``emr-dispatch routes check`` prints them)."""
+        found = []
+        for route in self.routes:
+            if route.engine == "emr-ec2" and route.batching.mode == "per-object" and route.max_concurrent is None:
+                overall = (
+                    f"only the overall max_concurrent_jobs ({self.max_concurrent_jobs})"
+                    if self.max_concurrent_jobs
+                    else "nothing"
+                )
+                found.append(
+                    f"route {route.name!r}: every object starts its own EMR cluster and {overall} caps how many run "
+                    "at once (a burst of 1,000 files is 1,000 clusters; EMR allows 500 active clusters per account "
+                    "by default): set max_concurrent"
+                )
+        return found
+
+    def start_rate(self, engine: str) -> StartRate | None:
+        """The pace of starts on an engine: the file's, else the default (None: not paced)."""
+        for rates in (self.start_rates, DEFAULT_START_RATES):
+            for name, rate in rates.items():
+                if name == engine:
+                    return rate
+        return None
 
     @model_validator(mode="after")
     def _unique_names(self) -> RoutesFile:

@@ -7,7 +7,7 @@ every other active job gets what the engine says now, through the same state mac
 ends the waiting work of removed routes (ROUTE_REMOVED), resends alerts whose publisher died, asks the launcher
 to start QUEUED jobs, stops orphans (clusters and job runs named as emr-dispatch's that the ledger does not know
 or holds as ended; each alerted once, remembered in the ledger), asks again for attempts whose start request
-was lost, and recounts capacity counters a crash left too high. It owns the batches no message will close: an
+was lost, and audits capacity counters against their slot items. It owns the batches no message will close: an
 OPEN or CLOSING batch past its deadline (its close-batch message never sent, lost, or its invocation dead) is
 closed through the launcher's own close path — the sweeper sends the close-batch control message (it may not
 write manifests or start engines itself).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,7 +38,7 @@ from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
-from emr_dispatch.timeutil import iso_seconds_ago
+from emr_dispatch.timeutil import iso_seconds_ago, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.batches import Batches, WaitingBatch
@@ -96,7 +96,7 @@ class Sweeper:
         self._orphans = orphans
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         report = SweepReport()
         active = self._isolated(report, "ledger", "active jobs", self._active_jobs) or []
         # Deadlines from the ledger, before any engine call: every overdue job, the most overdue first, is timed
@@ -117,7 +117,7 @@ class Sweeper:
         self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
         self._pending_starts(submitting, report)
-        self._isolated(report, "recount", "capacity", lambda: self._recount(submitting, report))
+        self._isolated(report, "audit", "capacity", lambda: self._audit(report))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
         logger.info(
             "sweep done",
@@ -150,7 +150,7 @@ class Sweeper:
         return [job for state in (JobState.RUNNING, JobState.SUBMITTED) for job in self._ledger.list_jobs(state)]
 
     def _submitting(self) -> list[Job]:
-        return list(self._ledger.list_jobs(JobState.SUBMITTING))  # read once: lost starts, then recount
+        return list(self._ledger.list_jobs(JobState.SUBMITTING))
 
     def _deadline(self, job: Job) -> datetime:
         if job.timeout_minutes is None:  # created before jobs carried their route's timeout
@@ -291,21 +291,14 @@ class Sweeper:
         self._signal.start_job(job.job_id, job.attempt)
         return True
 
-    def _recount(self, submitting: list[Job], report: SweepReport) -> None:
-        """Capacity counters recounted from the jobs holding slots (a release lost to a crash), read after
-        this sweep's own moves."""
+    def _audit(self, report: SweepReport) -> None:
+        """Capacity counters checked against the slot items they count (a strongly consistent count; a
+        correction applies only if no slot moved meanwhile). Slots move only with their job's state, in one
+        transaction, so a difference means an item edited by hand or written before slot items existed."""
         counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
         if self._routes.max_concurrent_jobs is not None:
             counters.append(ALL_ROUTES)
-        if not counters:
-            return
-        held = dict.fromkeys(counters, 0)
-        started = (job for state in (JobState.SUBMITTED, JobState.RUNNING) for job in self._ledger.list_jobs(state))
-        for job in [*submitting, *started]:  # ACTIVE_STATES: every state in which a job holds its slots
-            for counter in job.slots:
-                if counter in held:
-                    held[counter] += 1
-        report.counters_corrected = self._capacity.recount(held)
+        report.counters_corrected = self._capacity.audit(counters)
 
     def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
         """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,

@@ -1,8 +1,25 @@
-"""UTC timestamps as sortable ISO-8601 strings (the ledger's sort keys rely on their order)."""
+"""UTC timestamps as sortable ISO-8601 strings (the ledger's sort keys rely on their order).
+
+Every "now" of emr-dispatch comes from ``utc_now``: the offline harness can put the whole product on a virtual
+clock (tools/emr_dispatch_tools/offline/clock.py), so that hours of quota time run in seconds.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+_source: Callable[[], datetime] | None = None
+
+
+def use_clock(source: Callable[[], datetime] | None) -> None:
+    """Read the time from ``source`` (an aware datetime) instead of the system clock; None: the system clock."""
+    global _source  # one process-wide clock, swapped only by the offline harness
+    _source = source
+
+
+def utc_now() -> datetime:
+    return _source() if _source is not None else datetime.now(UTC)
 
 
 def to_iso(moment: datetime) -> str:
@@ -10,15 +27,24 @@ def to_iso(moment: datetime) -> str:
 
 
 def now_iso() -> str:
-    return to_iso(datetime.now(UTC))
+    return to_iso(utc_now())
 
 
 def iso_seconds_ago(seconds: int) -> str:
-    return to_iso(datetime.now(UTC) - timedelta(seconds=seconds))
+    return to_iso(utc_now() - timedelta(seconds=seconds))
+
+
+def iso_seconds_ahead(seconds: float) -> str:
+    return to_iso(utc_now() + timedelta(seconds=seconds))
 
 
 def epoch_seconds() -> int:
-    return int(datetime.now(UTC).timestamp())
+    return int(utc_now().timestamp())
+
+
+def epoch_now() -> float:
+    """Seconds since the epoch, to the millisecond (rate limits)."""
+    return round(utc_now().timestamp(), 3)
 
 
 def parse_iso(text: str) -> datetime:

@@ -73,20 +73,24 @@ def launcher() -> Launcher:
     from emr_dispatch.batches import Batches
     from emr_dispatch.control import QueueSignal
     from emr_dispatch.launch import Launcher
+    from emr_dispatch.pacing import StartPacer
     from emr_dispatch.routes import load_routes
 
     settings = get_settings()
     batches = Batches(
         settings.ledger_table, settings.work_bucket, aws.dynamodb(), QueueSignal(settings.arrivals_queue_url)
     )
+    routes = load_routes(settings.routes_file)
     return Launcher(
-        load_routes(settings.routes_file),
+        routes,
         _ledger(),
         _capacity(),
         batches,
         _engines(),
         _outcomes(),
         settings.work_bucket,
+        pacer=StartPacer(settings.ledger_table, aws.dynamodb(), routes.start_rate),
+        signal=QueueSignal(settings.arrivals_queue_url),
     )
 
 

@@ -56,10 +56,13 @@ def routes_check(
     """Validate a routes file; exits 1 naming each bad route and field."""
     routes = load_routes_or_exit(file, output)
     names = [route.name for route in routes.routes]
+    warnings = routes.warnings()
     if output is Output.json:
-        print_json({"file": str(file), "valid": True, "routes": names})
+        print_json({"file": str(file), "valid": True, "routes": names, "warnings": warnings})
     else:
         console.print(f"{file}: {len(names)} route(s) valid: {', '.join(names)}", markup=False, highlight=False)
+        for warning in warnings:
+            console.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 @routes_app.command("explain")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emr_dispatch.aws import THROTTLING_CODES, error_code
-from emr_dispatch.errors import EngineError, EngineThrottledError
+from emr_dispatch.errors import EngineError, EngineQuotaError, EngineThrottledError
 from emr_dispatch.jobs import Job, StateUpdate
 from emr_dispatch.limits import CLIENT_TOKEN_MAX, NAME_MAX, blank
 from emr_dispatch.placeholders import render
@@ -224,8 +224,13 @@ def tags_for(job: Job, route: Route) -> dict[str, str]:
     }
 
 
+QUOTA_CODES = frozenset({"ServiceQuotaExceededException", "LimitExceededException"})
+QUOTA_WORDS = ("active clusters", "concurrent", "queue is full", "maximum number of resources", "quota")
+"""A ValidationException that names one of these is a capacity quota, not a bad request (docs/decisions.md)."""
+
+
 def start_error(exc: Exception, action: str, job: Job) -> EngineError | EngineThrottledError:
-    """A refused start: throttling is retried later (the arrival comes back); anything else is final. A request
+    """A refused start: a quota (rate or capacity) is a reason to wait; anything else is final. A request
     botocore refuses before sending it (ParamValidationError) is final too: no retry can change it."""
     from botocore.exceptions import ParamValidationError
 
@@ -234,6 +239,9 @@ def start_error(exc: Exception, action: str, job: Job) -> EngineError | EngineTh
     code = error_code(exc)
     if code in THROTTLING_CODES:
         return EngineThrottledError(f"{action} throttled for job {job.job_id}")
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    if code in QUOTA_CODES or (code == "ValidationException" and any(word in message for word in QUOTA_WORDS)):
+        return EngineQuotaError(f"{action} refused job {job.job_id} for a quota: {exc}")
     return EngineError(f"{action} refused job {job.job_id}: {exc}", code or "ENGINE_ERROR")
 
 

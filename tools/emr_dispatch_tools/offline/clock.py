@@ -1,0 +1,96 @@
+"""A virtual clock for the offline world: hours of quota time run in seconds of wall time.
+
+``VirtualClock`` only moves when told (``advance``, ``sleep``). ``virtual_time`` puts emr-dispatch itself on the
+clock (``emr_dispatch.timeutil.use_clock``), so the ledger's timestamps, retry times and rate limits agree with
+the quota meter (quotas.py), which reads the same clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from emr_dispatch import timeutil
+
+_MOTO_SQS_TIME = "unix_time_millis"  # moto's SQS reads "now" (delays, visibility) through this name
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float:
+        """Seconds on this clock (only differences mean anything)."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass (a virtual clock moves; the wall clock sleeps)."""
+        ...
+
+
+class WallClock:
+    """The system clock (a quota meter without a virtual clock)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class VirtualClock:
+    """Time that passes only when told to. Starts at ``start`` (default: now, to the millisecond)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        begin = start or datetime.now(UTC)
+        self._start = begin.replace(microsecond=begin.microsecond // 1000 * 1000)
+        self._elapsed = 0.0
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._elapsed += seconds
+
+    def advance_to(self, elapsed: float) -> None:
+        """Move to ``elapsed`` seconds after the start (never backwards: an earlier moment is now)."""
+        self._elapsed = max(self._elapsed, elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(seconds, 0.0))
+
+
+@contextlib.contextmanager
+def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
+    """emr-dispatch reads its time from ``clock`` inside the block, and so do moto's SQS queues: a message sent
+    with DelaySeconds (a start-queued request for when the next start is due) and a visibility timeout
+    become due on the virtual clock."""
+    import moto.sqs.models as sqs_models
+
+    system_millis = getattr(sqs_models, _MOTO_SQS_TIME)
+
+    def virtual_millis(dt: datetime | None = None) -> float:
+        return system_millis(dt) if dt is not None else clock.now().timestamp() * 1000
+
+    timeutil.use_clock(clock.now)
+    setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
+    try:
+        yield clock
+    finally:
+        timeutil.use_clock(None)
+        setattr(sqs_models, _MOTO_SQS_TIME, system_millis)
