@@ -5,48 +5,18 @@ slots truly held, and never if a slot moved since the count (the counter's versi
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
+from capped_routes import arrive, capped_routes
 from emr_dispatch.capacity import Capacity
 from emr_dispatch_tools.moto_stack import DeployedStack
-from sample_events import load_event
 
 REGION = "us-east-1"
-ROUTE = """
-  - name: {name}
-    match: {{prefix: {name}/}}
-    engine: emr-ec2
-    max_concurrent: {cap}
-    emr_ec2:
-      release_label: emr-7.5.0
-      instances: {{primary: {{instance_type: m7g.xlarge}}}}
-    job:
-      entry_point: s3://{{work_bucket}}/jobs/clean_csv.py
-      arguments: ["--input={{input_uri}}"]
-"""
-
-
-def _routes(tmp_path: Path, *names: str, cap: int = 1) -> dict[str, str]:
-    path = tmp_path / "routes.yaml"
-    routes = "".join(ROUTE.format(name=name, cap=cap) for name in names)
-    path.write_text("version: 1\nroutes:" + routes, encoding="utf-8")
-    return {"ROUTES_FILE": str(path)}
-
-
-def _arrive(stack: DeployedStack, overrides: dict[str, str], key: str) -> dict[str, Any]:
-    event = load_event("s3-object-created-eventbridge.json")
-    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
-    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
-    time.sleep(0.002)  # distinct arrival times: FIFO is by claim time
-    result: dict[str, Any] = stack.invoke("LauncherFunction", event, overrides)["results"][0]
-    return result
 
 
 def _capacity(stack: DeployedStack) -> Capacity:
@@ -57,8 +27,8 @@ def test_a_counter_left_high_is_set_to_the_slots_truly_held_by_one_sweep(
     stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a capped route with one job holding its slot, and a counter that says 3 (releases lost)
-    overrides = _routes(tmp_path, "capped")
-    running = _arrive(stack, overrides, "capped/file-0.csv")
+    overrides = capped_routes(tmp_path, "capped")
+    running = arrive(stack, overrides, "capped/file-0.csv")
     assert running["status"] == "started"
     _set_active(stack, "capped", 3)
 
@@ -72,12 +42,12 @@ def test_a_counter_left_high_is_set_to_the_slots_truly_held_by_one_sweep(
 
 def test_a_counter_is_not_corrected_if_a_slot_moved_since_the_count(stack: DeployedStack, tmp_path: Path) -> None:
     # Given a counter that says 3 where no job holds a slot, counted just before a job takes a slot
-    overrides = _routes(tmp_path, "capped", cap=10)
+    overrides = capped_routes(tmp_path, "capped", cap=10)
     _set_active(stack, "capped", 3)
     capacity = _capacity(stack)
     counted = capacity._count("capped")
     assert (counted[0], counted[2]) == (3, [])
-    assert _arrive(stack, overrides, "capped/file-0.csv")["status"] == "started"
+    assert arrive(stack, overrides, "capped/file-0.csv")["status"] == "started"
 
     # When the audit corrects from that count, then the correction is refused: the counter moved since
     with _stale_count(capacity, counted):
@@ -124,8 +94,8 @@ def _stale_count(capacity: Capacity, counted: Any) -> Iterator[None]:
 
 def test_a_slot_left_by_a_job_that_is_gone_is_given_back(stack: DeployedStack, tmp_path: Path) -> None:
     # Given a capped job holding its slot, whose item then disappears (deleted by hand)
-    overrides = _routes(tmp_path, "capped", cap=10)
-    started = _arrive(stack, overrides, "capped/file-0.csv")
+    overrides = capped_routes(tmp_path, "capped", cap=10)
+    started = arrive(stack, overrides, "capped/file-0.csv")
     boto3.client("dynamodb", region_name=REGION).delete_item(
         TableName=stack.outputs["LedgerTableName"], Key={"pk": {"S": f"JOB#{started['job_id']}"}, "sk": {"S": "JOB"}}
     )

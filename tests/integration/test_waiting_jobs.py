@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from faults import InjectedCrashError, crash_at
 
+from capped_routes import arrive, capped_routes
 from emr_dispatch import jobs
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.jobs import JobState
@@ -25,34 +24,6 @@ from moto_helpers import receive_as_lambda_event
 from sample_events import load_event
 
 REGION = "us-east-1"
-ROUTE = """
-  - name: {name}
-    match: {{prefix: {name}/}}
-    engine: emr-ec2
-    max_concurrent: {cap}
-    emr_ec2:
-      release_label: emr-7.5.0
-      instances: {{primary: {{instance_type: m7g.xlarge}}}}
-    job:
-      entry_point: s3://{{work_bucket}}/jobs/clean_csv.py
-      arguments: ["--input={{input_uri}}"]
-"""
-
-
-def _routes(tmp_path: Path, *names: str, cap: int = 1) -> dict[str, str]:
-    path = tmp_path / "routes.yaml"
-    routes = "".join(ROUTE.format(name=name, cap=cap) for name in names)
-    path.write_text("version: 1\nroutes:" + routes, encoding="utf-8")
-    return {"ROUTES_FILE": str(path)}
-
-
-def _arrive(stack: DeployedStack, overrides: dict[str, str], key: str) -> dict[str, Any]:
-    event = load_event("s3-object-created-eventbridge.json")
-    event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
-    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
-    time.sleep(0.002)  # distinct arrival times: FIFO is by claim time
-    result: dict[str, Any] = stack.invoke("LauncherFunction", event, overrides)["results"][0]
-    return result
 
 
 def _ledger(stack: DeployedStack) -> Ledger:
@@ -70,11 +41,11 @@ def _track_to_success(stack: DeployedStack, overrides: dict[str, str], cluster_i
 
 def test_one_routes_backlog_never_hides_another_routes_queue(stack: DeployedStack, tmp_path: Path) -> None:
     # Given a route at its cap with 26 older jobs queued (more than one read of a queue returns) ...
-    overrides = _routes(tmp_path, "busy", "quiet")
-    busy = [_arrive(stack, overrides, f"busy/file-{n}.csv") for n in range(27)]
+    overrides = capped_routes(tmp_path, "busy", "quiet")
+    busy = [arrive(stack, overrides, f"busy/file-{n}.csv") for n in range(27)]
     assert [r["status"] for r in busy].count("queued") == 26
     # ... and another route with one job running and one queued behind it
-    quiet = [_arrive(stack, overrides, f"quiet/file-{n}.csv") for n in range(2)]
+    quiet = [arrive(stack, overrides, f"quiet/file-{n}.csv") for n in range(2)]
     assert [r["status"] for r in quiet] == ["started", "queued"]
 
     # When the quiet route's job ends and the tracker's start-queued request reaches the launcher
@@ -97,8 +68,8 @@ def test_a_jobs_end_and_its_slot_release_are_never_apart(
     stack: DeployedStack, tmp_path: Path, operation: str, occurrence: int
 ) -> None:
     # Given a capped route's running job
-    overrides = _routes(tmp_path, "capped")
-    running = _arrive(stack, overrides, "capped/file-0.csv")
+    overrides = capped_routes(tmp_path, "capped")
+    running = arrive(stack, overrides, "capped/file-0.csv")
     assert _capacity(stack).active("capped") == 1
 
     # When the tracker dies right after one of its ledger writes while the job ends
