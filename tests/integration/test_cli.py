@@ -14,6 +14,7 @@ from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_USAGE, app
+from emr_dispatch_tools.offline import iam
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -142,3 +143,24 @@ def test_routes_explain_fills_in_the_stacks_values(engines_stack: moto_stack.Dep
     assert request["executionRoleArn"].endswith(":role/emr-dispatch-serverless-job")
     work_bucket = engines_stack.outputs["WorkBucketName"]
     assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == f"s3://{work_bucket}/jobs/clean_csv.py"
+
+
+def test_routes_explain_of_an_object_the_operator_cannot_read_still_explains(
+    engines_stack: moto_stack.DeployedStack,
+) -> None:
+    # Given an object in a bucket outside the operator policy (S3 answers 403, as it does for a missing object
+    # to a caller without s3:ListBucket)
+    routes = str(ROOT / "config" / "routes.yaml")
+    uri = "s3://someone-elses-bucket/raw/returns/2026/returns-1.csv"
+    # When it is explained with the stack's values
+    with iam.denials_expected() as denials:
+        result = runner.invoke(
+            app, ["routes", "explain", uri, "--stack", "emr-dispatch-test", "--routes", routes, "-o", "json"]
+        )
+    # Then HeadObject was refused, the explanation still stands, and stderr says why the id is unknown
+    assert [denial.action for denial in denials] == ["s3:GetObject"]
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads(result.stdout)["request"]["applicationId"] == engines_stack.parameters["EmrServerlessApplicationId"]
+    )
+    assert "is not readable" in result.stderr
