@@ -322,7 +322,8 @@ def hot_path_section(ours: RunResult, life: lifecycle.Lifecycle) -> str:
 Three measurements, all through the warm handlers: the burst of the next section through the launcher (its
 ledger grows to thousands of items, and moto's DynamoDB gets slower with it); then, on a small ledger,
 {life.hot_arrivals} new objects (a third per engine, in SQS batches of 10) through the launcher and every
-state-change event of their jobs (one in five failing) through the tracker ({results}). Each invocation is timed
+state-change event of the jobs that started (one in five failing; {life.hot_waiting} waited QUEUED behind the shipped
+caps and start rates) through the tracker ({results}). Each invocation is timed
 whole (handler time), and every AWS call inside it from the first event botocore emits for it
 (`provide-client-params`, before parameter validation and serialisation) to `after-call`: that is what a bare
 client making the same call against moto costs, so what remains is ours (handler, domain, Powertools Logger, JSON
