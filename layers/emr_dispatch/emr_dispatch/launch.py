@@ -23,7 +23,9 @@ from emr_dispatch.capacity import Capacity, Caps
 from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, QueueSignal, control_kind
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
+from emr_dispatch.inputs import ManifestInput
 from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
+from emr_dispatch.launch_plan import BATCH, START, batch_identity, batch_job, plan_arrival
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
@@ -93,30 +95,20 @@ class Launcher:
         return [self.launch(item) for item in parse_s3_event(event)]
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
+        """One arrival, as its launch plan says (launch_plan.py: the decision `routes explain` shows)."""
         metrics.count(metrics.ARRIVALS)
-        if isinstance(item, TestEvent):
-            return _skip("s3 test event", uri=f"s3://{item.bucket}")
-        arrival_context(item.uri, item.version)
-        if item.is_folder_marker:
-            return _skip("folder marker", uri=item.uri)
-        decision = self._routes.decide(item.bucket, item.key, self._work_bucket)
-        route = decision.route
-        if route is None:
-            self._ledger.record_skip(item.to_record(), None, decision.reason)  # for `emr-dispatch jobs find`
-            return _skip(decision.reason, uri=item.uri)
-        batching = route.batching
-        if batching.mode == "batch":
-            return self._join_batch(item, route)
-        if batching.mode == "marker":
-            if item.key.rsplit("/", 1)[-1] != batching.marker:
-                marker = f"s3://{item.bucket}/{item.key[: len(item.key) - len(item.key.rsplit('/', 1)[-1])]}"
-                marker += batching.marker
-                self._ledger.record_skip(item.to_record(), route.name, "waiting for the marker object", marker)
-                return _skip("waiting for the marker object", uri=item.uri)
-            prefix = item.key[: -len(batching.marker)]
-            inputs = [{**item.to_record(), "key": prefix, "marker": item.key}]
-            return self._admit(self._new_job(route, item.identity(), inputs), route, item.uri)
-        return self._admit(self._new_job(route, item.identity(), [item.to_record()]), route, item.uri)
+        if isinstance(item, Arrival):
+            arrival_context(item.uri, item.version)
+        plan = plan_arrival(item, self._routes, self._work_bucket)
+        if plan.outcome == BATCH and plan.route is not None and isinstance(item, Arrival):
+            return self._join_batch(item, plan.route)
+        if plan.outcome == START and plan.route is not None and plan.job is not None:
+            return self._admit(plan.job, plan.route, plan.uri)
+        if plan.remember and isinstance(item, Arrival):  # for `emr-dispatch jobs find`
+            self._ledger.record_skip(
+                item.to_record(), plan.route.name if plan.route else None, plan.reason, plan.marker_uri
+            )
+        return _skip(plan.reason, uri=plan.uri)
 
     def close_batch(self, batch_id: str) -> list[LaunchResult]:
         """Close a batch (full, its window ended, or the sweeper found it overdue) and admit its one job over
@@ -125,29 +117,23 @@ class Launcher:
         closed = self._batches.close(batch_id)
         if closed is None:
             return []
-        manifest = {
-            "bucket": closed.manifest_bucket,
-            "key": closed.manifest_key,
-            "manifest": closed.manifest_uri,
-            "count": closed.count,
-            "size": closed.bytes,
-        }
+        manifest = ManifestInput(closed.manifest_bucket, closed.manifest_key, closed.count, closed.bytes)
         route = self._routes.get(closed.route)
         if route is None:
             result = self._fail_route_removed(closed, manifest)
         else:
-            result = self._admit(self._new_job(route, f"batch\x00{batch_id}", [manifest]), route, closed.manifest_uri)
+            result = self._admit(batch_job(route, batch_id, manifest), route, closed.manifest_uri)
         self._batches.mark_closed(batch_id)
         return [result]
 
-    def _fail_route_removed(self, closed: ClosedBatch, manifest: dict[str, Any]) -> LaunchResult:
+    def _fail_route_removed(self, closed: ClosedBatch, manifest: ManifestInput) -> LaunchResult:
         """A closing batch whose route was renamed or removed: its arrivals end in a job FAILED with reason
         ROUTE_REMOVED and one alert (``jobs find`` and ``replay`` reach them through the manifest), never
         logged and dropped."""
         engine_name = closed.engine if closed.engine in self._engines else next(iter(self._engines))
         now = now_iso()
         job = Job(
-            job_id=job_id_for(closed.route, f"batch\x00{closed.batch_id}"),
+            job_id=job_id_for(closed.route, batch_identity(closed.batch_id)),
             route=closed.route,
             engine=engine_name,
             state=JobState.SUBMITTING,
@@ -181,22 +167,6 @@ class Launcher:
         if joined.full:
             self.close_batch(joined.batch_id)
         return LaunchResult("batched", joined.batch_id, None, route.name, item.uri)
-
-    def _new_job(self, route: Route, identity: str, inputs: list[dict[str, Any]]) -> Job:
-        now = now_iso()
-        return Job(
-            job_id=job_id_for(route.name, identity),
-            route=route.name,
-            engine=route.engine,
-            state=JobState.SUBMITTING,
-            attempt=1,
-            inputs=inputs,
-            created_at=now,
-            updated_at=now,
-            max_attempts=route.retry.max_attempts,
-            route_snapshot=route.snapshot(),
-            timeout_minutes=route.timeout_minutes,
-        )
 
     def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
         """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from emr_dispatch.arrivals import object_version
 from emr_dispatch.errors import LedgerError
+from emr_dispatch.inputs import inputs_from_items
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState, StateUpdate
 from emr_dispatch.slots import release_items
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
@@ -85,9 +86,10 @@ def new_job_item(job: Job) -> dict[str, Any]:
     """A new job's item, as the claim writes it (DynamoDB-typed), indexed by its input object when it has one."""
     item = {name: value for name, value in asdict(job).items() if value is not None}
     item["state"] = job.state.value
+    item["inputs"] = [each.to_item() for each in job.inputs]
     item["history"] = [{"at": job.created_at, "state": job.state.value, "source": "launcher"}]
     if len(job.inputs) == 1:
-        item.update(object_index(job.inputs[0]))
+        item.update(object_index(job.inputs[0].to_item()))
     return {**job_key(job.job_id), **{name: serialize(value) for name, value in item.items()}}
 
 
@@ -109,7 +111,7 @@ def to_job(item: dict[str, Any]) -> Job:
         engine=data["engine"],
         state=JobState(data["state"]),
         attempt=int(data["attempt"]),
-        inputs=data.get("inputs", []),
+        inputs=inputs_from_items(data.get("inputs")),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         engine_id=data.get("engine_id"),
