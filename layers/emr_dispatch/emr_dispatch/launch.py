@@ -20,7 +20,15 @@ from emr_dispatch import metrics
 from emr_dispatch.arrivals import Arrival, TestEvent, load_json, parse_s3_event
 from emr_dispatch.batches import Batches, ClosedBatch
 from emr_dispatch.capacity import Capacity, Caps
-from emr_dispatch.control import CLOSE_BATCH, REPLAY, RETRY_JOB, START_JOB, START_QUEUED, QueueSignal, control_kind
+from emr_dispatch.control import (
+    CloseBatch,
+    ControlMessageError,
+    QueueSignal,
+    RetryJob,
+    StartJob,
+    StartQueued,
+    parse_control,
+)
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.inputs import ManifestInput
@@ -79,20 +87,23 @@ class Launcher:
 
     def handle_event(self, event: Any) -> list[LaunchResult]:
         """An un-wrapped S3 event or control message (or an SQS message body, parsed)."""
-        kind = control_kind(event)
-        if kind is not None:
-            clear_arrival_context()
-        if kind == START_QUEUED:
-            return self.start_queued(str(event.get("route", "")) or None)
-        if kind == CLOSE_BATCH:
-            return self.close_batch(str(event.get("batch_id", "")))
-        if kind == START_JOB:
-            return [self.start_job(str(event.get("job_id", "")), _int(event.get("attempt")))]
-        if kind == RETRY_JOB:
-            return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
-        if kind == REPLAY:
-            return self.replay(event.get("event"), str(event.get("requested_by", "operator")))
-        return [self.launch(item) for item in parse_s3_event(event)]
+        try:
+            control = parse_control(event)
+        except ControlMessageError as exc:
+            logger.error("control message refused", kind=exc.kind, problem=exc.problem)
+            raise
+        if control is None:
+            return [self.launch(item) for item in parse_s3_event(event)]
+        clear_arrival_context()
+        if isinstance(control, StartQueued):
+            return self.start_queued(control.route)
+        if isinstance(control, CloseBatch):
+            return self.close_batch(control.batch_id)
+        if isinstance(control, StartJob):
+            return [self.start_job(control.job_id, control.attempt)]
+        if isinstance(control, RetryJob):
+            return [self.retry(control.job_id, control.requested_by)]
+        return self.replay(control.event, control.requested_by)
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
         """One arrival, as its launch plan says (launch_plan.py: the decision `routes explain` shows)."""
@@ -420,13 +431,6 @@ def _rotated(routes: list[Route], first: str | None) -> list[Route]:
     names = [route.name for route in routes]
     start = names.index(first) if first in names else 0
     return [*routes[start:], *routes[:start]]
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _skip(reason: str, uri: str) -> LaunchResult:
