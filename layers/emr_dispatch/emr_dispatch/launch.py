@@ -87,7 +87,11 @@ class Launcher:
         if kind == START_JOB:
             return [self.start_job(str(event.get("job_id", "")), _int(event.get("attempt")))]
         if kind == RETRY_JOB:
-            return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
+            job_id, request_id = str(event.get("job_id", "")), str(event.get("request_id", ""))
+            result = self.retry(job_id, str(event.get("requested_by", "operator")))
+            if result.status == "skipped" and job_id and request_id:
+                self._ledger.record_refusal(job_id, request_id, result.reason)  # the asker's answer
+            return [result]
         if kind == REPLAY:
             return self.replay(event.get("event"), str(event.get("requested_by", "operator")))
         return [self.launch(item) for item in parse_s3_event(event)]
