@@ -65,9 +65,10 @@ class RetryJob:
 
     job_id: str
     requested_by: str = "operator"
+    request_id: str = ""  # a refusal is recorded on the job under it (Ledger.record_refusal): the asker's answer
 
     def body(self) -> str:
-        return _body(RETRY_JOB, job_id=self.job_id, requested_by=self.requested_by)
+        return _body(RETRY_JOB, job_id=self.job_id, requested_by=self.requested_by, request_id=self.request_id)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def parse_control(message: Any) -> ControlMessage | None:
         return StartJob(_text(fields, kind, "job_id"), _attempt(fields, kind))
     requested_by = _text(fields, kind, "requested_by", required=False) or "operator"
     if kind == RETRY_JOB:
-        return RetryJob(_text(fields, kind, "job_id"), requested_by)
+        return RetryJob(_text(fields, kind, "job_id"), requested_by, _text(fields, kind, "request_id", required=False))
     if kind == REPLAY:
         event = fields.get("event")
         if not isinstance(event, dict):
@@ -146,9 +147,10 @@ def _body(kind: str, **fields: str) -> str:
     return json.dumps({MARKER: kind, **fields})
 
 
-def retry_body(job_id: str, requested_by: str) -> str:
-    """Ask the launcher for an ended job's next attempt (same inputs)."""
-    return RetryJob(job_id, requested_by).body()
+def retry_body(job_id: str, requested_by: str, request_id: str = "") -> str:
+    """Ask the launcher for an ended job's next attempt (same inputs). A refusal is recorded on the job under
+    ``request_id`` (``Ledger.record_refusal``), so the asker learns that nothing will start."""
+    return RetryJob(job_id, requested_by, request_id).body()
 
 
 def replay_body(event: dict[str, Any], requested_by: str) -> str:

@@ -102,7 +102,10 @@ class Launcher:
         if isinstance(control, StartJob):
             return [self.start_job(control.job_id, control.attempt)]
         if isinstance(control, RetryJob):
-            return [self.retry(control.job_id, control.requested_by)]
+            result = self.retry(control.job_id, control.requested_by)
+            if result.status == "skipped" and control.request_id:
+                self._ledger.record_refusal(control.job_id, control.request_id, result.reason)  # the asker's answer
+            return [result]
         return self.replay(control.event, control.requested_by)
 
     def launch(self, item: Arrival | TestEvent) -> LaunchResult:
