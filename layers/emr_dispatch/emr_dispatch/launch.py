@@ -92,11 +92,10 @@ class Launcher(Starter):
             return self._join_batch(item, plan.route)
         if plan.outcome == START and plan.route is not None and plan.job is not None:
             return self._admit(plan.job, plan.route, plan.uri)
+        route = plan.route.name if plan.route else None
         if plan.remember and isinstance(item, Arrival):  # for `emr-dispatch jobs find`
-            self._ledger.record_skip(
-                item.to_record(), plan.route.name if plan.route else None, plan.reason, plan.marker_uri
-            )
-        return _skip(plan.reason, uri=plan.uri)
+            self._ledger.record_skip(item.to_record(), route, plan.reason, plan.marker_uri)
+        return _skip(plan.reason, uri=plan.uri, route=route)
 
     def close_batch(self, batch_id: str) -> list[LaunchResult]:
         """Close a batch (full, its window ended, or the sweeper found it overdue) and admit its one job over
@@ -231,7 +230,7 @@ class Launcher(Starter):
         return self._paced_start(taken, route, engine, uri, behind_backlog=True)
 
 
-def _skip(reason: str, uri: str) -> LaunchResult:
+def _skip(reason: str, uri: str, route: str | None = None) -> LaunchResult:
     metrics.count(metrics.ARRIVALS_SKIPPED, reason=metrics.skip_reason(reason))
-    logger.info("arrival skipped", reason=reason, uri=uri)
-    return LaunchResult("skipped", reason, uri=uri)
+    logger.info("arrival skipped", reason=reason, uri=uri, route=route)
+    return LaunchResult("skipped", reason, route=route, uri=uri)
