@@ -62,7 +62,7 @@ def job(route_name: str = "orders", engine: str = "emr-ec2", key: str = "raw/a b
         engine=engine,
         state=JobState.SUBMITTING,
         attempt=attempt,
-        inputs=[ObjectInput("landing", key, size=10, etag="e", version_id="", sequencer="01")],
+        inputs=[ObjectInput("landing", key, size=10, etag="e", version_id="", sequencer="01", event_time="")],
         created_at="2026-11-23T09:00:00.000Z",
         updated_at="2026-11-23T09:00:00.000Z",
     )

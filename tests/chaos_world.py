@@ -350,7 +350,7 @@ class World:
                 )
                 keys += [member["key"] for member in json.loads(body)["inputs"]]
             elif isinstance(item, MarkerInput):
-                keys.append(item.marker_key)
+                keys.append(item.marker.key)
             else:
                 keys.append(item.key)
         return keys

@@ -122,10 +122,8 @@ def test_every_documented_command_runs_against_the_sandbox(
     seen: dict[tuple[str, str], str] = {}
     for job in world.ledger().list_jobs():
         for item in job.inputs:
-            key = (
-                f"s3://{item.bucket}/{item.marker_key if isinstance(item, MarkerInput) else item.key}",
-                str(getattr(item, "etag", None)),
-            )
+            version = item.marker if isinstance(item, MarkerInput) else item
+            key = (f"s3://{version.bucket}/{version.key}", str(getattr(version, "etag", None)))
             assert key not in seen, f"{key} has two jobs: {seen[key]} and {job.job_id}"
             seen[key] = job.job_id
     # ... and Ctrl-C stops the sandbox cleanly

@@ -24,7 +24,7 @@ def _failed_job(route: str = "orders-daily", reason_code: str = "STEP_FAILURE") 
         engine="emr-ec2",
         state=JobState.FAILED,
         attempt=1,
-        inputs=[ObjectInput(EXAMPLE_BUCKET, CLASSIC_DECODED_KEY)],
+        inputs=[ObjectInput(EXAMPLE_BUCKET, CLASSIC_DECODED_KEY, 0, "", "", "", "")],
         created_at="2026-11-23T08:15:43.000Z",
         updated_at="2026-11-23T08:33:52.000Z",
         engine_id=EXAMPLE_CLUSTER_ID,

@@ -59,19 +59,7 @@ def test_jobs_stored_in_todays_shape_decode_to_their_typed_inputs() -> None:
     # Given job items written by the release before typed inputs: an object, a marker's prefix, a batch manifest
     for stored, expected in (
         (OBJECT, ObjectInput(**OBJECT)),
-        (
-            MARKER,
-            MarkerInput(
-                "landing",
-                "raw/exports/2026-11-23/",
-                "raw/exports/2026-11-23/_SUCCESS",
-                0,
-                OBJECT["etag"],
-                OBJECT["version_id"],
-                OBJECT["sequencer"],
-                OBJECT["event_time"],
-            ),
-        ),
+        (MARKER, MarkerInput(MARKER["key"], ObjectInput(**{**OBJECT, "key": MARKER["marker"], "size": 0}))),
         (MANIFEST, ManifestInput("work", MANIFEST["key"], 3, 4096)),
     ):
         # When the ledger reads one back
@@ -86,7 +74,7 @@ def test_an_input_from_an_early_release_without_its_later_fields_still_decodes()
     # Given an object input with neither sequencer nor event time, and a size stored as a string
     job = to_job(_stored_item([{"bucket": "landing", "key": "raw/orders/x.csv", "size": "7", "etag": "e"}]))
     # Then it is an object input with those fields empty
-    assert job.inputs == [ObjectInput("landing", "raw/orders/x.csv", 7, "e")]
+    assert job.inputs == [ObjectInput("landing", "raw/orders/x.csv", 7, "e", "", "", "")]
 
 
 def test_a_new_job_item_stores_inputs_in_the_same_shape_and_indexes_the_object() -> None:

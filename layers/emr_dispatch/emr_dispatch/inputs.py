@@ -1,10 +1,10 @@
 """What a job reads: one object, the prefix a marker object completes, or a batch's manifest.
 
-Each kind is a type with its one item encoding (``to_item``/``input_from_item``): the launcher and `routes
-explain` build them (plan.py), the ledger stores them, the engines render placeholders from them. The stored
-shape is the one jobs had when inputs were plain dicts, so a job written by an older release decodes as it was:
+Each kind is a type with its one item encoding (``to_item``/``input_from_item``): the launch plan builds them
+(launch_plan.py), the ledger stores them, the engines render placeholders from them. The stored shape is the one
+jobs had when inputs were plain dicts, so a job written by an earlier release decodes as it was:
 - object:   {bucket, key, size, etag, version_id, sequencer, event_time}
-- marker:   the same, with ``key`` the prefix the marker completes and ``marker`` the marker object's key
+- marker:   the marker object's, with ``key`` the prefix it completes and ``marker`` the marker object's key
 - manifest: {bucket, key, manifest (its s3:// URI), count, size}
 """
 
@@ -14,51 +14,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emr_dispatch.arrivals import Arrival
+from emr_dispatch.arrivals import Arrival, ObjectVersion
 
 
 @dataclass(frozen=True)
-class ObjectInput:
+class ObjectInput(ObjectVersion):
     """One object version: the job of a per-object route."""
 
-    bucket: str
-    key: str
-    size: int = 0
-    etag: str = ""
-    version_id: str = ""
-    sequencer: str = ""
-    event_time: str = ""
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+    @classmethod
+    def of(cls, arrival: Arrival) -> ObjectInput:
+        return cls(**arrival.to_record())
 
     @property
     def manifest_uri(self) -> str:
         return ""
 
-    @classmethod
-    def of(cls, arrival: Arrival) -> ObjectInput:
-        return cls(
-            arrival.bucket,
-            arrival.key,
-            arrival.size,
-            arrival.etag,
-            arrival.version_id,
-            arrival.sequencer,
-            arrival.event_time,
-        )
-
     def to_item(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "size": self.size,
-            "etag": self.etag,
-            "version_id": self.version_id,
-            "sequencer": self.sequencer,
-            "event_time": self.event_time,
-        }
+        return self.to_record()
 
 
 @dataclass(frozen=True)
@@ -66,14 +38,16 @@ class MarkerInput:
     """The objects under a prefix, announced complete by a marker object (``_SUCCESS``): the job reads the
     prefix; the marker object's version names the job."""
 
-    bucket: str
     prefix: str
-    marker_key: str
-    size: int = 0  # of the marker object, as are etag, version id, sequencer and event time
-    etag: str = ""
-    version_id: str = ""
-    sequencer: str = ""
-    event_time: str = ""
+    marker: ObjectInput
+
+    @classmethod
+    def of(cls, marker: Arrival, prefix: str) -> MarkerInput:
+        return cls(prefix, ObjectInput.of(marker))
+
+    @property
+    def bucket(self) -> str:
+        return self.marker.bucket
 
     @property
     def key(self) -> str:
@@ -88,30 +62,8 @@ class MarkerInput:
     def manifest_uri(self) -> str:
         return ""
 
-    @classmethod
-    def of(cls, marker: Arrival, prefix: str) -> MarkerInput:
-        return cls(
-            marker.bucket,
-            prefix,
-            marker.key,
-            marker.size,
-            marker.etag,
-            marker.version_id,
-            marker.sequencer,
-            marker.event_time,
-        )
-
     def to_item(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.prefix,
-            "size": self.size,
-            "etag": self.etag,
-            "version_id": self.version_id,
-            "sequencer": self.sequencer,
-            "event_time": self.event_time,
-            "marker": self.marker_key,
-        }
+        return {**self.marker.to_item(), "key": self.prefix, "marker": self.marker.key}
 
 
 @dataclass(frozen=True)
@@ -144,16 +96,10 @@ def input_from_item(item: Mapping[str, Any]) -> JobInput:
     bucket, key = str(item.get("bucket", "")), str(item.get("key", ""))
     if item.get("manifest"):
         return ManifestInput(bucket, key, _int(item.get("count")), _int(item.get("size")))
-    details = (
-        _int(item.get("size")),
-        str(item.get("etag") or ""),
-        str(item.get("version_id") or ""),
-        str(item.get("sequencer") or ""),
-        str(item.get("event_time") or ""),
-    )
-    if item.get("marker"):
-        return MarkerInput(bucket, key, str(item["marker"]), *details)
-    return ObjectInput(bucket, key, *details)
+    marker = item.get("marker")
+    details = [str(item.get(name) or "") for name in ("etag", "version_id", "sequencer", "event_time")]
+    version = ObjectInput(bucket, str(marker) if marker else key, _int(item.get("size")), *details)
+    return MarkerInput(key, version) if marker else version
 
 
 def inputs_from_items(items: Iterable[Mapping[str, Any]] | None) -> list[JobInput]:
