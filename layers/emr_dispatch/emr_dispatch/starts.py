@@ -82,8 +82,10 @@ class Starter:
             route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
             return self._recover(held, route, self._engines[route.engine], uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
-        logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
-        return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
+        # The job that holds this object version: ours, or one a route since renamed started (object_claims.py)
+        job_id = held.job_id if held is not None else job.job_id
+        logger.info("duplicate arrival", job_id=job_id, route=route.name, uri=uri)
+        return LaunchResult("duplicate", "job already claimed for this object version", job_id, route.name, uri)
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with

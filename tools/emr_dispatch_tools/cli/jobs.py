@@ -22,7 +22,7 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.operations import cancel_job
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.settings import settings_from
-from emr_dispatch.timeutil import to_iso
+from emr_dispatch.timeutil import parse_iso, to_iso
 from emr_dispatch_tools.cli.common import (
     EXIT_NOT_FOUND,
     EXIT_USAGE,
@@ -57,7 +57,7 @@ def since_timestamp(text: str, now: datetime | None = None) -> str:
         moment = (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         return to_iso(moment)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_iso(text)
     except ValueError as exc:
         raise CliError(f"--since {text!r}: say 90m, 6h, 2d or an ISO-8601 time", EXIT_USAGE) from exc
     return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
