@@ -14,7 +14,9 @@ from botocore.client import BaseClient
 from typer.testing import CliRunner
 
 from emr_dispatch.arrivals import Arrival, parse_s3_event
+from emr_dispatch.control import CloseBatch
 from emr_dispatch.engines import build_engines
+from emr_dispatch.launch_plan import PREVIEW_BATCH_ID, PREVIEW_WORK_BUCKET
 from emr_dispatch.operations import Explanation, explain
 from emr_dispatch.routes import load_routes
 from emr_dispatch.settings import settings_from
@@ -117,6 +119,21 @@ def test_the_launcher_and_routes_explain_take_the_same_decision_and_send_the_sam
             assert explained.request == request, key
         else:
             assert sent == [], key
+        if outcome == "batch":
+            # ... and once the batch closes, its job's request is the one explain showed, with the batch's id, job id
+            # and work bucket in place of what only the open batch knows
+            batch_id = result["reason"]
+            (closed,) = engines_stack.invoke("LauncherFunction", json.loads(CloseBatch(batch_id).body()))["results"]
+            assert closed["status"] == "started", closed
+            ((_operation, request),) = sent_starts[-1:]
+            previewed = json.dumps(explained.request)
+            for placeholder, value in (
+                (str(explained.job_id), closed["job_id"]),
+                (PREVIEW_BATCH_ID, batch_id),
+                (PREVIEW_WORK_BUCKET, settings.work_bucket),
+            ):
+                previewed = previewed.replace(placeholder, value)
+            assert json.loads(previewed) == request
         if not key.endswith("/"):  # the CLI takes a URI ending in "/" for a prefix, and says so
             with iam.denials_expected() as denials:  # the operator may not read the work bucket: said, not fatal
                 shown = _explain_cli(STACK, arrival.uri, settings.routes_file)

@@ -40,15 +40,24 @@ class LaunchPlan:
     reason: str
     uri: str
     route: Route | None = None
-    job: Job | None = None  # START: the job to claim; BATCH: the batch's job as it would be (batch id unknown)
+    job: Job | None = None  # START: the job to claim
     remember: bool = False  # a skip that `emr-dispatch jobs find` answers with (ledger.record_skip)
     marker_uri: str = ""  # WAITING_FOR_MARKER: the object whose job will read this one
 
+    def preview(self) -> Job | None:
+        """START: the job; BATCH: the batch's job as it will be, but for its batch id and work bucket (known once
+        the batch opens; built only when asked, not on the launcher's hot path)."""
+        if self.outcome != BATCH or self.route is None:
+            return self.job
+        manifest = ManifestInput(PREVIEW_WORK_BUCKET, manifest_key(self.route.name, PREVIEW_BATCH_ID), 1, 1)
+        return batch_job(self.route, PREVIEW_BATCH_ID, manifest)
+
     def request(self, engines: dict[str, Engine]) -> dict[str, Any] | None:
-        """The exact start request of the plan's job (pure; raises EngineError where the engine would refuse)."""
-        if self.job is None or self.route is None:
+        """The exact start request of the previewed job (pure; raises EngineError where the engine would refuse)."""
+        job = self.preview()
+        if job is None or self.route is None:
             return None
-        return engines[self.route.engine].build_request(self.job, self.route)
+        return engines[self.route.engine].build_request(job, self.route)
 
 
 def plan_arrival(item: Arrival | TestEvent, routes: RoutesFile, work_bucket: str) -> LaunchPlan:
@@ -63,9 +72,7 @@ def plan_arrival(item: Arrival | TestEvent, routes: RoutesFile, work_bucket: str
         return LaunchPlan(SKIP, decision.reason, item.uri, remember=True)
     batching = route.batching
     if batching.mode == "batch":
-        manifest = ManifestInput(PREVIEW_WORK_BUCKET, manifest_key(route.name, PREVIEW_BATCH_ID), 1, 1)
-        reason = f"joins the route's {batching.window_seconds} s batch"
-        return LaunchPlan(BATCH, reason, item.uri, route, batch_job(route, PREVIEW_BATCH_ID, manifest))
+        return LaunchPlan(BATCH, f"joins the route's {batching.window_seconds} s batch", item.uri, route)
     if batching.mode == "marker":
         folder, _, name = item.key.rpartition("/")
         prefix = f"{folder}/" if folder else ""

@@ -68,14 +68,12 @@ def explain(
     object with no version or etag, of size 1, would get (each real version gets its own)."""
     arrival = landed or Arrival(bucket, key, 1, "", "", "", now_iso(), "explain")
     plan = plan_arrival(arrival, routes, work_bucket)
-    route = plan.route
-    if route is None or plan.job is None:
+    route, job = plan.route, plan.preview()
+    if route is None or job is None:
         return Explanation(plan.uri, SKIP, plan.reason, route.name if route else None, route.engine if route else None)
     reason = plan.reason + ("; the batch's job would send this" if plan.outcome == BATCH else "")
     try:
         request = plan.request(engines)
     except EngineError as exc:
-        return Explanation(
-            plan.uri, "fail", f"the engine would refuse it: {exc}", route.name, route.engine, plan.job.job_id
-        )
-    return Explanation(plan.uri, plan.outcome, reason, route.name, route.engine, plan.job.job_id, request)
+        return Explanation(plan.uri, "fail", f"the engine would refuse it: {exc}", route.name, route.engine, job.job_id)
+    return Explanation(plan.uri, plan.outcome, reason, route.name, route.engine, job.job_id, request)
