@@ -28,6 +28,7 @@ from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.bench.burst import EVENTS_PREFIX, JOB_ROLE, ORDERS_PREFIX, REGION, Burst
 from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
 from emr_dispatch_tools.offline.drive import QueueDriver
+from emr_dispatch_tools.offline.moto_transactions import item_level_rollback
 from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, EMR, SERVERLESS, MeterReport, QuotaMeter
 
 START_OPERATIONS = {(EMR, "RunJobFlow"), (SERVERLESS, "StartJobRun")}
@@ -87,7 +88,7 @@ def _run(burst: Burst, routes_file: Path, name: str) -> QuotaRun:
     orders = sum(1 for obj in burst.objects if obj.key.startswith(ORDERS_PREFIX))
     result.floor_seconds = quota_floor(orders, len(burst.objects) - orders)
     began = time.perf_counter()
-    with mock_aws():
+    with mock_aws(), item_level_rollback():
         setup = boto3.Session(region_name=REGION)
         application_id = _serverless_application(setup)
         deployed = moto_stack.deploy(
