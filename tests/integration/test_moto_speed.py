@@ -1,4 +1,6 @@
-"""The bench's cheaper moto transactions (offline/moto_transactions.py) answer as moto's own: all or nothing.
+"""The bench's cheaper moto DynamoDB (offline/moto_speed.py) answers as moto's own.
+
+Transactions:
 
 DynamoDB's TransactWriteItems is all or nothing (AWS, "Amazon DynamoDB Transactions: How it works"): when one
 condition fails the whole transaction is cancelled and no item changes. The patch only changes how moto backs the
@@ -12,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from emr_dispatch_tools.offline.moto_transactions import item_level_rollback
+from emr_dispatch_tools.offline.moto_speed import faster_moto, item_level_rollback
 
 TABLE = "ledger-like"
 
@@ -107,3 +109,71 @@ def test_moto_copies_whole_tables_again_once_the_block_ends() -> None:
     import copy
 
     assert getattr(models, "copy") is copy  # noqa: B009 - moto's module does not export it
+
+
+def _indexed_table() -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName="indexed",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "queue", "AttributeType": "S"},
+            {"AttributeName": "created", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_queue",
+                "KeySchema": [
+                    {"AttributeName": "queue", "KeyType": "HASH"},
+                    {"AttributeName": "created", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(30):
+        item = {"pk": {"S": f"JOB#{n % 7}"}, "sk": {"S": f"S#{n:03d}"}, "created": {"S": f"2026-11-23T08:{59 - n:02d}"}}
+        if n % 3:
+            item["queue"] = {"S": f"route-{n % 2}"}
+        client.put_item(TableName="indexed", Item=item)
+    return client
+
+
+def _pages(client: Any, **query: Any) -> list[list[dict[str, Any]]]:
+    pages = client.get_paginator("query").paginate(TableName="indexed", Limit=4, **query)
+    return [page["Items"] for page in pages]
+
+
+@pytest.mark.usefixtures("moto_account")
+def test_queries_of_the_table_and_of_an_index_answer_as_moto_does() -> None:
+    # Given a table with a sparse index, items spread over partitions
+    client = _indexed_table()
+    queries: list[dict[str, Any]] = [
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "JOB#3"}}},
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "JOB#none"}}},
+        {
+            "IndexName": "by_queue",
+            "KeyConditionExpression": "#q = :q",
+            "ExpressionAttributeNames": {"#q": "queue"},
+            "ExpressionAttributeValues": {":q": {"S": "route-1"}},
+        },
+        {
+            "IndexName": "by_queue",
+            "KeyConditionExpression": "#q = :q AND created < :c",
+            "ExpressionAttributeNames": {"#q": "queue"},
+            "ExpressionAttributeValues": {":q": {"S": "route-0"}, ":c": {"S": "2026-11-23T08:50"}},
+            "ScanIndexForward": False,
+        },
+    ]
+    expected = [_pages(client, **query) for query in queries]
+
+    # When the same queries run with the faster moto
+    with faster_moto():
+        answered = [_pages(client, **query) for query in queries]
+
+    # Then every page is the same, in the same order
+    assert answered == expected
+    assert all(pages and pages[0] for pages in expected[:1] + expected[2:])  # something to compare

@@ -1,10 +1,17 @@
-"""moto's TransactWriteItems, with the same all-or-nothing answer at a cost that does not grow with the table.
+"""moto's DynamoDB at a cost that does not grow with the table, with the same answers (the quota burst's profile).
 
-moto backs up every table a transaction names with ``copy.deepcopy`` of the whole table (once per item that
-names it) so that it can roll back: a ledger of 10,000 jobs made each claim cost seconds, and a burst's wall time
-grew with the square of its size (the quota burst bench's profile: 60% of the time in that deepcopy). This
-backs up only the items the transaction touches (at most 100, by their keys) and puts exactly those back when
-moto cancels the transaction; the answer, the errors and the table afterwards are the same as moto's own.
+``item_level_rollback``: moto's TransactWriteItems backs up every table a transaction names with ``copy.deepcopy``
+of the whole table (once per item that names it) so that it can roll back: a ledger of thousands of jobs made
+each claim cost a good part of a second, and a burst's wall time grew with the square of its size (60% of the
+quota burst's time was that deepcopy). This backs up only the items the transaction touches (at most 100, by
+their keys) and puts exactly those back when moto cancels the transaction: the answer, the errors and the table
+afterwards are the same as moto's own.
+
+``partition_queries``: moto's Query lists every item of the table, sorted, then keeps those of the partition (or
+of the index key) asked for: each query cost O(n log n) in the table's size. A query of the table reads only its
+partition; a query of an index still checks every item (moto keeps no index) but skips the sort it redoes after.
+
+``faster_moto`` installs both. Tests (tests/integration/test_moto_speed.py) hold both to moto's own answers.
 """
 
 from __future__ import annotations
@@ -93,3 +100,39 @@ def item_level_rollback() -> Iterator[None]:
     finally:
         DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
         setattr(models, "copy", module_copy)  # noqa: B010
+
+
+@contextlib.contextmanager
+def partition_queries() -> Iterator[None]:
+    """Inside the block, moto's Query reads the asked partition only (table) or skips the whole-table sort (index)."""
+    original: Callable[..., Any] = Table.query
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name") if len(args) < 7 else args[6]
+        if index_name:
+            every = [item for partition in self.items.values() for item in _items_of(self, partition)]
+            self.all_items = lambda: every  # type: ignore[method-assign]  # sorted again by moto after filtering
+        else:
+            partition = self.items.get(hash_key) if hash_key is not None else None
+            found = list(_items_of(self, partition)) if partition is not None else []
+            self.all_items = lambda: found  # type: ignore[method-assign]
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.query = original  # type: ignore[method-assign]
+
+
+def _items_of(table: Table, partition: Any) -> Any:
+    return partition.values() if table.range_key_attr else [partition]
+
+
+@contextlib.contextmanager
+def faster_moto() -> Iterator[None]:
+    with item_level_rollback(), partition_queries():
+        yield
