@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
+from emr_dispatch.object_claims import holder, object_claim
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
 from emr_dispatch.slots import ALL_ROUTES, release_items, take_items
@@ -82,21 +83,22 @@ class Capacity:
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
         taken = take_items(self._table, job.job_id, slots, job.created_at)
+        claimed_object = object_claim(self._table, job)  # no other job, of any route, for this object version
         try:
             # The route's pause is checked in the same transaction: no extra call per arrival.
-            self._transact([self._put_new(job), *taken, route_open_check(self._table, job.route)])
+            self._transact([self._put_new(job), *claimed_object, *taken, route_open_check(self._table, job.route)])
         except Cancelled as cancelled:
-            if cancelled.codes[0] == "ConditionalCheckFailed":
-                return SlotClaim("duplicate", _held_by(cancelled))
+            if _lost(cancelled, claimed_object):
+                return SlotClaim("duplicate", self._holder(cancelled))
             paused = cancelled.codes[-1] == "ConditionalCheckFailed"
             reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
             job.state = JobState.QUEUED
             job.wait_reason = reason
             try:
-                self._transact([self._put_new(job)])
+                self._transact([self._put_new(job), *claimed_object])
             except Cancelled as again:
-                return SlotClaim("duplicate", _held_by(again))
+                return SlotClaim("duplicate", self._holder(again))
             logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
             return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
@@ -246,11 +248,26 @@ class Capacity:
     def _put_new(self, job: Job) -> dict[str, Any]:
         return self.table.tx_put(encode_job(job), Condition().when("attribute_not_exists(#pk)"))
 
+    def _holder(self, cancelled: Cancelled) -> Job | None:
+        """The job that holds what the claim lost: the job item itself, or the job the object claim names (read
+        strongly consistent: it was written before its object claim, in one transaction)."""
+        held = decode_job(cancelled.old) if cancelled.old else None
+        if held is not None or cancelled.codes[0] == "ConditionalCheckFailed":
+            return held
+        job_id = holder(cancelled.olds[1] if len(cancelled.olds) > 1 else None)
+        if job_id is None:
+            return None
+        item = self.table.get(job_key(job_id), f"reading job {job_id}")
+        return decode_job(item) if item else None
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
         self.table.transact(items, "capacity")
 
 
-def _held_by(cancelled: Cancelled) -> Job | None:
-    """The job already holding the id, when a claim's Put (the transaction's first item) was refused."""
-    return decode_job(cancelled.old) if cancelled.old else None
+def _lost(cancelled: Cancelled, claimed_object: list[dict[str, Any]]) -> bool:
+    """The claim lost to a job that already exists: this job's id, or another job holding the object."""
+    codes = cancelled.codes
+    return codes[0] == "ConditionalCheckFailed" or (
+        bool(claimed_object) and len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
+    )

@@ -235,6 +235,16 @@ class Ledger(LedgerReads):
         write = Update().append("actions", actions).set("updated_at", now_iso(), "now")
         self._apply(job_id, write.when("attribute_exists(#pk)"))
 
+    def record_refusal(self, job_id: str, request_id: str, reason: str) -> None:
+        """An operator's request about a job that the launcher refused, and why (``jobs retry`` of a job whose
+        route was removed): the CLI that sent ``request_id`` reads it back (``refusal``) and says that nothing
+        will start. Written on the job's own item only (an unknown job is the asker's "not found"), so it
+        lives and expires with the job; a later refusal replaces it. Not a state change."""
+        answer = {"request_id": request_id, "reason": reason, "at": now_iso()}
+        write = Update().set("refused_request", answer, "answer").when("attribute_exists(#pk)")
+        # A failed condition: no such job, nothing to answer on.
+        self.table.update(job_key(job_id), write, f"recording the refusal of a request about job {job_id}")
+
     def _apply(self, job_id: str, write: Update) -> Job | None:
         item = self.table.update(job_key(job_id), write, f"updating job {job_id}", new=True)
         return decode_job(item) if item is not None else None

@@ -57,6 +57,23 @@ class LedgerReads:
             raise LedgerError(f"looking up {uri} failed: {exc}") from exc
         return sorted(found, key=lambda item: str(item.get("created_at", "")))
 
+    def refusal(self, job_id: str, request_id: str) -> str | None:
+        """Why the launcher refused the request ``request_id`` about this job, or None (not refused, or not yet
+        handled)."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                ConsistentRead=True,
+                ProjectionExpression="refused_request",
+            )
+        except ClientError as exc:
+            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
+        answer = decode(response.get("Item", {})).get("refused_request")
+        if isinstance(answer, dict) and answer.get("request_id") == request_id:
+            return str(answer.get("reason", ""))
+        return None
+
     def get(self, job_id: str) -> Job | None:
         item = self.table.get(job_key(job_id), f"reading job {job_id}")
         return decode_job(item) if item else None

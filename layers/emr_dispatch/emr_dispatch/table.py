@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
@@ -114,6 +114,11 @@ def orphan_key(engine_id: str) -> dict[str, Any]:
     return _key(f"ORPHAN#{engine_id}", "ORPHAN")
 
 
+def object_claim_key(uri: str, version: str) -> dict[str, Any]:
+    """An object version's claim, naming the one job it starts whatever route names it (object_claims.py)."""
+    return _key(f"OBJECT#{uri}#{version}", "OBJECT")
+
+
 def skip_key(uri: str, version: str) -> dict[str, Any]:
     return _key(f"SKIP#{uri}#{version}", "SKIP")
 
@@ -189,13 +194,13 @@ def decode_job(item: dict[str, Any]) -> Job:
 
 
 class Cancelled(Exception):
-    """A transaction refused by a failed condition: the codes of its items, in order, and the first item's old
-    image when it was asked for."""
+    """A transaction refused by a failed condition: the codes of its items, in order, and their old images."""
 
-    def __init__(self, codes: list[str], old: dict[str, Any] | None) -> None:
+    def __init__(self, codes: list[str], olds: list[dict[str, Any] | None]) -> None:
         super().__init__(codes)
         self.codes = codes
-        self.old = old
+        self.olds = olds  # each item's old image, when it asked for one and had one
+        self.old = olds[0] if olds else None
 
 
 def _failed_condition(exc: ClientError) -> bool:
@@ -292,5 +297,5 @@ class Table:
             codes = [str(reason.get("Code", "None")) for reason in reasons] or ["Unknown"]
             if any(code not in ("None", "ConditionalCheckFailed") for code in codes):
                 raise LedgerError(f"{what} was cancelled: {codes}") from exc
-            old: Any = reasons[0].get("Item") if reasons else None
-            raise Cancelled(codes, old) from exc
+            olds = [cast(dict[str, Any] | None, reason.get("Item")) for reason in reasons]
+            raise Cancelled(codes, olds) from exc
