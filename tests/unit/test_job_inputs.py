@@ -11,7 +11,7 @@ import builders
 from emr_dispatch.arrivals import Arrival
 from emr_dispatch.engines.base import placeholder_values
 from emr_dispatch.inputs import ManifestInput, MarkerInput, ObjectInput, input_from_item
-from emr_dispatch.ledger import OBJECT_URI, OBJECT_VERSION, new_job_item, to_job
+from emr_dispatch.table import OBJECT_URI, OBJECT_VERSION, decode_job, encode_job
 
 OBJECT: dict[str, Any] = {
     "bucket": "landing",
@@ -63,7 +63,7 @@ def test_jobs_stored_in_todays_shape_decode_to_their_typed_inputs() -> None:
         (MANIFEST, ManifestInput("work", MANIFEST["key"], 3, 4096)),
     ):
         # When the ledger reads one back
-        job = to_job(_stored_item([stored]))
+        job = decode_job(_stored_item([stored]))
         # Then its input is of its kind, with every field, and writes back to exactly the stored shape
         assert job.inputs == [expected]
         assert job.inputs[0].to_item() == stored
@@ -72,7 +72,7 @@ def test_jobs_stored_in_todays_shape_decode_to_their_typed_inputs() -> None:
 
 def test_an_input_from_an_early_release_without_its_later_fields_still_decodes() -> None:
     # Given an object input with neither sequencer nor event time, and a size stored as a string
-    job = to_job(_stored_item([{"bucket": "landing", "key": "raw/orders/x.csv", "size": "7", "etag": "e"}]))
+    job = decode_job(_stored_item([{"bucket": "landing", "key": "raw/orders/x.csv", "size": "7", "etag": "e"}]))
     # Then it is an object input with those fields empty
     assert job.inputs == [ObjectInput("landing", "raw/orders/x.csv", 7, "e", "", "", "")]
 
@@ -83,7 +83,7 @@ def test_a_new_job_item_stores_inputs_in_the_same_shape_and_indexes_the_object()
     job = builders.job(key="raw/exports/d/")
     job.inputs = [MarkerInput.of(marker, "raw/exports/d/")]
     # When the claim's item is built
-    item = new_job_item(job)
+    item = encode_job(job)
     # Then the input is stored as before (prefix as key, the marker's key beside it), and jobs find indexes the marker
     assert TypeSerializer().serialize([MarkerInput.of(marker, "raw/exports/d/").to_item()]) == item["inputs"]
     assert item["inputs"]["L"][0]["M"]["key"] == {"S": "raw/exports/d/"}
@@ -91,7 +91,7 @@ def test_a_new_job_item_stores_inputs_in_the_same_shape_and_indexes_the_object()
     assert (item[OBJECT_URI], item[OBJECT_VERSION]) == ({"S": "s3://landing/raw/exports/d/_SUCCESS"}, {"S": "v1"})
     # ... and a batch job's manifest is never indexed as an object
     job.inputs = [input_from_item(MANIFEST)]
-    assert OBJECT_URI not in new_job_item(job)
+    assert OBJECT_URI not in encode_job(job)
 
 
 def test_placeholders_read_each_kind_of_input() -> None:
