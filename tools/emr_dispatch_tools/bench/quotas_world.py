@@ -62,7 +62,7 @@ class WarmHandlers:
             "AWS_REGION": stack.region,
             "POWERTOOLS_METRICS_NAMESPACE": "emr-dispatch",
         }
-        self._handlers = {name: moto_stack._load_handler(spec) for name, spec in stack.functions.items()}
+        self._handlers = {name: moto_stack.load_handler(spec) for name, spec in stack.functions.items()}
 
     @contextlib.contextmanager
     def running(self) -> Iterator[WarmHandlers]:
