@@ -38,6 +38,7 @@ from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
+from emr_dispatch.sweep_pace import DescribePacer
 from emr_dispatch.timeutil import iso_seconds_ago, parse_iso, utc_now
 
 if TYPE_CHECKING:
@@ -106,10 +107,14 @@ class Sweeper:
             self._isolated(report, "timeout", job.job_id, partial(self._time_out, job, now, report))
         # Then the others, oldest first, within the budget: the ones most likely to have lost their events.
         late = {job.job_id for job in overdue}
+        pacer = DescribePacer(self._engines)
         for job in sorted((job for job in active if job.job_id not in late), key=lambda job: job.created_at):
             if report.examined >= self._budget:
                 report.budget_exhausted = True
                 break
+            if not pacer.wait_for(job.engine):
+                report.budget_exhausted = True  # this engine's describes wait for the next run
+                continue
             report.examined += 1
             self._isolated(report, "reconcile", job.job_id, partial(self._reconcile, job, report))
         self._stop_orphans(report)

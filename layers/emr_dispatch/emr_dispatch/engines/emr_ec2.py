@@ -172,6 +172,9 @@ def _instance_group(role: str, group: Any, on_demand_only: bool = False) -> dict
 
 class EmrEc2Engine:
     name = NAME
+    # The sweeper's describes of this engine's jobs, paced below the quotas they spend (DescribeCluster and
+    # ListSteps per job; ListSteps burst 10, 0.5/s binds): a fifth of it left for the tracker and operators.
+    describe_rate = (8.0, 0.4)
     event_source = "aws.emr"
 
     def __init__(
