@@ -247,6 +247,18 @@ class RetryPolicy(_Model):
         return int(min(delay, MAX_RETRY_DELAY_SECONDS))
 
 
+class OnEnd(_Model):
+    """What emr-dispatch does when a job ends, whatever its end (tagging.py)."""
+
+    tag_inputs: bool = Field(
+        default=False,
+        description=(
+            "when a job ends, tag each input object version with emr-dispatch-state and emr-dispatch-job, "
+            "merged with the tags it has"
+        ),
+    )
+
+
 ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
 """Every engine a route may name (the values of Route.engine)."""
 
@@ -265,6 +277,7 @@ class Route(_Model):
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
     batching: Batching = Field(default_factory=Batching)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    on_end: OnEnd = Field(default_factory=OnEnd)
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
