@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from emr_dispatch import metrics, retries
+from emr_dispatch import metrics, retries, tagging
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
@@ -21,7 +21,7 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outbox import AlertOutbox
 from emr_dispatch.retries import Retry
-from emr_dispatch.tagging import INLINE_SECONDS, TagWork
+from emr_dispatch.tagging import TagWork
 from emr_dispatch.timeutil import seconds_between
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class OutcomeRecorder:
         if moved.alert_pending:
             self.publish_alert(moved, engine)
         if moved.state.is_terminal and moved.tags_due and self.tags is not None:
-            moved = self.tags.run(moved, INLINE_SECONDS)
+            moved = self.tags.run(moved, tagging.INLINE_SECONDS)
         return Applied("moved", moved)
 
     def _retry(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emr_dispatch import metrics
+from emr_dispatch import metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent
@@ -40,7 +40,6 @@ from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
 from emr_dispatch.sweep_orphans import OrphanSweep
 from emr_dispatch.sweep_pace import DescribePacer
-from emr_dispatch.tagging import SWEEP_SECONDS
 from emr_dispatch.timeutil import iso_seconds_ago, parse_iso, utc_now
 
 if TYPE_CHECKING:
@@ -321,7 +320,7 @@ class Sweeper:
         if tags is None:
             return
         pending = self._isolated(report, "ledger", "pending input tags", lambda: list(tags.pending())) or []
-        ends = time.monotonic() + SWEEP_SECONDS
+        ends = time.monotonic() + tagging.SWEEP_SECONDS
         for job in pending:
             left = ends - time.monotonic()
             if left <= 0:
