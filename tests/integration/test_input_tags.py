@@ -82,9 +82,8 @@ def overrides(tmp_path: Path, stack: DeployedStack) -> dict[str, str]:
 def _put(stack: DeployedStack, key: str, tags: int = 0, body: bytes = b"a,b\n1,2\n") -> str:
     """A real object version in the landing bucket with ``tags`` tags of its own; its version id."""
     s3 = boto3.client("s3", region_name=REGION)
-    tagging_header = "&".join(f"team-{n}=t{n}" for n in range(tags))
-    extra = {"Tagging": tagging_header} if tags else {}
-    response = s3.put_object(Bucket=stack.outputs["LandingBucketName"], Key=key, Body=body, **extra)
+    tagging_header = "&".join(f"team-{n}=t{n}" for n in range(tags))  # the x-amz-tagging form, "" for none
+    response = s3.put_object(Bucket=stack.outputs["LandingBucketName"], Key=key, Body=body, Tagging=tagging_header)
     return str(response["VersionId"])
 
 
