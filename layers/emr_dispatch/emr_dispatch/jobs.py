@@ -1,7 +1,8 @@
 """Jobs and their states: QUEUED → SUBMITTING → SUBMITTED → RUNNING → a terminal state.
 
-A job only moves forward; terminal states are sticky. The ledger enforces this with conditional
-writes built from ``predecessors``, so duplicate and out-of-order events are harmless.
+Events only move a job forward (``can_follow``, ``predecessors``: the ranks below); terminal states are sticky,
+so duplicate and out-of-order events are harmless. Every move the ledger writes, including the three declared
+moves back (a retry, a start that waits, an operator's new attempt), is declared once in transitions.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from emr_dispatch.inputs import JobInput
 from emr_dispatch.timeutil import iso_seconds_ago, now_iso, parse_iso
 
 
@@ -76,7 +78,7 @@ class Job:
     engine: str
     state: JobState
     attempt: int
-    inputs: list[dict[str, Any]]
+    inputs: list[JobInput]  # inputs.py: an object, a marker's prefix or a batch's manifest
     created_at: str
     updated_at: str
     engine_id: str | None = None
@@ -126,7 +128,7 @@ class Job:
 
     @property
     def input_uris(self) -> list[str]:
-        return [f"s3://{item['bucket']}/{item['key']}" for item in self.inputs]
+        return [item.uri for item in self.inputs]
 
 
 @dataclass(frozen=True)

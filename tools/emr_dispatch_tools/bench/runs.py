@@ -183,7 +183,7 @@ def run_emr_dispatch(burst: Burst, seed: int, routes_file: Path, profile: bool =
         ledger = Ledger(stack.outputs["LedgerTableName"], setup.client("dynamodb"))
         jobs = list(ledger.list_jobs())
         result.ledger_states = Counter(job.state.value for job in jobs)
-        result.ledger_inputs = [f"s3://{i['bucket']}/{i['key']}" for job in jobs for i in job.inputs]
+        result.ledger_inputs = [i.uri for job in jobs for i in job.inputs]
         result.inventory_seconds = time.perf_counter() - began
     result.peak_rss_mib = peak_rss_mib()
     return result, bucket
