@@ -102,7 +102,7 @@ def test_tagging_a_version_is_authorized_as_the_version_action_on_the_landing_bu
     version = s3.put_object(Bucket=landing, Key="orders/a.csv", Body=b"x")["VersionId"]
     s3.create_bucket(Bucket="someone-elses-data")
     tracker = function_principal(stack, "TrackerFunction")
-    tag_set = {"TagSet": [{"Key": "emr-dispatch-state", "Value": "SUCCEEDED"}]}
+    tag_set: Any = {"TagSet": [{"Key": "emr-dispatch-state", "Value": "SUCCEEDED"}]}
 
     # When the tracker's role reads and writes the landing version's tags, then another bucket's object's
     with iam.acting_as(tracker):
