@@ -23,10 +23,12 @@ SETTINGS = Settings(
     alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:alerts",
     work_bucket="work-bucket",
     routes_file="/opt/routes.yaml",
-    emr_service_role="Custom_EMR_ServiceRole",
-    emr_instance_profile="Custom_EMR_EC2_Profile",
-    emr_subnet_id="",
     region="eu-west-1",
+    engine_settings={
+        "EMR_SERVICE_ROLE": "Custom_EMR_ServiceRole",
+        "EMR_INSTANCE_PROFILE": "Custom_EMR_EC2_Profile",
+        "EMR_SUBNET_ID": "",
+    },
 )
 
 
@@ -126,7 +128,7 @@ def test_roles_log_uri_and_names_come_from_settings_and_job() -> None:
 
 def test_instance_groups_and_subnet() -> None:
     # Given settings with a subnet
-    settings = replace(SETTINGS, emr_subnet_id="subnet-0abc")
+    settings = replace(SETTINGS, engine_settings={**SETTINGS.engine_settings, "EMR_SUBNET_ID": "subnet-0abc"})
 
     # When
     _, request = _request(settings=settings)
@@ -148,7 +150,7 @@ def test_instance_fleets_fall_back_from_spot_to_on_demand() -> None:
             "core": {"instance_types": ["m7g.2xlarge", "r7g.xlarge"], "spot_capacity": 2},
         },
     )
-    settings = replace(SETTINGS, emr_subnet_id="subnet-0abc")
+    settings = replace(SETTINGS, engine_settings={**SETTINGS.engine_settings, "EMR_SUBNET_ID": "subnet-0abc"})
 
     # When
     _, request = _request(route, settings)

@@ -7,23 +7,26 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
+from emr_dispatch.engines import DECLARATIONS, ENGINE_NAMES, declaration
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job
-from emr_dispatch.limits import ENTRY_POINT_MAX, OWN_TAGS, TAG_RULES, blank
-from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX, log_uri
+from emr_dispatch.limits import OWN_TAGS, blank
+from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import (
     ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
     placeholders_in,
     render,
     render_prefix,
-    unknown_braces,
 )
+from emr_dispatch.route_model import RouteModel as _Model
+from emr_dispatch.route_model import S3Template
+from emr_dispatch.route_model import check_template as _check_template
 
 _LONGEST_VALUES = {
     "work_bucket": "b" * 63,  # S3 bucket names: at most 63 characters
@@ -34,11 +37,6 @@ _LONGEST_VALUES = {
 """The longest values the static placeholders can take, to bound what an entry point renders to."""
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-S3Template = Annotated[str, Field(pattern=r"^s3://")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Match(_Model):
@@ -93,126 +91,6 @@ class SparkJob(_Model):
         return self
 
 
-InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9]+[a-z0-9-]*\.[a-z0-9]+$")]
-ReleaseLabel = Annotated[str, Field(pattern=r"^emr-\d+\.\d+\.\d+(-latest)?$")]
-
-
-class InstanceGroup(_Model):
-    instance_type: InstanceType
-    count: int = Field(default=1, ge=1, le=256)
-    market: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-
-
-class Ec2Instances(_Model):
-    """Uniform instance groups: one primary node, optional core and task groups."""
-
-    primary: InstanceGroup
-    core: InstanceGroup | None = None
-    task: InstanceGroup | None = None
-
-    @model_validator(mode="after")
-    def _single_primary(self) -> Ec2Instances:
-        if self.primary.count != 1:
-            raise ValueError("primary.count must be 1 (one primary node)")
-        return self
-
-
-class InstanceFleet(_Model):
-    instance_types: list[InstanceType] = Field(min_length=1, max_length=30)
-    on_demand_capacity: int = Field(default=0, ge=0)
-    spot_capacity: int = Field(default=0, ge=0)
-
-    @model_validator(mode="after")
-    def _some_capacity(self) -> InstanceFleet:
-        if self.on_demand_capacity + self.spot_capacity == 0:
-            raise ValueError("a fleet needs on_demand_capacity or spot_capacity")
-        return self
-
-
-class SpotOptions(_Model):
-    timeout_minutes: int = Field(default=10, ge=5, le=1440)
-    timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = "SWITCH_TO_ON_DEMAND"
-    allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"] = (
-        "price-capacity-optimized"
-    )
-
-
-class Ec2Fleets(_Model):
-    """Instance fleets: several instance types per role, Spot with an on-demand fallback."""
-
-    primary: InstanceFleet
-    core: InstanceFleet | None = None
-    task: InstanceFleet | None = None
-    spot: SpotOptions = Field(default_factory=SpotOptions)
-
-    @model_validator(mode="after")
-    def _single_primary(self) -> Ec2Fleets:
-        if self.primary.on_demand_capacity + self.primary.spot_capacity != 1:
-            raise ValueError("primary fleet capacity must be 1 (one primary node)")
-        return self
-
-
-class BootstrapAction(_Model):
-    name: str = Field(min_length=1, max_length=256)
-    path: S3Template
-    args: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _static_only(self) -> BootstrapAction:
-        for where, text in [("path", self.path)] + [(f"args[{i}]", a) for i, a in enumerate(self.args)]:
-            _check_template(text, STATIC_PLACEHOLDERS, where, "input placeholders are only allowed in job.arguments")
-        return self
-
-
-class EmrConfiguration(_Model):
-    """An EMR configuration classification, e.g. spark-defaults; nested configurations allowed."""
-
-    classification: str = Field(min_length=1)
-    properties: dict[str, str] = Field(default_factory=dict)
-    configurations: list[EmrConfiguration] = Field(default_factory=list)
-
-
-class EmrEc2Settings(_Model):
-    release_label: ReleaseLabel
-    applications: list[str] = Field(default_factory=lambda: ["Spark"], min_length=1)
-    instances: Ec2Instances | None = None
-    fleets: Ec2Fleets | None = None
-    idle_timeout_seconds: int = Field(default=600, ge=60, le=604800)
-    ebs_root_volume_size_gb: int | None = Field(default=None, ge=15, le=100)
-    bootstrap_actions: list[BootstrapAction] = Field(default_factory=list, max_length=16)
-    configurations: list[EmrConfiguration] = Field(default_factory=list)
-    step_concurrency: int = Field(default=1, ge=1, le=256)
-    security_configuration: str | None = None
-
-    @model_validator(mode="after")
-    def _groups_or_fleets(self) -> EmrEc2Settings:
-        if (self.instances is None) == (self.fleets is None):
-            raise ValueError("give exactly one of instances (instance groups) or fleets (instance fleets)")
-        return self
-
-
-class EmrServerlessSettings(_Model):
-    application_id: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-z]+$",
-        max_length=64,  # emr-serverless ApplicationId
-        description="default: the stack's EmrServerlessApplicationId",
-    )
-    managed_application: bool = Field(
-        default=False, description="start the application when a job needs it, stop it when none is active"
-    )
-
-
-class EmrEksSettings(_Model):
-    virtual_cluster_id: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-z]+$",
-        max_length=64,  # emr-containers ResourceIdString
-        description="default: the stack's EmrEksVirtualClusterId",
-    )
-    release_label: ReleaseLabel
-
-
 class Batching(_Model):
     """How arrivals become jobs: one per object, many per window, or one per marker object."""
 
@@ -247,18 +125,23 @@ class RetryPolicy(_Model):
         return int(min(delay, MAX_RETRY_DELAY_SECONDS))
 
 
-ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
-"""Every engine a route may name (the values of Route.engine)."""
+ENGINES = ENGINE_NAMES
+"""Every engine a route may name (the values of Route.engine): the registry's (emr_dispatch.engines)."""
+
+if TYPE_CHECKING:
+    EngineName = str
+else:
+    EngineName = Literal[ENGINE_NAMES]  # a route names an engine the registry knows; the error lists them
 
 
-class Route(_Model):
+class RouteFields(_Model):
+    """A route without its engine sections: ``Route`` adds one optional section per engine, of the settings model
+    the engine declares (engines/<engine>/route_settings.py), under the key ``engine: a-b`` → ``a_b:``."""
+
     name: RouteName
     description: str = ""
     match: Match
-    engine: Literal["emr-ec2", "emr-serverless", "emr-eks"]
-    emr_ec2: EmrEc2Settings | None = None
-    emr_serverless: EmrServerlessSettings | None = None
-    emr_eks: EmrEksSettings | None = None
+    engine: EngineName
     job: SparkJob
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
@@ -269,19 +152,15 @@ class Route(_Model):
         default_factory=dict
     )
 
-    @property
-    def uses_spot(self) -> bool:
-        """Whether an EMR on EC2 route asks for any Spot capacity (a retry can fall back to on-demand)."""
-        settings = self.emr_ec2
-        if self.engine != "emr-ec2" or settings is None:
-            return False
-        if settings.fleets is not None:
-            fleets = [settings.fleets.primary, settings.fleets.core, settings.fleets.task]
-            return any(fleet is not None and fleet.spot_capacity > 0 for fleet in fleets)
-        groups = settings.instances
-        return groups is not None and any(
-            group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
-        )
+    if TYPE_CHECKING:
+
+        def __getattr__(self, section: str) -> Any:
+            """The engine sections, added from the engines' declarations (read them with engine_settings())."""
+
+    def engine_settings(self) -> BaseModel | None:
+        """The section of the route's own engine (validation makes it present)."""
+        section: BaseModel | None = getattr(self, declaration(self.engine).section)
+        return section
 
     def snapshot(self) -> str:
         """The route as a job carries it (JSON): everything needed to start, track, retry and time out the job
@@ -297,7 +176,9 @@ class Route(_Model):
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
-        written: list[tuple[str, str, str | None]] = [("engine logs", log_uri("{work_bucket}", self.engine), ".gz")]
+        written: list[tuple[str, str, str | None]] = [
+            ("engine logs", declaration(self.engine).log_uri("{work_bucket}"), ".gz")
+        ]
         if self.output:
             written.insert(0, ("output", self.output, None))
         if self.batching.mode == "batch":
@@ -305,11 +186,11 @@ class Route(_Model):
         return written
 
     @model_validator(mode="after")
-    def _engine_settings_present(self) -> Route:
-        sections = {"emr-ec2": self.emr_ec2, "emr-serverless": self.emr_serverless, "emr-eks": self.emr_eks}
+    def _engine_settings_present(self) -> RouteFields:
+        sections = {declared.name: getattr(self, declared.section) for declared in DECLARATIONS}
         if sections[self.engine] is None:
-            raise ValueError(f"engine {self.engine} needs an {self.engine.replace('-', '_')} section")
-        others = [name.replace("-", "_") for name, section in sections.items() if section and name != self.engine]
+            raise ValueError(f"engine {self.engine} needs an {declaration(self.engine).section} section")
+        others = [declaration(name).section for name, section in sections.items() if section and name != self.engine]
         if others:
             raise ValueError(f"engine is {self.engine} but the route also has {', '.join(others)}")
         if self.output is not None:
@@ -325,9 +206,11 @@ class Route(_Model):
         return self
 
     @model_validator(mode="after")
-    def _fits_engine_limits(self) -> Route:
-        """What the engine's API would refuse at every start, refused once here (limits.py cites each limit)."""
-        problems = TAG_RULES[self.engine].problems(self.tags, len(OWN_TAGS))
+    def _fits_engine_limits(self) -> RouteFields:
+        """What the engine's API would refuse at every start, refused once here (each engine's declaration cites
+        its limits)."""
+        limits = declaration(self.engine).limits
+        problems = limits.tags.problems(self.tags, len(OWN_TAGS))
         possibly_empty = self._possibly_empty_placeholders()
         spark = self.job
         for index, argument in enumerate(spark.arguments):
@@ -347,10 +230,10 @@ class Route(_Model):
             problems.append("job.entry_point: uses {output_uri} but the route has no output")
         job_id = "j" * (len(self.name) + 17)  # <route>-<16 hex digits>
         longest = len(render(spark.entry_point, {**_LONGEST_VALUES, "route": self.name, "job_id": job_id}))
-        if longest > ENTRY_POINT_MAX[self.engine]:
+        if longest > limits.entry_point_max:
             problems.append(
                 f"job.entry_point: can render {longest} characters; {self.engine} allows"
-                f" {ENTRY_POINT_MAX[self.engine]} (EntryPointPath)"
+                f" {limits.entry_point_max} (EntryPointPath)"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -368,6 +251,19 @@ class Route(_Model):
         return empty
 
 
+def _with_engine_sections(fields: type[RouteFields]) -> type[RouteFields]:
+    """The route model: the fields every route has, then one optional section per declared engine."""
+    sections: dict[str, Any] = {declared.section: (declared.settings_model() | None, None) for declared in DECLARATIONS}
+    route: type[RouteFields] = create_model("Route", __base__=fields, __module__=__name__, **sections)
+    return route
+
+
+if TYPE_CHECKING:
+    Route = RouteFields
+else:
+    Route = _with_engine_sections(RouteFields)
+
+
 class StartRate(_Model):
     """How fast the launcher starts jobs on an engine (a token bucket held in the ledger, shared by every
     launcher): at most ``burst`` at once, then ``per_second``. Set it to the account's quota of the engine's
@@ -377,12 +273,12 @@ class StartRate(_Model):
     burst: int = Field(default=1, ge=1, le=10000, description="starts at once after a quiet time")
 
 
-EngineName = Literal["emr-ec2", "emr-serverless", "emr-eks"]
 DEFAULT_START_RATES: dict[EngineName, StartRate] = {
-    # EMR RunJobFlow: burst 10, refill 0.5/s; EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
-    # EMR on EKS publishes no StartJobRun rate that we found: not paced unless set (throttles still wait).
-    "emr-ec2": StartRate(per_second=0.5, burst=10),
-    "emr-serverless": StartRate(per_second=1.0, burst=25),
+    # Each engine declares its start API's default quota (FACTS.md, issue 14); an engine without one is not paced
+    # unless the routes file sets it (throttles still wait).
+    declared.name: StartRate(per_second=declared.start_rate.per_second, burst=declared.start_rate.burst)
+    for declared in DECLARATIONS
+    if declared.start_rate is not None
 }
 
 
@@ -399,7 +295,8 @@ class RoutesFile(_Model):
         """What is valid but may surprise a user in a burst (``emr-dispatch routes check`` prints them)."""
         found = []
         for route in self.routes:
-            if route.engine == "emr-ec2" and route.batching.mode == "per-object" and route.max_concurrent is None:
+            one_cluster_per_job = declaration(route.engine).one_cluster_per_job
+            if one_cluster_per_job and route.batching.mode == "per-object" and route.max_concurrent is None:
                 overall = (
                     f"only the overall max_concurrent_jobs ({self.max_concurrent_jobs})"
                     if self.max_concurrent_jobs
@@ -465,7 +362,7 @@ class RoutesFile(_Model):
     def written_by(self, bucket: str, key: str, work_bucket: str) -> str | None:
         """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
         or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
-        locations = [(f"{engine} logs", log_uri(work_bucket, engine)) for engine in LOG_PREFIXES]
+        locations = [(f"{declared.name} logs", declared.log_uri(work_bucket)) for declared in DECLARATIONS]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
             if route.output:
@@ -546,15 +443,6 @@ def _known_location(template: str, known: dict[str, str]) -> str:
     bucket = render_prefix(bucket_template, known)
     bucket = bucket if render_prefix(bucket_template + "/", known).endswith("/") else ""
     return f"s3://{bucket}/{render_prefix(key_template, known)}"
-
-
-def _check_template(text: str, allowed: frozenset[str], where: str, hint: str) -> None:
-    if unknown_braces(text):
-        raise ValueError(f"{where}: unbalanced brace (write {{{{ or }}}} for a literal brace)")
-    unknown = placeholders_in(text) - allowed
-    if unknown:
-        names = ", ".join("{" + name + "}" for name in sorted(unknown))
-        raise ValueError(f"{where}: placeholder {names} not allowed here{'; ' + hint if hint else ''}")
 
 
 def parse_routes(raw: Any, source: str = "routes file") -> RoutesFile:

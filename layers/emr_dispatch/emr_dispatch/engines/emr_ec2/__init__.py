@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,25 +16,50 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     parse_reason,
-    placeholder_values,
-    resource_name,
-    spark_submit_parts,
     start_error,
-    tags_for,
+)
+from emr_dispatch.engines.declaration import (
+    ApiLimits,
+    EngineDeclaration,
+    FailureCauses,
+    RetryChange,
+    StartRate,
+)
+from emr_dispatch.engines.emr_ec2.request import (
+    LOG_PREFIX,
+    NAME,
+    NAME_MAX,
+    ON_DEMAND,
+    STACK_SETTINGS,
+    build_run_job_flow_request,
+    cluster_name,
+    describe_launch_options,
+    log_uri,
+    retry_launch_options,
+    spark_step_args,
+    uses_spot,
 )
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
-from emr_dispatch.placeholders import render
-from emr_dispatch.retries import ON_DEMAND
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
 
-    from emr_dispatch.routes import Ec2Fleets, EmrConfiguration, EmrEc2Settings, Route
+    from emr_dispatch.engines.base import ActiveJobs
+    from emr_dispatch.routes import Route
 
-NAME = "emr-ec2"
+__all__ = [
+    "DECLARATION",
+    "ON_DEMAND",
+    "EmrEc2Engine",
+    "build_run_job_flow_request",
+    "cluster_name",
+    "spark_step_args",
+]
+
 CLUSTER_EVENT = "EMR Cluster State Change"
 STEP_EVENT = "EMR Step Status Change"
 ALIVE_STATES = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
@@ -44,135 +70,49 @@ _FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED
 # → FAILED, TERMINATED by USER_REQUEST → CANCELLED.
 
 
-def cluster_name(job: Job) -> str:
-    return resource_name(job)
+# EMR on EC2's model limits no tag: its Management Guide ("Restrictions that apply to tagging resources") applies
+# EC2's (50 tags, keys up to 128 and values up to 256 characters) and allows "any alphabetic character in any
+# language, any numeric character, white spaces, invisible separators, and _ . : / = + - @".
+_EMR_TAG_TEXT = r"[\w\s.:/=+\-@]"
+TAG_RULES = TagRules(
+    max_tags=50,
+    key_max=128,
+    value_max=256,
+    key_pattern=re.compile(_EMR_TAG_TEXT + "+"),
+    value_pattern=re.compile(_EMR_TAG_TEXT + "*"),
+    source="Amazon EMR Management Guide, tag restrictions",
+)
+
+DECLARATION = EngineDeclaration(
+    name=NAME,
+    label="EMR on EC2",
+    event_source="aws.emr",
+    detail_types=(CLUSTER_EVENT, STEP_EVENT),
+    route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
+    engine_class="emr_dispatch.engines.emr_ec2:build",
+    log_prefix=LOG_PREFIX,
+    limits=ApiLimits(name_max=NAME_MAX, entry_point_max=10280, argument_max=10280, tags=TAG_RULES),
+    failure_causes=FailureCauses(
+        capacity=frozenset({"INSTANCE_FAILURE"}),
+        spot=frozenset({"INSTANCE_FLEET_TIMEOUT"}),  # fleets could not get their (Spot) capacity in time
+        spot_if_route_uses_spot=frozenset({"INSTANCE_FAILURE"}),
+        internal=frozenset({"INTERNAL_ERROR"}),
+    ),
+    retry=RetryChange(retry_launch_options, describe_launch_options, uses_spot),
+    stack_settings=STACK_SETTINGS,
+    # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
+    start_rate=StartRate(per_second=0.5, burst=10),
+    one_cluster_per_job=True,
+)
 
 
-def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
-    """command-runner.jar arguments: spark-submit, its parameters, the entry point, then the application's."""
-    parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket)
-    return ["spark-submit", "--deploy-mode", "cluster", *parameters, entry_point, *arguments]
-
-
-def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> dict[str, Any]:
-    """The RunJobFlow request for one attempt of a job: pure, so it is tested without AWS."""
-    ec2: EmrEc2Settings = route.emr_ec2  # type: ignore[assignment]  # validated by Route
-    # An attempt retried after Spot capacity was lost asks for the same capacity, all on-demand.
-    on_demand_only = job.launch_options.get("market") == ON_DEMAND
-    instances: dict[str, Any] = {"KeepJobFlowAliveWhenNoSteps": False, "TerminationProtected": False}
-    if ec2.fleets is not None:
-        instances["InstanceFleets"] = _instance_fleets(ec2.fleets, on_demand_only)
-        if settings.emr_subnet_id:
-            instances["Ec2SubnetIds"] = [settings.emr_subnet_id]
-    else:
-        groups = ec2.instances
-        if groups is None:  # unreachable for a validated route: it has instances or fleets
-            raise EngineError(f"route {route.name} has neither instances nor fleets", "ROUTE_INVALID")
-        instances["InstanceGroups"] = [
-            _instance_group(role, group, on_demand_only)
-            for role, group in (("MASTER", groups.primary), ("CORE", groups.core), ("TASK", groups.task))
-            if group is not None
-        ]
-        if settings.emr_subnet_id:
-            instances["Ec2SubnetId"] = settings.emr_subnet_id
-    tags = tags_for(job, route)
-    static_values = placeholder_values(job, route, settings.work_bucket)
-    request: dict[str, Any] = {
-        "Name": cluster_name(job),
-        "LogUri": settings.emr_log_uri,
-        "ReleaseLabel": ec2.release_label,
-        "Applications": [{"Name": name} for name in ec2.applications],
-        "Instances": instances,
-        "Steps": [
-            {
-                "Name": f"{NAME_PREFIX}{route.name}",
-                "ActionOnFailure": "TERMINATE_CLUSTER",
-                "HadoopJarStep": {
-                    "Jar": "command-runner.jar",
-                    "Args": spark_step_args(job, route, settings.work_bucket),
-                },
-            }
-        ],
-        "ServiceRole": settings.emr_service_role,
-        "JobFlowRole": settings.emr_instance_profile,
-        "VisibleToAllUsers": True,
-        "AutoTerminationPolicy": {"IdleTimeout": ec2.idle_timeout_seconds},
-        "StepConcurrencyLevel": ec2.step_concurrency,
-        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
-    }
-    if ec2.ebs_root_volume_size_gb is not None:
-        request["EbsRootVolumeSize"] = ec2.ebs_root_volume_size_gb
-    if ec2.security_configuration:
-        request["SecurityConfiguration"] = ec2.security_configuration
-    if ec2.bootstrap_actions:
-        request["BootstrapActions"] = [
-            {
-                "Name": action.name,
-                "ScriptBootstrapAction": {
-                    "Path": render(action.path, static_values),
-                    "Args": [render(arg, static_values) for arg in action.args],
-                },
-            }
-            for action in ec2.bootstrap_actions
-        ]
-    if ec2.configurations:
-        request["Configurations"] = [_configuration(item) for item in ec2.configurations]
-    return request
-
-
-def _configuration(item: EmrConfiguration) -> dict[str, Any]:
-    shaped: dict[str, Any] = {"Classification": item.classification, "Properties": dict(item.properties)}
-    if item.configurations:
-        shaped["Configurations"] = [_configuration(child) for child in item.configurations]
-    return shaped
-
-
-def _instance_fleets(fleets: Ec2Fleets, on_demand_only: bool = False) -> list[dict[str, Any]]:
-    spot = fleets.spot
-    shaped = []
-    for role, fleet in (("MASTER", fleets.primary), ("CORE", fleets.core), ("TASK", fleets.task)):
-        if fleet is None:
-            continue
-        on_demand, spot_capacity = fleet.on_demand_capacity, fleet.spot_capacity
-        if on_demand_only:
-            on_demand, spot_capacity = on_demand + spot_capacity, 0
-        entry: dict[str, Any] = {
-            "Name": role.lower(),
-            "InstanceFleetType": role,
-            "TargetOnDemandCapacity": on_demand,
-            "TargetSpotCapacity": spot_capacity,
-            "InstanceTypeConfigs": [{"InstanceType": instance_type} for instance_type in fleet.instance_types],
-        }
-        if spot_capacity:
-            # Spot that cannot be had in time falls back to on-demand instead of failing the job.
-            entry["LaunchSpecifications"] = {
-                "SpotSpecification": {
-                    "TimeoutDurationMinutes": spot.timeout_minutes,
-                    "TimeoutAction": spot.timeout_action,
-                    "AllocationStrategy": spot.allocation_strategy,
-                }
-            }
-        if on_demand:
-            entry.setdefault("LaunchSpecifications", {})["OnDemandSpecification"] = {
-                "AllocationStrategy": "lowest-price"
-            }
-        shaped.append(entry)
-    return shaped
-
-
-def _instance_group(role: str, group: Any, on_demand_only: bool = False) -> dict[str, Any]:
-    return {
-        "Name": role.lower(),
-        "InstanceRole": role,
-        "Market": ON_DEMAND if on_demand_only else group.market,
-        "InstanceType": group.instance_type,
-        "InstanceCount": group.count,
-    }
+def build(settings: Settings, active_jobs: ActiveJobs) -> EmrEc2Engine:
+    return EmrEc2Engine(settings)
 
 
 class EmrEc2Engine:
     name = NAME
-    event_source = "aws.emr"
+    event_source = DECLARATION.event_source
 
     def __init__(
         self, settings: Settings, client: EMRClient | None = None, start_client: EMRClient | None = None
@@ -248,7 +188,7 @@ class EmrEc2Engine:
                             details={
                                 "cluster_id": cluster["Id"],
                                 "cluster_name": name,
-                                "log_uri": self._settings.emr_log_uri,
+                                "log_uri": log_uri(self._settings),
                                 "recovered": True,
                             },
                         )
