@@ -96,6 +96,7 @@ class EngineDeclaration:
 
     name: str  # a route's `engine:` and a job's engine
     event_source: str  # EventBridge source of its state-change events
+    services: tuple[str, ...]  # the AWS services it calls (boto3 and IAM names): only the engine calls them
     detail_types: tuple[str, ...]  # the detail-types the tracker parses (template.yaml's rules match these)
     route_settings: str  # "module:Model" of the route's engine section (pydantic: loaded only with routes)
     engine_class: str  # "module:factory(settings, active_jobs)" building the engine

@@ -60,6 +60,7 @@ __all__ = [
     "spark_step_args",
 ]
 
+SERVICE = "emr"  # boto3's name; IAM's is elasticmapreduce
 CLUSTER_EVENT = "EMR Cluster State Change"
 STEP_EVENT = "EMR Step Status Change"
 ALIVE_STATES = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
@@ -87,6 +88,7 @@ DECLARATION = EngineDeclaration(
     name=NAME,
     label="EMR on EC2",
     event_source="aws.emr",
+    services=(SERVICE, "elasticmapreduce"),
     detail_types=(CLUSTER_EVENT, STEP_EVENT),
     route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
     engine_class="emr_dispatch.engines.emr_ec2:build",
@@ -106,6 +108,17 @@ DECLARATION = EngineDeclaration(
 )
 
 
+def client() -> EMRClient:
+    typed: EMRClient = aws.client(SERVICE)
+    return typed
+
+
+def run_job_flow_client() -> EMRClient:
+    """The EMR client RunJobFlow is sent with (never retried by the SDK); every other EMR call uses ``client()``."""
+    typed: EMRClient = aws.client_sending_once(SERVICE)
+    return typed
+
+
 def build(settings: Settings, active_jobs: ActiveJobs) -> EmrEc2Engine:
     return EmrEc2Engine(settings)
 
@@ -123,12 +136,12 @@ class EmrEc2Engine:
 
     @property
     def _client(self) -> EMRClient:
-        return self._given_client or aws.emr()
+        return self._given_client or client()
 
     @property
     def _start_client(self) -> EMRClient:
         """RunJobFlow's own client: sent once, never resent by the SDK (it has no idempotency token)."""
-        return self._given_start_client or aws.emr_run_job_flow()
+        return self._given_start_client or run_job_flow_client()
 
     # ------------------------------------------------------------------ launch
     def build_request(self, job: Job, route: Route) -> dict[str, Any]:

@@ -39,10 +39,19 @@ STATE_EVENT = "EMR Job Run State Change"
 VIRTUAL_CLUSTER = StackSetting("EMR_EKS_VIRTUAL_CLUSTER_ID", shown_as="<EmrEksVirtualClusterId>")
 JOB_ROLE = StackSetting("EMR_EKS_JOB_ROLE_ARN", shown_as="<EmrEksJobRoleName as an ARN>")
 
+SERVICE = "emr-containers"  # boto3's and IAM's name
+
+
+def client() -> EMRContainersClient:
+    typed: EMRContainersClient = aws.client(SERVICE)
+    return typed
+
+
 DECLARATION = EngineDeclaration(
     name=NAME,
     label="EMR on EKS",
     event_source="aws.emr-containers",
+    services=(SERVICE,),
     detail_types=(STATE_EVENT,),
     route_settings="emr_dispatch.engines.emr_eks.route_settings:EmrEksSettings",
     engine_class="emr_dispatch.engines.emr_eks:build",
@@ -92,7 +101,7 @@ class EmrEksEngine:
 
     @property
     def _client(self) -> EMRContainersClient:
-        return self._given_client or aws.emr_containers()
+        return self._given_client or client()
 
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
         settings: EmrEksSettings = route.engine_settings()  # type: ignore[assignment]  # validated by Route

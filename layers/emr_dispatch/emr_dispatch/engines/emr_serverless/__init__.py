@@ -47,10 +47,19 @@ RETRY_EVENT = "EMR Serverless Job Run Retry"
 APPLICATION = StackSetting("EMR_SERVERLESS_APPLICATION_ID", shown_as="<EmrServerlessApplicationId>")
 JOB_ROLE = StackSetting("EMR_SERVERLESS_JOB_ROLE_ARN", shown_as="<EmrServerlessJobRoleName as an ARN>")
 
+SERVICE = "emr-serverless"  # boto3's and IAM's name
+
+
+def client() -> EMRServerlessClient:
+    typed: EMRServerlessClient = aws.client(SERVICE)
+    return typed
+
+
 DECLARATION = EngineDeclaration(
     name=NAME,
     label="EMR Serverless",
     event_source="aws.emr-serverless",
+    services=(SERVICE,),
     detail_types=(STATE_EVENT, RETRY_EVENT),
     route_settings="emr_dispatch.engines.emr_serverless.route_settings:EmrServerlessSettings",
     engine_class="emr_dispatch.engines.emr_serverless:EmrServerlessEngine",
@@ -103,7 +112,7 @@ class EmrServerlessEngine:
 
     @property
     def _client(self) -> EMRServerlessClient:
-        return self._given_client or aws.emr_serverless()
+        return self._given_client or client()
 
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
         """The StartJobRun request of one attempt: pure, so its token and arguments are tested without AWS."""
