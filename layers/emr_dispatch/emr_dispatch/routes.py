@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -15,114 +14,25 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 from emr_dispatch.engines import DECLARATIONS, ENGINE_NAMES, declaration
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job
-from emr_dispatch.limits import OWN_TAGS, blank
+from emr_dispatch.limits import OWN_TAGS
 from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import (
-    ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
     placeholders_in,
-    render,
     render_prefix,
 )
-from emr_dispatch.route_model import RouteModel as _Model
-from emr_dispatch.route_model import S3Template
-from emr_dispatch.route_model import check_template as _check_template
-
-_LONGEST_VALUES = {
-    "work_bucket": "b" * 63,  # S3 bucket names: at most 63 characters
-    "attempt": "99",
-    "output_uri": "s" * 1024,
-    "inputs_manifest_uri": "s" * 1024,
-}
-"""The longest values the static placeholders can take, to bound what an entry point renders to."""
+from emr_dispatch.route_limits import limit_problems
+from emr_dispatch.route_parts import RETRY_CAUSES as RETRY_CAUSES
+from emr_dispatch.route_parts import Batching as Batching
+from emr_dispatch.route_parts import Match as Match
+from emr_dispatch.route_parts import RetryCause as RetryCause
+from emr_dispatch.route_parts import RetryPolicy as RetryPolicy
+from emr_dispatch.route_parts import RouteModel as _Model
+from emr_dispatch.route_parts import S3Template
+from emr_dispatch.route_parts import SparkJob as SparkJob
+from emr_dispatch.route_parts import check_template as _check_template
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-
-
-class Match(_Model):
-    """Which objects a route takes: all given conditions must hold."""
-
-    bucket: str | None = None
-    prefix: str = ""
-    suffix: str | None = None
-    glob: str | None = Field(default=None, description="fnmatch pattern on the whole key, e.g. raw/*/orders-*.csv")
-
-    def matches(self, bucket: str, key: str) -> bool:
-        if self.bucket is not None and bucket != self.bucket:
-            return False
-        if not key.startswith(self.prefix):
-            return False
-        if self.suffix is not None and not key.endswith(self.suffix):
-            return False
-        return self.glob is None or fnmatch.fnmatchcase(key, self.glob)
-
-    def could_take(self, location: str, file_suffix: str | None = None) -> bool:
-        """Whether objects written under an s3:// location template could match. Conservative: unknown
-        parts (placeholders, wildcards, names of files a job writes) are assumed to match. The stack's
-        own work bucket ({work_bucket}) is never a bucket a route names."""
-        bucket, _, key = location.removeprefix("s3://").partition("/")
-        if self.bucket is not None and ("{work_bucket}" in bucket or ("{" not in bucket and bucket != self.bucket)):
-            return False
-        if file_suffix and self.suffix and not (self.suffix.endswith(file_suffix) or file_suffix.endswith(self.suffix)):
-            return False
-        written = key.split("{", 1)[0]
-        taken = self.prefix
-        if self.glob:
-            glob_static = re.split(r"[*?\[]", self.glob, maxsplit=1)[0]
-            taken = max(taken, glob_static, key=len) if glob_static.startswith(taken) else taken
-        return written.startswith(taken) or taken.startswith(written)
-
-
-class SparkJob(_Model):
-    """The Spark application a route runs; the same shape for every engine."""
-
-    entry_point: S3Template
-    arguments: list[str] = Field(default_factory=list)
-    spark_submit_parameters: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _check_placeholders(self) -> SparkJob:
-        for where, text in [("entry_point", self.entry_point)] + [
-            (f"spark_submit_parameters[{i}]", p) for i, p in enumerate(self.spark_submit_parameters)
-        ]:
-            _check_template(text, STATIC_PLACEHOLDERS, where, "input placeholders are only allowed in arguments")
-        for i, argument in enumerate(self.arguments):
-            _check_template(argument, ALL_PLACEHOLDERS, f"arguments[{i}]", "")
-        return self
-
-
-class Batching(_Model):
-    """How arrivals become jobs: one per object, many per window, or one per marker object."""
-
-    mode: Literal["per-object", "batch", "marker"] = "per-object"
-    window_seconds: int = Field(default=300, ge=10, le=900, description="batch: how long a batch stays open")
-    max_count: int = Field(default=1000, ge=1, le=100000, description="batch: close early at this many inputs")
-    max_bytes: int = Field(default=1024**4, ge=1, description="batch: close early at this many bytes")
-    marker: str = Field(default="_SUCCESS", min_length=1, description="marker: the object that starts the job")
-
-
-RetryCause = Literal["capacity", "spot", "internal"]
-RETRY_CAUSES: tuple[RetryCause, ...] = ("capacity", "spot", "internal")
-MAX_RETRY_DELAY_SECONDS = 900
-"""Retries wait on a delayed SQS control message: SQS delays at most 15 minutes."""
-
-
-class RetryPolicy(_Model):
-    """When a failed attempt is tried again. Only causes a second try can fix are retried: capacity and
-    instance failures, Spot loss, internal errors of the engine — never validation or user-code errors."""
-
-    max_attempts: int = Field(default=2, ge=1, le=10, description="attempts in all, the first included")
-    backoff_seconds: int = Field(default=60, ge=0, le=MAX_RETRY_DELAY_SECONDS, description="wait before attempt 2")
-    backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0, description="each later wait is this many times longer")
-    causes: list[RetryCause] = Field(
-        default_factory=lambda: list(RETRY_CAUSES),
-        description="causes that are retried (not `on`: YAML reads it as true)",
-    )
-
-    def delay_before(self, attempt: int) -> int:
-        """Seconds to wait before starting ``attempt`` (2 or more), capped at SQS's longest delay."""
-        delay = self.backoff_seconds * self.backoff_rate ** max(attempt - 2, 0)
-        return int(min(delay, MAX_RETRY_DELAY_SECONDS))
 
 
 ENGINES = ENGINE_NAMES
@@ -207,48 +117,11 @@ class RouteFields(_Model):
 
     @model_validator(mode="after")
     def _fits_engine_limits(self) -> RouteFields:
-        """What the engine's API would refuse at every start, refused once here (each engine's declaration cites
-        its limits)."""
-        limits = declaration(self.engine).limits
-        problems = limits.tags.problems(self.tags, len(OWN_TAGS))
-        possibly_empty = self._possibly_empty_placeholders()
-        spark = self.job
-        for index, argument in enumerate(spark.arguments):
-            rendered = render(argument, {name: "" if name in possibly_empty else "x" for name in ALL_PLACEHOLDERS})
-            if blank(rendered):
-                empty_here = sorted(placeholders_in(argument) & possibly_empty.keys())
-                because = "; ".join(possibly_empty[name] for name in empty_here)
-                problems.append(
-                    f"job.arguments[{index}]: {argument!r} can render an empty argument"
-                    + (f" ({because})" if because else "")
-                    + " — EMR on EKS refuses it and on every engine it shifts the application's arguments"
-                )
-        for index, parameter in enumerate(spark.spark_submit_parameters):
-            if blank(parameter) or (placeholders_in(parameter) & possibly_empty.keys()):
-                problems.append(f"job.spark_submit_parameters[{index}]: {parameter!r} can render empty")
-        if "output_uri" in placeholders_in(spark.entry_point) and "output_uri" in possibly_empty:
-            problems.append("job.entry_point: uses {output_uri} but the route has no output")
-        job_id = "j" * (len(self.name) + 17)  # <route>-<16 hex digits>
-        longest = len(render(spark.entry_point, {**_LONGEST_VALUES, "route": self.name, "job_id": job_id}))
-        if longest > limits.entry_point_max:
-            problems.append(
-                f"job.entry_point: can render {longest} characters; {self.engine} allows"
-                f" {limits.entry_point_max} (EntryPointPath)"
-            )
+        """What the engine's API would refuse at every start, refused once here (route_limits.py)."""
+        problems = limit_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    def _possibly_empty_placeholders(self) -> dict[str, str]:
-        """Placeholders that can render empty for this route, and why."""
-        empty = {}
-        if self.output is None:
-            empty["output_uri"] = "{output_uri} is empty without output"
-        if self.batching.mode != "batch":
-            empty["inputs_manifest_uri"] = "{inputs_manifest_uri} is empty unless batching mode is batch"
-        if self.batching.mode == "marker" and not self.match.prefix:
-            empty["key"] = "{key} is the marker's folder: empty for a marker at the bucket's root"
-        return empty
 
 
 def _with_engine_sections(fields: type[RouteFields]) -> type[RouteFields]:
@@ -295,18 +168,14 @@ class RoutesFile(_Model):
         """What is valid but may surprise a user in a burst (``emr-dispatch routes check`` prints them)."""
         found = []
         for route in self.routes:
-            one_cluster_per_job = declaration(route.engine).one_cluster_per_job
-            if one_cluster_per_job and route.batching.mode == "per-object" and route.max_concurrent is None:
+            burst = declaration(route.engine).per_object_burst  # the engine says what a burst costs it
+            if burst and route.batching.mode == "per-object" and route.max_concurrent is None:
                 overall = (
                     f"only the overall max_concurrent_jobs ({self.max_concurrent_jobs})"
                     if self.max_concurrent_jobs
                     else "nothing"
                 )
-                found.append(
-                    f"route {route.name!r}: every object starts its own EMR cluster and {overall} caps how many run "
-                    "at once (a burst of 1,000 files is 1,000 clusters; EMR allows 500 active clusters per account "
-                    "by default): set max_concurrent"
-                )
+                found.append(f"route {route.name!r}: {burst.format(overall=overall)}: set max_concurrent")
         return found
 
     def start_rate(self, engine: str) -> StartRate | None:

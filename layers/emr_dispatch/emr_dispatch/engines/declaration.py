@@ -106,7 +106,7 @@ class EngineDeclaration:
     retry: RetryChange = UNCHANGED
     stack_settings: tuple[StackSetting, ...] = ()
     start_rate: StartRate | None = None  # the AWS default quota of its start API; None: not paced unless set
-    one_cluster_per_job: bool = False  # a per-object route starts a whole cluster per object (routes check warns)
+    per_object_burst: str = ""  # what a burst does to an uncapped per-object route ({overall}: the overall cap)
     label: str = ""  # how people call it ("EMR on EC2")
 
     @property

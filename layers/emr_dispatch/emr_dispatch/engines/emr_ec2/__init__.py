@@ -15,7 +15,6 @@ from emr_dispatch.engines.base import (
     Inspection,
     RunningResource,
     StartedJob,
-    parse_reason,
     start_error,
 )
 from emr_dispatch.engines.declaration import (
@@ -24,6 +23,16 @@ from emr_dispatch.engines.declaration import (
     FailureCauses,
     RetryChange,
     StartRate,
+)
+from emr_dispatch.engines.emr_ec2.events import (
+    ALIVE_STATES,
+    CLUSTER_EVENT,
+    FAILED_STEP_STATES,
+    STEP_EVENT,
+    interpret,
+    parse_event,
+    s3_uri,
+    text,
 )
 from emr_dispatch.engines.emr_ec2.request import (
     LOG_PREFIX,
@@ -39,8 +48,8 @@ from emr_dispatch.engines.emr_ec2.request import (
     spark_step_args,
     uses_spot,
 )
-from emr_dispatch.errors import EngineError, EngineStartUnknownError, MalformedEventError
-from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.errors import EngineError, EngineStartUnknownError
+from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
@@ -61,16 +70,6 @@ __all__ = [
 ]
 
 SERVICE = "emr"  # boto3's name; IAM's is elasticmapreduce
-CLUSTER_EVENT = "EMR Cluster State Change"
-STEP_EVENT = "EMR Step Status Change"
-ALIVE_STATES = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
-_RUNNING_CLUSTER_STATES = frozenset({"RUNNING", "WAITING"})
-_FAILED_STEP_STATES = {"FAILED": JobState.FAILED, "INTERRUPTED": JobState.FAILED}
-# A CANCELLED step decides nothing: EMR cancels the pending step of a cluster that fails to start (bootstrap,
-# capacity), and the cluster's own end, which always follows, carries the real reason: TERMINATED_WITH_ERRORS
-# → FAILED, TERMINATED by USER_REQUEST → CANCELLED.
-
-
 # EMR on EC2's model limits no tag: its Management Guide ("Restrictions that apply to tagging resources") applies
 # EC2's (50 tags, keys up to 128 and values up to 256 characters) and allows "any alphabetic character in any
 # language, any numeric character, white spaces, invisible separators, and _ . : / = + - @".
@@ -104,7 +103,10 @@ DECLARATION = EngineDeclaration(
     stack_settings=STACK_SETTINGS,
     # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
     start_rate=StartRate(per_second=0.5, burst=10),
-    one_cluster_per_job=True,
+    per_object_burst=(
+        "every object starts its own EMR cluster and {overall} caps how many run at once (a burst of 1,000 files is"
+        " 1,000 clusters; EMR allows 500 active clusters per account by default)"
+    ),
 )
 
 
@@ -211,41 +213,7 @@ class EmrEc2Engine:
 
     # ------------------------------------------------------------------ events
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
-        detail_type = event.get("detail-type")
-        if detail_type not in (CLUSTER_EVENT, STEP_EVENT):
-            return None
-        detail = event.get("detail")
-        if not isinstance(detail, dict):
-            raise MalformedEventError(f"{detail_type}: detail is missing or not an object")
-        cluster_id = detail.get("clusterId")
-        state = detail.get("state")
-        if not isinstance(cluster_id, str) or not cluster_id or not isinstance(state, str):
-            raise MalformedEventError(f"{detail_type}: clusterId or state is missing")
-        if detail_type == CLUSTER_EVENT:
-            code, message = parse_reason(detail.get("stateChangeReason"))
-            return EngineEvent(
-                engine=NAME,
-                engine_id=cluster_id,
-                kind="cluster",
-                state=state,
-                name=str(detail.get("name", "")),
-                reason_code=code,
-                reason_message=message or _text(detail.get("message")),
-                time=str(event.get("time", "")),
-            )
-        step_id = detail.get("stepId")
-        if not isinstance(step_id, str) or not step_id:
-            raise MalformedEventError(f"{detail_type}: stepId is missing")
-        return EngineEvent(
-            engine=NAME,
-            engine_id=cluster_id,
-            kind="step",
-            state=state,
-            sub_id=step_id,
-            name=str(detail.get("name", "")),
-            reason_message=_text(detail.get("message")),
-            time=str(event.get("time", "")),
-        )
+        return parse_event(event)
 
     def describe(self, job: Job) -> EngineEvent | None:
         """The step's end decides a job; before it, the cluster's state says how far it got."""
@@ -259,7 +227,7 @@ class EmrEc2Engine:
         except ClientError as exc:
             raise EngineError(f"ListSteps {job.engine_id} failed: {exc}", error_code(exc)) from exc
         step = steps[0] if steps else None
-        if step is not None and step.get("Status", {}).get("State") in ("COMPLETED", *_FAILED_STEP_STATES):
+        if step is not None and step.get("Status", {}).get("State") in ("COMPLETED", *FAILED_STEP_STATES):
             return EngineEvent(
                 engine=NAME,
                 engine_id=job.engine_id,
@@ -267,7 +235,7 @@ class EmrEc2Engine:
                 state=step["Status"]["State"],
                 sub_id=step["Id"],
                 name=str(step.get("Name", "")),
-                reason_message=_text(step["Status"].get("StateChangeReason", {}).get("Message")),
+                reason_message=text(step["Status"].get("StateChangeReason", {}).get("Message")),
             )
         return EngineEvent(
             engine=NAME,
@@ -275,38 +243,12 @@ class EmrEc2Engine:
             kind="cluster",
             state=str(status.get("State", "")),
             name=str(cluster.get("Name", "")),
-            reason_code=_text(reason.get("Code")),
-            reason_message=_text(reason.get("Message")),
+            reason_code=text(reason.get("Code")),
+            reason_message=text(reason.get("Message")),
         )
 
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
-        source = f"{event.kind} {event.state}"
-        if event.kind == "step":
-            detail = {"step_id": event.sub_id}
-            if event.state == "RUNNING":
-                return StateUpdate(JobState.RUNNING, source, detail=detail)
-            if event.state == "COMPLETED":
-                # A job's cluster runs exactly one step: its completion is the job's success.
-                return StateUpdate(JobState.SUCCEEDED, source, "STEP_COMPLETED", event.reason_message, detail)
-            if event.state in _FAILED_STEP_STATES:
-                return StateUpdate(
-                    _FAILED_STEP_STATES[event.state], source, f"STEP_{event.state}", event.reason_message, detail
-                )
-            return None
-        if event.state in _RUNNING_CLUSTER_STATES:
-            return StateUpdate(JobState.RUNNING, source)
-        if event.state == "TERMINATED_WITH_ERRORS":
-            return StateUpdate(
-                JobState.FAILED, source, event.reason_code or "TERMINATED_WITH_ERRORS", event.reason_message
-            )
-        if event.state == "TERMINATED":
-            code = event.reason_code or "TERMINATED"
-            if code == "ALL_STEPS_COMPLETED":
-                return StateUpdate(JobState.SUCCEEDED, source, code, event.reason_message)
-            if code == "USER_REQUEST":
-                return StateUpdate(JobState.CANCELLED, source, code, event.reason_message)
-            return StateUpdate(JobState.FAILED, source, code, event.reason_message)
-        return None  # STARTING, BOOTSTRAPPING, TERMINATING: nothing the ledger does not know
+        return interpret(event)
 
     # ------------------------------------------------------------------ failure and cleanup
     def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
@@ -316,7 +258,7 @@ class EmrEc2Engine:
         cluster_id = job.engine_id or event.engine_id
         cluster = self._describe_cluster(cluster_id)
         status = cluster.get("Status", {})
-        log_uri = _s3_uri(cluster.get("LogUri") or job.engine_details.get("log_uri", ""))
+        log_uri = s3_uri(cluster.get("LogUri") or job.engine_details.get("log_uri", ""))
         details: dict[str, Any] = {"cluster_id": cluster_id, "cluster_state": status.get("State", "UNKNOWN")}
         reason = status.get("StateChangeReason", {})
         if reason.get("Code"):
@@ -335,7 +277,7 @@ class EmrEc2Engine:
             if log_uri:
                 logs.insert(0, f"{log_uri}{cluster_id}/steps/{step['Id']}/stderr.gz")
         if details.get("log_file"):
-            logs.insert(0, _s3_uri(details["log_file"]))
+            logs.insert(0, s3_uri(details["log_file"]))
         return Inspection(
             details=details,
             log_locations=list(dict.fromkeys(logs)),
@@ -383,7 +325,7 @@ class EmrEc2Engine:
         return f"{console}#/clusterDetails/{cluster_id}" if cluster_id else f"{console}#/clusters"
 
     def log_locations(self, job: Job) -> list[str]:
-        log_uri = _s3_uri(job.engine_details.get("log_uri", ""))
+        log_uri = s3_uri(job.engine_details.get("log_uri", ""))
         return [f"{log_uri}{job.engine_id}/"] if log_uri and job.engine_id else []
 
     def _describe_cluster(self, cluster_id: str) -> dict[str, Any]:
@@ -402,14 +344,3 @@ class EmrEc2Engine:
             raise EngineError(f"reading steps of {cluster_id} failed: {exc}", error_code(exc)) from exc
         found = steps.get("Steps", [])
         return dict(found[0]) if found else None
-
-
-def _s3_uri(uri: str) -> str:
-    """EMR reports log locations as s3n://; people and the console use s3://."""
-    if uri.startswith("s3n://") or uri.startswith("s3a://"):
-        uri = "s3://" + uri[6:]
-    return uri if not uri or uri.endswith("/") or uri.endswith(".gz") else uri + "/"
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value else None

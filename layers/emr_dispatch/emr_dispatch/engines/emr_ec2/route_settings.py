@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from emr_dispatch.placeholders import STATIC_PLACEHOLDERS
-from emr_dispatch.route_model import ReleaseLabel, S3Template
-from emr_dispatch.route_model import RouteModel as _Model
-from emr_dispatch.route_model import check_template as _check_template
+from emr_dispatch.route_parts import ReleaseLabel, S3Template
+from emr_dispatch.route_parts import RouteModel as _Model
+from emr_dispatch.route_parts import check_template as _check_template
 
 InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9]+[a-z0-9-]*\.[a-z0-9]+$")]
 

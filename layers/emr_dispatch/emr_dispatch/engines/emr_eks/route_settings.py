@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from emr_dispatch.route_model import ReleaseLabel
-from emr_dispatch.route_model import RouteModel as _Model
+from emr_dispatch.route_parts import ReleaseLabel
+from emr_dispatch.route_parts import RouteModel as _Model
 
 
 class EmrEksSettings(_Model):

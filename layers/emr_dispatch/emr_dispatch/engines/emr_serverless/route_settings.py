@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from emr_dispatch.route_model import RouteModel as _Model
+from emr_dispatch.route_parts import RouteModel as _Model
 
 
 class EmrServerlessSettings(_Model):
