@@ -179,11 +179,11 @@ def test_a_declaration_is_complete_and_found_by_name(name: str) -> None:
     assert declared.log_uri("work") == f"s3://work/{declared.log_prefix}"
     assert sum(other.log_prefix == declared.log_prefix for other in DECLARATIONS) == 1
     rate = DEFAULT_START_RATES.get(name)
-    if declared.start_rate is None:
+    if declared.start_per_second is None:
         assert rate is None
     else:
         assert rate is not None
-        assert (rate.per_second, rate.burst) == (declared.start_rate.per_second, declared.start_rate.burst)
+        assert (rate.per_second, rate.burst) == (declared.start_per_second, declared.start_burst)
 
 
 def test_an_unknown_engine_is_named_with_the_known_ones() -> None:

@@ -149,9 +149,9 @@ class StartRate(_Model):
 DEFAULT_START_RATES: dict[EngineName, StartRate] = {
     # Each engine declares its start API's default quota (FACTS.md, issue 14); an engine without one is not paced
     # unless the routes file sets it (throttles still wait).
-    declared.name: StartRate(per_second=declared.start_rate.per_second, burst=declared.start_rate.burst)
+    declared.name: StartRate(per_second=declared.start_per_second, burst=declared.start_burst)
     for declared in DECLARATIONS
-    if declared.start_rate is not None
+    if declared.start_per_second is not None
 }
 
 

@@ -83,14 +83,6 @@ UNCHANGED = RetryChange(_no_options, _no_words, _no_spot)
 
 
 @dataclass(frozen=True)
-class StartRate:
-    """The engine's start API quota: at most ``burst`` at once, then ``per_second`` (docs/decisions.md)."""
-
-    per_second: float
-    burst: int
-
-
-@dataclass(frozen=True)
 class EngineDeclaration:
     """One engine, as the rest of emr-dispatch knows it."""
 
@@ -105,7 +97,10 @@ class EngineDeclaration:
     failure_causes: FailureCauses = field(default_factory=FailureCauses)
     retry: RetryChange = UNCHANGED
     stack_settings: tuple[StackSetting, ...] = ()
-    start_rate: StartRate | None = None  # the AWS default quota of its start API; None: not paced unless set
+    # The AWS default quota of its start API (docs/decisions.md): at most ``start_burst`` at once, then
+    # ``start_per_second``; None: not paced unless the routes file sets a rate.
+    start_per_second: float | None = None
+    start_burst: int = 1
     per_object_burst: str = ""  # what a burst does to an uncapped per-object route ({overall}: the overall cap)
     label: str = ""  # how people call it ("EMR on EC2")
 

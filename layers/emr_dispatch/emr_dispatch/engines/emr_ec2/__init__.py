@@ -22,7 +22,6 @@ from emr_dispatch.engines.declaration import (
     EngineDeclaration,
     FailureCauses,
     RetryChange,
-    StartRate,
 )
 from emr_dispatch.engines.emr_ec2.events import (
     ALIVE_STATES,
@@ -102,7 +101,8 @@ DECLARATION = EngineDeclaration(
     retry=RetryChange(retry_launch_options, describe_launch_options, uses_spot),
     stack_settings=STACK_SETTINGS,
     # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
-    start_rate=StartRate(per_second=0.5, burst=10),
+    start_per_second=0.5,
+    start_burst=10,
     per_object_burst=(
         "every object starts its own EMR cluster and {overall} caps how many run at once (a burst of 1,000 files is"
         " 1,000 clusters; EMR allows 500 active clusters per account by default)"

@@ -27,7 +27,6 @@ from emr_dispatch.engines.declaration import (
     EngineDeclaration,
     FailureCauses,
     StackSetting,
-    StartRate,
     stack_setting,
 )
 from emr_dispatch.errors import EngineError, MalformedEventError
@@ -83,7 +82,8 @@ DECLARATION = EngineDeclaration(
     failure_causes=FailureCauses(internal_if_message_says=("JOB_RUN_",)),
     stack_settings=(APPLICATION, JOB_ROLE),
     # EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
-    start_rate=StartRate(per_second=1.0, burst=25),
+    start_per_second=1.0,
+    start_burst=25,
 )
 _STATES = {
     "RUNNING": JobState.RUNNING,
