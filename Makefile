@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo demo-lost-events sandbox e2e test lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
+.PHONY: demo demo-lost-events sandbox e2e test quick lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ typecheck: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -n auto
+
+# The unit tests alone (no moto stack, no network): seconds, for the edit-test loop. `make test` runs everything.
+quick: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/unit -n auto
 
 routes-check: $(VENV)/.installed
 	$(VENV)/bin/emr-dispatch routes check config/routes.yaml

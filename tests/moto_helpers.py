@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from moto.emr.models import emr_backends
 
+from emr_dispatch_tools.lambda_events import sqs_event
 from emr_dispatch_tools.moto_stack import DeployedStack
 from sample_events import load_event, with_bucket
 
@@ -82,20 +83,7 @@ def receive_as_lambda_event(queue_url: str) -> dict[str, Any]:
         ).get("Messages", [])
         if not messages:
             return {"Records": records}
-        for message in messages:
-            records.append(
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": dict(message.get("Attributes", {})),
-                    "messageAttributes": dict(message.get("MessageAttributes", {})),
-                    "md5OfBody": message["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": queue_arn,
-                    "awsRegion": REGION,
-                }
-            )
+        records += sqs_event(messages, queue_arn, REGION)["Records"]
 
 
 def subscribe_queue(topic_arn: str, queue_name: str) -> Callable[[], list[Published]]:

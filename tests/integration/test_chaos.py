@@ -135,11 +135,6 @@ def test_a_batch_whose_close_message_was_lost_still_becomes_a_job(world: World) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the chaos test: a route renamed between two deliveries of one arrival starts a second job "
-    "(job ids and arrival claims are per route name), against invariant 1",
-)
 def test_an_arrival_delivered_again_after_its_route_was_renamed_starts_no_second_job(world: World) -> None:
     # Found by CHAOS_RANDOM=1 (2026-12-01), reduced by hand: an arrival delivered twice, its route renamed between
     check(world, [("arrive", 0), ("arrive", 0), ("deliver", 0, None), ("edit", "rename", 0)])

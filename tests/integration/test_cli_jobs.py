@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from typer.testing import CliRunner
 
+from capped_routes import arrive, capped_routes
 from emr_dispatch.control import retry_body
 from emr_dispatch.jobs import JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, app
+from emr_dispatch_tools.cli import jobs as jobs_command
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline import iam
 from moto_helpers import cluster_state, clusters, launch_classic, receive_as_lambda_event
 
 STACK = "emr-dispatch-test"
@@ -58,7 +62,7 @@ def test_cancel_records_then_terminates_and_retry_starts_attempt_two(stack: Depl
     assert _cli("jobs", "cancel", launched.job_id).exit_code == EXIT_REFUSED
 
     # When the operator asks for a new attempt
-    result = _cli("jobs", "retry", launched.job_id)
+    result = _cli("jobs", "retry", launched.job_id, "--wait", "0")
     assert result.exit_code == 0, result.output
     asked = json.loads(result.stdout)
     assert (asked["job_id"], asked["attempt"], asked["previous_state"]) == (launched.job_id, 2, "CANCELLED")
@@ -81,7 +85,7 @@ def test_cancel_records_then_terminates_and_retry_starts_attempt_two(stack: Depl
     assert names[str(job.engine_id)].endswith("-a2")
     assert [entry["state"] for entry in job.history][-3:] == ["QUEUED", "SUBMITTING", "SUBMITTED"]
     # ... and a running job is not retried
-    assert _cli("jobs", "retry", launched.job_id).exit_code == EXIT_REFUSED
+    assert _cli("jobs", "retry", launched.job_id, "--wait", "0").exit_code == EXIT_REFUSED
 
 
 def test_exit_codes_say_what_is_missing(stack: DeployedStack) -> None:
@@ -121,7 +125,7 @@ def test_a_failed_job_whose_alert_is_unpublished_is_not_retried_yet(stack: Deplo
     assert failed.alert_pending
 
     # When an operator asks for a retry, from the CLI or straight through the launcher
-    refused = _cli("jobs", "retry", launched.job_id)
+    refused = _cli("jobs", "retry", launched.job_id, "--wait", "0")
     direct = stack.invoke("LauncherFunction", json.loads(retry_body(launched.job_id, "test")))
 
     # Then both refuse (the new attempt would clear the outbox, and the alert would never go out)
@@ -162,3 +166,64 @@ def test_time_filters_and_a_cancel_from_anywhere(
     assert listed("--since", "1h") == [launched.job_id]
     assert listed("--ended-since", "1h") == [launched.job_id]
     assert listed("--created-since", "1h") == []
+
+
+def test_retry_of_a_job_whose_route_was_removed_says_the_launcher_refused_it(
+    stack: DeployedStack, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job of route "alpha" that ended (cancelled by an operator)
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    with_alpha = capped_routes(tmp_path / "before", "alpha", cap=5)
+    launched = arrive(stack, with_alpha, "alpha/orders.csv")
+    assert launched["status"] == "started", launched
+    assert _cli("jobs", "cancel", launched["job_id"], "--reason", "wrong file").exit_code == 0
+    # ... and routes deployed since then that no longer have "alpha"
+    without_alpha = capped_routes(tmp_path / "after", "beta", cap=5)
+    delivered: list[dict[str, Any]] = []
+
+    def launcher_runs(_: float) -> None:  # while the CLI waits, the launcher's SQS trigger delivers the request
+        with iam.acting_as(None):  # Lambda's event source mapping, not the operator
+            event = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+            if event["Records"]:
+                delivered.append(stack.invoke("LauncherFunction", event, without_alpha))
+
+    monkeypatch.setattr(jobs_command, "_pause", launcher_runs)
+
+    # When on-call asks for a new attempt
+    result = _cli("jobs", "retry", launched["job_id"], "--wait", "30")
+
+    # Then the command says the launcher refused it and why, and exits "refused" (nothing will start)
+    assert result.exit_code == EXIT_REFUSED, result.output
+    error = json.loads(result.stdout)["error"]
+    assert "refused attempt 2" in error
+    assert "route alpha is not in the routes file" in error
+    assert delivered
+    assert delivered[0]["batchItemFailures"] == []
+    # ... and the job is as it was: attempt 1, CANCELLED, no new cluster
+    job = ledger.get(launched["job_id"])
+    assert job is not None
+    assert (job.attempt, job.state) == (1, JobState.CANCELLED)
+    assert len(clusters()) == 1
+
+
+def test_retry_waits_for_the_launcher_and_says_which_attempt_started(
+    stack: DeployedStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an ended job
+    launched = launch_classic(stack)
+    assert _cli("jobs", "cancel", launched.job_id, "--reason", "wrong file").exit_code == 0
+
+    def launcher_runs(_: float) -> None:  # while the CLI waits, the launcher's SQS trigger delivers the request
+        with iam.acting_as(None):  # Lambda's event source mapping, not the operator
+            _deliver_arrivals_queue(stack)
+
+    monkeypatch.setattr(jobs_command, "_pause", launcher_runs)
+
+    # When on-call asks for a new attempt and the launcher takes the request while the command waits
+    result = _cli("jobs", "retry", launched.job_id)
+
+    # Then the command reports the attempt the launcher recorded, with its state
+    assert result.exit_code == 0, result.output
+    answered = json.loads(result.stdout)
+    assert (answered["attempt"], answered["answer"], answered["state"]) == (2, "started", "SUBMITTED")

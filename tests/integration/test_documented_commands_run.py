@@ -178,6 +178,8 @@ class World:
             return Expect({0}, "the function's answer on stdout", _invoked(words))
         if command == "routes check":
             return Expect({0}, "valid", lambda _, doc: _equal(doc.get("valid"), True))
+        if command == "routes schema":
+            return Expect({0}, "the JSON Schema", lambda _, doc: _equal("Route" in doc.get("$defs", {}), True))
         if command == "routes explain":
             return Expect({0}, "route orders-daily", lambda _, doc: _equal(doc["route"], "orders-daily"))
         if command in ("routes pause", "routes resume"):

@@ -118,7 +118,7 @@ def _leftovers() -> dict[str, Any]:
         "buckets": [
             b["Name"]
             for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]
-            if b["Name"] != moto_stack._ARTIFACT_BUCKET
+            if b["Name"] != moto_stack.ARTIFACT_BUCKET
         ],
         "roles": [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"] if "e2e" in r["RoleName"]],
         "queues": [u for u in boto3.client("sqs", region_name=REGION).list_queues().get("QueueUrls", []) if "e2e" in u],

@@ -200,7 +200,7 @@ def test_operator_retry_with_replay_force_and_redrive_adds_one_attempt(stack: mo
     job = _one_job(stack)
     assert _cli("jobs", "cancel", job.job_id, "--reason", "wrong file").exit_code == 0
     # When on-call asks for a retry, replays with --force and redrives the DLQ, all before the launcher runs
-    assert _cli("jobs", "retry", job.job_id).exit_code == 0
+    assert _cli("jobs", "retry", job.job_id, "--wait", "0").exit_code == 0
     forced = _cli("replay", f"s3://{stack.outputs['LandingBucketName']}/{KEY}", "--force")
     assert json.loads(forced.stdout)[0]["action"] == "retry-requested"
     assert _cli("dlq", "redrive", "arrivals").exit_code == 0

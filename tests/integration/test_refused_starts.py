@@ -4,7 +4,6 @@ invocation: the arrival's message is not redelivered until its DLQ."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
@@ -13,6 +12,7 @@ import boto3
 
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
+from emr_dispatch_tools.lambda_events import sqs_event_of
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.offline import contracts
 from moto_helpers import Published
@@ -29,24 +29,6 @@ def _arrival(stack: DeployedStack, key: str) -> dict[str, Any]:
     return event
 
 
-def _as_sqs_batch(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": "m-1",
-                "receiptHandle": "r-1",
-                "body": json.dumps(event),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:arrivals",
-                "awsRegion": REGION,
-            }
-        ]
-    }
-
-
 def test_a_request_botocore_refuses_ends_the_job_failed_with_one_alert_and_no_redelivery(
     stack: DeployedStack, alerts: Callable[[], list[Published]]
 ) -> None:
@@ -56,7 +38,7 @@ def test_a_request_botocore_refuses_ends_the_job_failed_with_one_alert_and_no_re
     # When an arrival for the EMR Serverless route comes through the arrivals queue (the harness refuses the
     # request as botocore does, and is told that this test expects it)
     with contracts.refusals_expected() as refused:
-        response = stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
+        response = stack.invoke("LauncherFunction", sqs_event_of([_arrival(stack, RETURNS_KEY)], REGION), overrides)
     assert {violation.path for violation in refused} == {"executionRoleArn"}
     # Then the message is done with (not reported for redelivery) ...
     assert response == {"batchItemFailures": []}
@@ -68,7 +50,7 @@ def test_a_request_botocore_refuses_ends_the_job_failed_with_one_alert_and_no_re
     assert "executionRoleArn" in (job.reason_message or "")
     # ... and exactly one alert went out, even when the same arrival is delivered again
     with contracts.refusals_expected():
-        stack.invoke("LauncherFunction", _as_sqs_batch(_arrival(stack, RETURNS_KEY)), overrides)
+        stack.invoke("LauncherFunction", sqs_event_of([_arrival(stack, RETURNS_KEY)], REGION), overrides)
     published = alerts()
     assert len(published) == 1
     assert "FAILED" in published[0].subject

@@ -186,3 +186,34 @@ def test_a_job_queued_before_its_route_changed_engine_starts_on_its_snapshot(
     report = _sweep(engines_stack, after, monkeypatch)
     assert [error for error in report.errors if not error.startswith("orphans emr-serverless")] == []
     assert report.examined == 1
+
+
+def test_an_arrival_delivered_again_after_a_rename_starts_nothing_and_a_new_version_starts_on_the_new_name(
+    stack: DeployedStack, tmp_path: Path
+) -> None:
+    # Given an object version whose arrival started a job on route "capped"
+    before = _routes(tmp_path, "before", CAPPED.format(engine=EC2))
+    first = _arrive(stack, before, "capped/orders.csv")
+    assert first["status"] == "started", first
+    # ... and routes deployed since with that route renamed (same match, same job)
+    after = _routes(tmp_path, "after", CAPPED.format(engine=EC2).replace("name: capped", "name: renamed"))
+
+    # When S3 delivers the same arrival again (same version)
+    again = _arrive(stack, after, "capped/orders.csv")
+
+    # Then it starts nothing: the object version's job is the first one, whatever its route is named now
+    assert again["status"] == "duplicate", again
+    assert again["job_id"] == first["job_id"]
+    clusters = boto3.client("emr", region_name=REGION).list_clusters()["Clusters"]
+    assert len(clusters) == 1
+    # When the file is uploaded again (a new version), then that is a new arrival, started on the renamed route
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=stack.outputs["LandingBucketName"], Key="capped/orders.csv", Body=b"id\n2\n"
+    )
+    newer = load_event("s3-object-created-eventbridge.json")
+    newer["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+    newer["detail"]["object"]["key"] = "capped/orders.csv"
+    newer["detail"]["object"]["version-id"] = "a-newer-version"
+    started = stack.invoke("LauncherFunction", newer, after)["results"][0]
+    assert started["status"] == "started", started
+    assert started["job_id"].startswith("renamed-")

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from emr_dispatch.partial_batch import is_sqs_batch, process_messages
-
-
-def _sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {"messageId": f"m-{i}", "body": body, "eventSource": "aws:sqs", "receiptHandle": f"r-{i}"}
-            for i, body in enumerate(bodies)
-        ]
-    }
+from emr_dispatch_tools.lambda_events import sqs_event_of
 
 
 def test_only_the_failing_message_is_reported_and_the_others_are_handled() -> None:
@@ -26,7 +16,7 @@ def test_only_the_failing_message_is_reported_and_the_others_are_handled() -> No
         handled.append(body)
 
     # When the batch is processed
-    response = process_messages(_sqs_event("one", "bad", "three"), handle)
+    response = process_messages(sqs_event_of(["one", "bad", "three"]), handle)
 
     # Then the other two were handled, and only the bad one is left for redelivery
     assert handled == ["one", "three"]
@@ -39,13 +29,13 @@ def test_a_batch_whose_every_message_fails_is_still_a_partial_answer() -> None:
         raise RuntimeError("throttled")
 
     # When the batch is processed, then no exception escapes and every message is reported
-    response = process_messages(_sqs_event("a", "b"), handle)
+    response = process_messages(sqs_event_of(["a", "b"]), handle)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]}
 
 
 def test_sqs_batches_are_told_apart_from_direct_events() -> None:
     # Given an SQS batch, a classic S3 notification and odd shapes, then only the first is an SQS batch
-    assert is_sqs_batch(_sqs_event("x"))
+    assert is_sqs_batch(sqs_event_of(["x"]))
     assert not is_sqs_batch({"Records": [{"eventSource": "aws:s3"}]})
     assert not is_sqs_batch({"Records": []})
     assert not is_sqs_batch(["not", "a", "dict"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emr_dispatch.engines import ENGINE_NAMES as ENGINES
+from emr_dispatch_tools.lambda_events import scheduled_event, sqs_event
 from emr_dispatch_tools.logs import diverted_logs
 from emr_dispatch_tools.offline.summary import Checked, checking
 
@@ -156,7 +157,7 @@ def run_story(
             console.print(f"  put s3://{landing}/{key}")
 
         def launch(batch: list[dict[str, Any]]) -> None:
-            response = stack.invoke("LauncherFunction", _sqs_event(batch, queue_arn, region), overrides)
+            response = stack.invoke("LauncherFunction", sqs_event(batch, queue_arn, region), overrides)
             failures = {item["itemIdentifier"] for item in response["batchItemFailures"]}
             for message in batch:
                 if message["MessageId"] in failures:
@@ -205,7 +206,7 @@ def run_story(
                     drop_events,
                 )
             if drop_events:
-                report.sweeps.append(stack.invoke("SweeperFunction", _scheduled_event(region), overrides))
+                report.sweeps.append(stack.invoke("SweeperFunction", scheduled_event(region), overrides))
                 console.print(f"  sweep: {_sweep_line(report.sweeps[-1])}", markup=False, highlight=False)
             # A retry asks the launcher (through the arrivals queue) to start its next attempt.
             requests = _drain(sqs, queue_url)
@@ -258,21 +259,6 @@ def _lifecycle(
             report.problems.append(f"a replayed event moved job {job.job_id}")
 
 
-def _scheduled_event(region: str) -> dict[str, Any]:
-    """What EventBridge Scheduler's rate(5 minutes) rule hands the sweeper."""
-    return {
-        "version": "0",
-        "id": "5b1c7c36-9d52-4a8e-9a31-000000000001",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-23T09:05:00Z",
-        "region": region,
-        "resources": [f"arn:aws:events:{region}:123456789012:rule/emr-dispatch-sweeper"],
-        "detail": {},
-    }
-
-
 def _sweep_line(report: dict[str, Any]) -> str:
     return (
         f"examined {report['examined']}, moved {len(report['moved'])}, timed out {len(report['timed_out'])}, "
@@ -314,26 +300,6 @@ def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         messages += batch["Messages"]
         for message in batch["Messages"]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def _sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping hands the function."""
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for message in messages
-        ]
-    }
 
 
 def _metric_totals(stack: Any) -> dict[str, float]:

@@ -31,7 +31,7 @@ from emr_dispatch_tools.offline.principals import function_principal
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-_ARTIFACT_BUCKET = "emr-dispatch-artifacts"
+ARTIFACT_BUCKET = "emr-dispatch-artifacts"
 SAMPLE_CLUSTER_ID = "j-2AXXXXXXGAPLF"  # the cluster and step events/emr-*.json name
 SAMPLE_STEP_ID = "s-1XXXXXXXXXXXA"
 _LAMBDA_TRIGGER_TYPES = {
@@ -113,10 +113,10 @@ class DeployedStack:
         spec = self.functions[logical_id]
         environment = {**self.function_environment(logical_id), **(overrides or {})}
         environment.update(AWS_LAMBDA_FUNCTION_NAME=self.resources[logical_id], AWS_REGION=self.region)
-        handler = _load_handler(spec)
+        handler = load_handler(spec)
         printed = io.StringIO()
         container = (logical_id, frozenset(environment.items()))
-        with _environment(environment):
+        with set_environment(environment):
             from emr_dispatch import wiring
 
             if not (self.warm and container == self._last_container):
@@ -186,7 +186,7 @@ def deploy(
     parameters = parameters or {}
     sam_template = load_sam_template(template_path)
     s3 = boto3.client("s3", region_name=region)
-    s3.create_bucket(Bucket=_ARTIFACT_BUCKET)
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
     _point_code_at_s3(sam_template, s3, template_path.parent)
     cfn_template = translate(sam_template, parameters)
     _drop_lambda_triggers(cfn_template)
@@ -218,7 +218,7 @@ def attach(
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
         for resource in page["StackResourceSummaries"]
     }
-    functions = _function_specs(load_sam_template(template_path), template_path.parent)
+    functions = function_specs(load_sam_template(template_path), template_path.parent)
     return DeployedStack(
         stack_name, outputs, resources, functions, region, dict(parameters or {}), template_path=template_path
     )
@@ -301,7 +301,7 @@ def matching_rules(event: dict[str, Any], patterns: dict[str, dict[str, Any]]) -
 
 
 # ---------------------------------------------------------------------------- internals
-def _function_specs(sam_template: dict[str, Any], base: Path) -> dict[str, FunctionSpec]:
+def function_specs(sam_template: dict[str, Any], base: Path) -> dict[str, FunctionSpec]:
     resources = sam_template["Resources"]
     global_layers = sam_template.get("Globals", {}).get("Function", {}).get("Layers", [])
     specs = {}
@@ -325,8 +325,8 @@ def _point_code_at_s3(sam_template: dict[str, Any], s3: Any, base: Path) -> None
         for field_name in ("CodeUri", "ContentUri"):
             if isinstance(properties.get(field_name), str):
                 key = f"{logical_id}.zip"
-                s3.put_object(Bucket=_ARTIFACT_BUCKET, Key=key, Body=_zip_dir(base / properties[field_name]))
-                properties[field_name] = f"s3://{_ARTIFACT_BUCKET}/{key}"
+                s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip_dir(base / properties[field_name]))
+                properties[field_name] = f"s3://{ARTIFACT_BUCKET}/{key}"
 
 
 def _drop_lambda_triggers(cfn_template: dict[str, Any]) -> None:
@@ -397,7 +397,7 @@ def _find_in_layers(relative: str, layer_dirs: list[Path]) -> Path:
     raise FileNotFoundError(f"/opt/{relative} is in none of the function's layers: {layer_dirs}")
 
 
-def _load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
     module_name, function_name = spec.handler.rsplit(".", 1)
     code_dir = str(spec.code_dir)
     if code_dir not in sys.path:
@@ -408,7 +408,7 @@ def _load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def set_environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

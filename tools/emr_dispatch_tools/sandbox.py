@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emr_dispatch_tools.lambda_events import scheduled_event, sqs_event
 from emr_dispatch_tools.logs import diverted_logs
 from emr_dispatch_tools.moto_stack import seed_sample_job
 
@@ -63,8 +64,6 @@ class Sandbox:
         failures back to the queue after their visibility timeout, as Lambda does). Messages handled."""
         import boto3
 
-        from emr_dispatch_tools.demo import _sqs_event
-
         queue_url = self.stack.outputs["ArrivalsQueueUrl"]
         sqs = boto3.client("sqs", region_name=REGION)
         arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -73,7 +72,7 @@ class Sandbox:
             QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
         ).get("Messages", []):
             with self._lock:
-                event = _sqs_event([dict(message) for message in messages], arn, REGION)
+                event = sqs_event(messages, arn, REGION)
                 answer = self.stack.invoke("LauncherFunction", event, self.overrides)
             failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
             for message in messages:
@@ -83,10 +82,9 @@ class Sandbox:
         return handled
 
     def sweep(self) -> dict[str, Any]:
-        from emr_dispatch_tools.demo import _scheduled_event
 
         with self._lock:
-            report: dict[str, Any] = self.stack.invoke("SweeperFunction", _scheduled_event(REGION), self.overrides)
+            report: dict[str, Any] = self.stack.invoke("SweeperFunction", scheduled_event(REGION), self.overrides)
         return report
 
     def run_triggers(self) -> None:

@@ -10,7 +10,7 @@ sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -18,6 +18,7 @@ from emr_dispatch.conflicts import retry_conflicts
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.ledger import BY_QUEUE, job_key, new_job_item, serialize, to_job
+from emr_dispatch.object_claims import holder, object_claim
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
 from emr_dispatch.slots import ALL_ROUTES, COUNTER_SK, SLOT_PREFIX, counter_key, counter_pk, release_items, take_items
@@ -68,21 +69,22 @@ class Capacity:
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
         taken = take_items(self._table, job.job_id, slots, job.created_at)
+        claimed_object = object_claim(self._table, job)  # no other job, of any route, for this object version
         try:
             # The route's pause is checked in the same transaction: no extra call per arrival.
-            self._transact([self._put_new(job), *taken, route_open_check(self._table, job.route)])
+            self._transact([self._put_new(job), *claimed_object, *taken, route_open_check(self._table, job.route)])
         except _Cancelled as cancelled:
-            if cancelled.codes[0] == "ConditionalCheckFailed":
-                return SlotClaim("duplicate", cancelled.held_by)
+            if self._lost(cancelled, claimed_object):
+                return SlotClaim("duplicate", self._holder(cancelled))
             paused = cancelled.codes[-1] == "ConditionalCheckFailed"
             reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
             job.state = JobState.QUEUED
             job.wait_reason = reason
             try:
-                self._transact([self._put_new(job)])
+                self._transact([self._put_new(job), *claimed_object])
             except _Cancelled as again:
-                return SlotClaim("duplicate", again.held_by)
+                return SlotClaim("duplicate", self._holder(again))
             logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
             return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
@@ -292,6 +294,29 @@ class Capacity:
             }
         }
 
+    @staticmethod
+    def _lost(cancelled: _Cancelled, claimed_object: list[dict[str, Any]]) -> bool:
+        """The claim lost to a job that already exists: this job's id, or another job holding the object."""
+        codes = cancelled.codes
+        return codes[0] == "ConditionalCheckFailed" or (
+            bool(claimed_object) and len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
+        )
+
+    def _holder(self, cancelled: _Cancelled) -> Job | None:
+        """The job that holds what the claim lost: the job item itself, or the job the object claim names (read
+        strongly consistent: it was written before its object claim, in one transaction)."""
+        if cancelled.held_by is not None or cancelled.codes[0] == "ConditionalCheckFailed":
+            return cancelled.held_by
+        job_id = holder(cancelled.items[1] if len(cancelled.items) > 1 else None)
+        if job_id is None:
+            return None
+        try:
+            response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
+        except ClientError as exc:
+            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
+        item = response.get("Item")
+        return to_job(item) if item else None
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:
             # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
@@ -307,11 +332,13 @@ class Capacity:
             if any(code not in ("None", "ConditionalCheckFailed") for code in codes):
                 raise LedgerError(f"ledger transaction cancelled: {codes}") from exc
             held: Any = reasons[0].get("Item") if reasons else None
-            raise _Cancelled(codes, to_job(held) if held else None) from exc
+            items_back = [cast(dict[str, Any] | None, reason.get("Item")) for reason in reasons]
+            raise _Cancelled(codes, to_job(held) if held else None, items_back) from exc
 
 
 class _Cancelled(Exception):
-    def __init__(self, codes: list[str], held_by: Job | None) -> None:
+    def __init__(self, codes: list[str], held_by: Job | None, items: list[dict[str, Any] | None]) -> None:
         super().__init__(codes)
         self.codes = codes
         self.held_by = held_by
+        self.items = items  # each cancelled item's old image, when it had one

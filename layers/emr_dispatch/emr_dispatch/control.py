@@ -37,9 +37,10 @@ def control_body(kind: str, **fields: str) -> str:
     return json.dumps({MARKER: kind, **fields})
 
 
-def retry_body(job_id: str, requested_by: str) -> str:
-    """Ask the launcher for an ended job's next attempt (same inputs)."""
-    return control_body(RETRY_JOB, job_id=job_id, requested_by=requested_by)
+def retry_body(job_id: str, requested_by: str, request_id: str = "") -> str:
+    """Ask the launcher for an ended job's next attempt (same inputs). A refusal is recorded on the job under
+    ``request_id`` (``Ledger.record_refusal``), so the asker learns that nothing will start."""
+    return control_body(RETRY_JOB, job_id=job_id, requested_by=requested_by, request_id=request_id)
 
 
 def replay_body(event: dict[str, Any], requested_by: str) -> str:

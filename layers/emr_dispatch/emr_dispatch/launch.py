@@ -87,7 +87,11 @@ class Launcher:
         if kind == START_JOB:
             return [self.start_job(str(event.get("job_id", "")), _int(event.get("attempt")))]
         if kind == RETRY_JOB:
-            return [self.retry(str(event.get("job_id", "")), str(event.get("requested_by", "operator")))]
+            job_id, request_id = str(event.get("job_id", "")), str(event.get("request_id", ""))
+            result = self.retry(job_id, str(event.get("requested_by", "operator")))
+            if result.status == "skipped" and job_id and request_id:
+                self._ledger.record_refusal(job_id, request_id, result.reason)  # the asker's answer
+            return [result]
         if kind == REPLAY:
             return self.replay(event.get("event"), str(event.get("requested_by", "operator")))
         return [self.launch(item) for item in parse_s3_event(event)]
@@ -214,8 +218,10 @@ class Launcher:
             route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
             return self._recover(held, route, self._engines[route.engine], uri)
         metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
-        logger.info("duplicate arrival", job_id=job.job_id, route=route.name, uri=uri)
-        return LaunchResult("duplicate", "job already claimed for this object version", job.job_id, route.name, uri)
+        # The job that holds this object version: ours, or one a route since renamed started (object_claims.py)
+        job_id = held.job_id if held is not None else job.job_id
+        logger.info("duplicate arrival", job_id=job_id, route=route.name, uri=uri)
+        return LaunchResult("duplicate", "job already claimed for this object version", job_id, route.name, uri)
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with

@@ -549,6 +549,42 @@ class Ledger:
             raise LedgerError(f"looking up {uri} failed: {exc}") from exc
         return sorted(found, key=lambda item: str(item.get("created_at", "")))
 
+    def record_refusal(self, job_id: str, request_id: str, reason: str) -> None:
+        """An operator's request about a job that the launcher refused, and why (``jobs retry`` of a job whose
+        route was removed): the CLI that sent ``request_id`` reads it back (``refusal``) and says that nothing
+        will start. Written on the job's own item only (an unknown job is the asker's "not found"), so it
+        lives and expires with the job; a later refusal replaces it."""
+        answer = {"request_id": request_id, "reason": reason, "at": now_iso()}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression="SET refused_request = :answer",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":answer": serialize(answer)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # no such job: nothing to answer on
+            raise LedgerError(f"recording the refusal of a request about job {job_id} failed: {exc}") from exc
+
+    def refusal(self, job_id: str, request_id: str) -> str | None:
+        """Why the launcher refused the request ``request_id`` about this job, or None (not refused, or not yet
+        handled)."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                ConsistentRead=True,
+                ProjectionExpression="refused_request",
+            )
+        except ClientError as exc:
+            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
+        answer = _DESERIALIZER.deserialize(response.get("Item", {}).get("refused_request", {"NULL": True}))
+        if isinstance(answer, dict) and answer.get("request_id") == request_id:
+            return str(answer.get("reason", ""))
+        return None
+
     def get(self, job_id: str) -> Job | None:
         try:
             response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)

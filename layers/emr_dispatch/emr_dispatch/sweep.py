@@ -38,7 +38,7 @@ from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
-from emr_dispatch.timeutil import iso_seconds_ago, utc_now
+from emr_dispatch.timeutil import iso_seconds_ago, parse_iso, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.batches import Batches, WaitingBatch
@@ -371,7 +371,7 @@ def _from_sweep(update: StateUpdate) -> StateUpdate:
 
 
 def parse_submitted(job: Job) -> datetime:
-    return datetime.fromisoformat((job.submitted_at or job.created_at).replace("Z", "+00:00"))
+    return parse_iso(job.submitted_at or job.created_at)
 
 
 def _no_event(job: Job) -> EngineEvent:

@@ -48,6 +48,7 @@ def epoch_now() -> float:
 
 
 def parse_iso(text: str) -> datetime:
+    """The one parser of ISO-8601 times (ledger, events, the CLI's --since): a trailing Z means UTC."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 

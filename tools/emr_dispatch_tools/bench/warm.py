@@ -55,7 +55,7 @@ class WarmFunctions:
         self._saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         wiring.reset()
-        self._handler = moto_stack._load_handler(self._stack.functions[logical_id])
+        self._handler = moto_stack.load_handler(self._stack.functions[logical_id])
         self._current = logical_id
 
     def _restore(self) -> None:

@@ -58,7 +58,7 @@ def invoke(
     """Run a function's handler on an event in-process (logs on stderr, the function's result on stdout)."""
     from emr_dispatch_tools import moto_stack
 
-    functions = moto_stack._function_specs(moto_stack.load_sam_template(), moto_stack.ROOT)
+    functions = moto_stack.function_specs(moto_stack.load_sam_template(), moto_stack.ROOT)
     if function not in functions:
         raise CliError(f"template.yaml has no function {function!r}: one of {', '.join(functions)}", EXIT_USAGE)
     if not event_files:
@@ -106,7 +106,7 @@ def _in_moto(function: str, events: list[Any], region: str) -> tuple[list[Any], 
     # sandbox's) is set aside meanwhile: this moto is in-process and fresh, whatever the shell points at.
     endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
-        with moto_stack._environment({"AWS_DEFAULT_REGION": region}), mock_aws():
+        with moto_stack.set_environment({"AWS_DEFAULT_REGION": region}), mock_aws():
             wiring.reset()
             try:
                 stack = moto_stack.deploy_with_engines(MOTO_STACK_NAME, region=region)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -15,10 +18,11 @@ from emr_dispatch.control import QueueSignal, retry_body
 from emr_dispatch.engines import build_engines
 from emr_dispatch.errors import JobNotFoundError, JobStateError
 from emr_dispatch.jobs import JobState, job_id_for
+from emr_dispatch.ledger import Ledger
 from emr_dispatch.operations import cancel_job
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.settings import settings_from
-from emr_dispatch.timeutil import to_iso
+from emr_dispatch.timeutil import parse_iso, to_iso
 from emr_dispatch_tools.cli.common import (
     EXIT_NOT_FOUND,
     EXIT_USAGE,
@@ -53,7 +57,7 @@ def since_timestamp(text: str, now: datetime | None = None) -> str:
         moment = (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         return to_iso(moment)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_iso(text)
     except ValueError as exc:
         raise CliError(f"--since {text!r}: say 90m, 6h, 2d or an ISO-8601 time", EXIT_USAGE) from exc
     return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
@@ -137,6 +141,10 @@ def jobs_show(
 @command
 def jobs_retry(
     job_id: Annotated[str, typer.Argument(help="An ended job (FAILED, TIMED_OUT, CANCELLED or SUCCEEDED).")],
+    wait: Annotated[
+        int,
+        typer.Option(min=0, max=900, help="Seconds to wait for the launcher's answer (0: send and return)."),
+    ] = 60,
     output: OutputOption = Output.table,
     stack: StackOption = None,
     region: RegionOption = None,
@@ -145,9 +153,11 @@ def jobs_retry(
     """Start a new attempt of an ended job over the same inputs, through the deployed launcher.
 
     The launcher records attempt N+1 in the ledger and starts it on the route's engine with the deployed
-    routes and its own permissions (over a capacity cap, the attempt waits QUEUED)."""
+    routes and its own permissions (over a capacity cap, the attempt waits QUEUED). The command waits for that
+    answer: a refusal (the job's route is gone from the deployed routes) exits 7 and says why."""
     deployment = Deployment.connect(stack, region, profile)
-    job = deployment.ledger().get(job_id)
+    ledger = deployment.ledger()
+    job = ledger.get(job_id)
     if job is None:
         raise JobNotFoundError(f"no job {job_id}")
     if not job.state.is_terminal:
@@ -155,24 +165,64 @@ def jobs_retry(
     if job.alert_pending:
         raise JobStateError(f"job {job_id}'s alert is not yet published (the next sweep resends it): retry after that")
     requested_by = _caller(deployment)
+    request_id = uuid.uuid4().hex
     queue_url = deployment.output("ArrivalsQueueUrl")
-    sent = deployment.client("sqs").send_message(QueueUrl=queue_url, MessageBody=retry_body(job_id, requested_by))
-    result = {
+    sent = deployment.client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=retry_body(job_id, requested_by, request_id)
+    )
+    answered = _launcher_answer(ledger, job_id, job.attempt, request_id, wait)
+    result: dict[str, Any] = {
         "job_id": job_id,
         "requested": "retry",
         "attempt": job.attempt + 1,
         "previous_state": job.state.value,
         "requested_by": requested_by,
         "message_id": sent["MessageId"],
+        "answer": answered.answer,
     }
+    if answered.answer == "refused":
+        raise JobStateError(f"the launcher refused attempt {job.attempt + 1} of {job_id}: {answered.detail}")
+    if answered.answer == "started":
+        result["state"] = answered.detail
     if output is Output.json:
         print_json(result)
-    else:
+    elif answered.answer == "started":
         console.print(
-            f"asked the launcher for attempt {job.attempt + 1} of {job_id} (was {job.state.value}); "
+            f"attempt {job.attempt + 1} of {job_id} is {answered.detail}; "
             f"follow it with: emr-dispatch jobs show {job_id}",
             highlight=False,
         )
+    else:
+        console.print(
+            f"asked the launcher for attempt {job.attempt + 1} of {job_id} (was {job.state.value}); it has not "
+            f"answered within {wait} s (a busy arrivals queue); follow it with: emr-dispatch jobs show {job_id}",
+            highlight=False,
+        )
+
+
+_pause = time.sleep  # between looks at the job while the launcher answers (a test plays the launcher here)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    answer: str  # "started" (the next attempt is recorded), "refused", or "pending" (no answer yet)
+    detail: str = ""
+
+
+def _launcher_answer(ledger: Ledger, job_id: str, attempt: int, request_id: str, wait: int) -> _Answer:
+    """The launcher's answer to a retry request: the job's next attempt recorded (its state), the refusal it
+    recorded on the job, or nothing yet within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        job = ledger.get(job_id)
+        if job is not None and job.attempt > attempt:
+            return _Answer("started", job.state.value)
+        refused = ledger.refusal(job_id, request_id)
+        if refused is not None:
+            return _Answer("refused", refused)
+        if time.monotonic() >= deadline:
+            return _Answer("pending")
+        _pause(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 @jobs_app.command("cancel")

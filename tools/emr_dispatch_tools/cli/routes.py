@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -63,6 +64,29 @@ def routes_check(
         console.print(f"{file}: {len(names)} route(s) valid: {', '.join(names)}", markup=False, highlight=False)
         for warning in warnings:
             console.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+@routes_app.command("schema")
+@command
+def routes_schema_command(
+    write: Annotated[
+        Path | None, typer.Option("--write", help="Write the schema to this file instead of printing it.")
+    ] = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """The routes file's JSON Schema, generated from the route models (editors read config/routes.schema.json).
+    Printed as JSON whatever the output format."""
+    from emr_dispatch_tools.routes_schema import render
+
+    text = render()
+    if write is None:
+        sys.stdout.write(text)
+        return
+    write.write_text(text, encoding="utf-8")
+    if output is Output.json:
+        print_json({"wrote": str(write)})
+    else:
+        console.print(f"wrote {write}", highlight=False)
 
 
 @routes_app.command("explain")
