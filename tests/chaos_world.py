@@ -28,7 +28,7 @@ from moto.sqs.models import sqs_backends
 
 from emr_dispatch import outcomes, retries, sweep, timeutil
 from emr_dispatch.jobs import ACTIVE_STATES, Job
-from emr_dispatch.ledger import to_job
+from emr_dispatch.table import decode_job as to_job
 from emr_dispatch_tools.demo import Simulators
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.simulator import (

@@ -29,6 +29,8 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
             "--cold-repeats", "1",
             "--memory-records", "6",
             "--batch-members", "50",
+            "--quota-arrivals", "15",
+            "--sweep-jobs", "12",
             "--build-dir", str(build),
             "--output", str(output),
         ]
@@ -45,6 +47,8 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
         "## 5. Memory",
         "## 6. Against the anchors",
         "## 7. Memory: closing the largest batch",
+        "## 8. Burst at EMR's quotas",
+        "### The sweeper over 12 active jobs",
     ):
         assert heading in text
     for figure in (
@@ -53,6 +57,11 @@ def test_the_bench_writes_every_figure_on_a_tiny_run(tmp_path: Path, monkeypatch
         "launch (new object)",
         "duplicate arrival",
         "hot path per arrival",
+        "burst at quotas: arrivals dead-lettered",
+        "burst at quotas: duplicate jobs",
+        "burst at quotas: drain time ÷ quota floor",
+        "burst at quotas: throttled calls per job started",
+        "burst at quotas: other operations throttled",
     ):
         assert figure in text
     assert "Problems seen: none" in text

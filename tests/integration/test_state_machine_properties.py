@@ -35,8 +35,9 @@ from hypothesis import strategies as st
 
 from emr_dispatch import wiring
 from emr_dispatch.jobs import Job, JobState
-from emr_dispatch.ledger import Ledger, job_key
+from emr_dispatch.ledger import Ledger
 from emr_dispatch.sweep import SweepReport
+from emr_dispatch.table import job_key
 from emr_dispatch_tools.demo import Simulators
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome

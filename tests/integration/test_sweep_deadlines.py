@@ -18,11 +18,11 @@ from faults import refusing
 from emr_dispatch import wiring
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.jobs import Job, JobState
-from emr_dispatch.ledger import Ledger, job_key
-from emr_dispatch.orphans import orphan_key
+from emr_dispatch.ledger import Ledger
 from emr_dispatch.routes import load_routes
 from emr_dispatch.settings import get_settings
 from emr_dispatch.sweep import Sweeper, SweepReport
+from emr_dispatch.table import job_key, orphan_key
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.simulator import EmrServerlessSimulator, Outcome
 from moto_helpers import Published, subscribe_queue

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from faults import InjectedCrashError, crash_at, recording_calls, with_occurrences
 
-from emr_dispatch import ledger as ledger_module
+from emr_dispatch import outbox as outbox_module
 from emr_dispatch import wiring
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
@@ -148,7 +148,7 @@ def test_a_tracker_crash_at_any_call_is_healed_by_redelivery_and_one_sweep(
         stack.invoke("TrackerFunction", event)
 
     # When EventBridge delivers the event again, a minute or more later, and the next sweep runs
-    monkeypatch.setattr(ledger_module, "ALERT_LEASE_SECONDS", -1)
+    monkeypatch.setattr(outbox_module, "ALERT_LEASE_SECONDS", -1)
     stack.invoke("TrackerFunction", event)
     _sweep(stack, monkeypatch)
 
@@ -176,7 +176,7 @@ def test_a_sweeper_crash_at_any_call_is_healed_by_the_next_sweep(
         _sweep(stack, monkeypatch)
 
     # When the next scheduled sweep runs (past the alert lease)
-    monkeypatch.setattr(ledger_module, "ALERT_LEASE_SECONDS", -1)
+    monkeypatch.setattr(outbox_module, "ALERT_LEASE_SECONDS", -1)
     _sweep(stack, monkeypatch)
 
     # Then the job is TIMED_OUT, its cluster is gone, and the timeout was alerted once (see above)

@@ -17,7 +17,8 @@ from capped_routes import arrive, capped_routes
 from emr_dispatch import jobs
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.jobs import JobState
-from emr_dispatch.ledger import Ledger, job_key
+from emr_dispatch.ledger import Ledger
+from emr_dispatch.table import job_key
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
 from moto_helpers import receive_as_lambda_event

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from emr_dispatch import batches
+from emr_dispatch import batches, manifests
 from emr_dispatch_tools.bench import batch_close
 
 
 def test_what_closing_holds_does_not_grow_with_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a small in-memory spool and upload part (so that a few thousand members already spill to disk and
     # upload in several parts, as 100,000 would with the real 8 MiB)
-    monkeypatch.setattr(batches, "MANIFEST_SPOOL_BYTES", 256 * 1024)
-    monkeypatch.setattr(batches, "MANIFEST_PART_BYTES", 256 * 1024)
+    monkeypatch.setattr(manifests, "MANIFEST_SPOOL_BYTES", 256 * 1024)
+    monkeypatch.setattr(manifests, "MANIFEST_PART_BYTES", 256 * 1024)
 
     # When batches of 2,000 and of 8,000 long-keyed members are closed (DynamoDB's 1 MB pages generated on demand)
     small = batch_close.measure(2_000, 1_024, baseline=False)
@@ -36,7 +36,7 @@ def test_the_streamed_manifest_is_one_json_object_with_every_member(monkeypatch:
         def upload_fileobj(self, body: Any, _bucket: str, _key: str, **kwargs: Any) -> None:
             uploaded.update(bucket=_bucket, key=_key, body=body.read(), extra=kwargs["ExtraArgs"])
 
-    monkeypatch.setattr(batches, "MANIFEST_SPOOL_BYTES", 64 * 1024)
+    monkeypatch.setattr(manifests, "MANIFEST_SPOOL_BYTES", 64 * 1024)
     store = batches.Batches("ledger", "work", batch_close._DynamoDB(2_500, 200), batch_close._Signal(), Capture())  # type: ignore[arg-type]
 
     # When it is closed

@@ -10,19 +10,32 @@ sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from emr_dispatch.conflicts import retry_conflicts
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
-from emr_dispatch.ledger import BY_QUEUE, job_key, new_job_item, serialize, to_job
 from emr_dispatch.object_claims import holder, object_claim
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
-from emr_dispatch.slots import ALL_ROUTES, COUNTER_SK, SLOT_PREFIX, counter_key, counter_pk, release_items, take_items
+from emr_dispatch.slots import ALL_ROUTES, release_items, take_items
+from emr_dispatch.table import (
+    BY_QUEUE,
+    COUNTER_SK,
+    SLOT_PREFIX,
+    Cancelled,
+    Condition,
+    Table,
+    Update,
+    counter_key,
+    counter_pk,
+    decode_job,
+    encode_job,
+    job_key,
+)
 from emr_dispatch.timeutil import now_iso
+from emr_dispatch.transitions import PARK, START_FROM_QUEUE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,6 +76,7 @@ class Capacity:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
+        self.table = Table(table_name, client)
 
     def claim(self, job: Job, caps: Caps) -> SlotClaim:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
@@ -73,8 +87,8 @@ class Capacity:
         try:
             # The route's pause is checked in the same transaction: no extra call per arrival.
             self._transact([self._put_new(job), *claimed_object, *taken, route_open_check(self._table, job.route)])
-        except _Cancelled as cancelled:
-            if self._lost(cancelled, claimed_object):
+        except Cancelled as cancelled:
+            if _lost(cancelled, claimed_object):
                 return SlotClaim("duplicate", self._holder(cancelled))
             paused = cancelled.codes[-1] == "ConditionalCheckFailed"
             reason = ROUTE_PAUSED if paused else "capacity cap reached"
@@ -83,7 +97,7 @@ class Capacity:
             job.wait_reason = reason
             try:
                 self._transact([self._put_new(job), *claimed_object])
-            except _Cancelled as again:
+            except Cancelled as again:
                 return SlotClaim("duplicate", self._holder(again))
             logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
             return SlotClaim("queued", reason=reason)
@@ -100,28 +114,15 @@ class Capacity:
         slots = caps.slots()
         now = now_iso()
         entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (from the queue)"}
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": job_key(job.job_id),
-                "UpdateExpression": "SET #state = :submitting, slots = :slots, updated_at = :now, "
-                "history = list_append(history, :entry) REMOVE #queue, wait_until",
-                "ConditionExpression": "#state = :queued AND attempt = :attempt",
-                "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
-                "ExpressionAttributeValues": {
-                    ":submitting": serialize(JobState.SUBMITTING.value),
-                    ":queued": serialize(JobState.QUEUED.value),
-                    ":slots": serialize([counter for counter, _ in slots]),
-                    ":now": serialize(now),
-                    ":entry": serialize([entry]),
-                    ":attempt": serialize(job.attempt),
-                },
-            }
-        }
+        write = (
+            START_FROM_QUEUE.write(job).set("slots", [counter for counter, _ in slots]).set("updated_at", now, "now")
+        )
+        write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
+        update = self.table.tx_update(job_key(job.job_id), write)
         try:
             taken = take_items(self._table, job.job_id, slots, now)
             self._transact([update, *taken, route_open_check(self._table, job.route)])
-        except _Cancelled as cancelled:
+        except Cancelled as cancelled:
             # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED.
             return None, "moved" if cancelled.codes[0] == "ConditionalCheckFailed" else "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
@@ -134,32 +135,13 @@ class Capacity:
         transaction, the reason and the time it will be tried again recorded. False if the job moved meanwhile."""
         now = now_iso()
         entry = {"at": now, "state": JobState.QUEUED.value, "source": f"launcher ({reason})", "attempt": job.attempt}
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": job_key(job.job_id),
-                "UpdateExpression": "SET #state = :queued, updated_at = :now, history = list_append(history, :entry), "
-                "#queue = :route, queued_at = :queued_at, wait_reason = :reason, wait_until = :until "
-                "REMOVE slots, starting_at",
-                "ConditionExpression": "#state = :submitting AND attempt = :attempt "
-                "AND attribute_not_exists(engine_id)",
-                "ExpressionAttributeNames": {"#state": "state", "#queue": "queue"},
-                "ExpressionAttributeValues": {
-                    ":queued": serialize(JobState.QUEUED.value),
-                    ":submitting": serialize(JobState.SUBMITTING.value),
-                    ":attempt": serialize(job.attempt),
-                    ":now": serialize(now),
-                    ":entry": serialize([entry]),
-                    ":route": serialize(job.route),
-                    ":queued_at": serialize(job.queued_at or job.created_at),
-                    ":reason": serialize(reason),
-                    ":until": serialize(wait_until),
-                },
-            }
-        }
+        write = PARK.write(job).set("updated_at", now, "now").set("queue", job.route, "route")
+        write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
+        write.set("queued_at", job.queued_at or job.created_at).set("wait_reason", reason, "reason")
+        update = self.table.tx_update(job_key(job.job_id), write.set("wait_until", wait_until, "until"))
         try:
             self._transact([update, *release_items(self._table, job.job_id, job.slots)])
-        except _Cancelled:
+        except Cancelled:
             return False
         logger.info("job waits", job_id=job.job_id, route=job.route, reason=reason, until=wait_until)
         job.state, job.slots, job.wait_reason, job.wait_until = JobState.QUEUED, [], reason, wait_until
@@ -182,7 +164,7 @@ class Capacity:
             raise LedgerError(f"listing queued jobs of {route} failed: {exc}") from exc
         # The index is eventually consistent: a job may have left QUEUED already (its start is conditional).
         items = response.get("Items", [])
-        jobs = [job for job in map(to_job, items) if job.state is JobState.QUEUED]
+        jobs = [job for job in map(decode_job, items) if job.state is JobState.QUEUED]
         return jobs, len(items) >= limit or "LastEvaluatedKey" in response
 
     def audit(self, counters: list[str]) -> list[str]:
@@ -199,21 +181,12 @@ class Capacity:
             held = len(holders)
             if active == held:
                 continue
-            condition = "ver = :seen" if version is not None else "attribute_not_exists(ver)"
-            values = {":held": {"N": str(held)}, ":one": {"N": "1"}}
+            correct = Update().set("active", held, "held").add("ver", 1, "one")
             if version is not None:
-                values[":seen"] = {"N": str(version)}
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=counter_key(counter),
-                    UpdateExpression="SET active = :held ADD ver :one",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=values,
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise LedgerError(f"correcting {counter} failed: {exc}") from exc
+                correct.when("#ver = :seen", seen=version)
+            else:
+                correct.when("attribute_not_exists(#ver)")
+            if self.table.update(counter_key(counter), correct, f"correcting {counter}") is None:
                 continue  # a slot moved meanwhile: the next sweep counts again
             corrected.append(f"{counter}: {active} → {held}")
         if corrected:
@@ -247,31 +220,22 @@ class Capacity:
         """Give back a slot item whose job no longer holds it (gone, ended or queued: only possible for items
         written before slots moved with their job, or edited by hand). The job's state is checked in the same
         transaction: a job that holds its slot keeps it."""
-        try:
-            found = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
-        job = to_job(found) if found else None
+        found = self.table.get(job_key(job_id), f"reading job {job_id}")
+        job = decode_job(found) if found else None
         if job is not None and counter in job.slots and job.state in ACTIVE_STATES:
             return False  # the usual case: a read, no write
         not_held = [JobState.QUEUED, *(state for state in JobState if state.is_terminal)]
-        names = [f":s{i}" for i in range(len(not_held))]
-        check = {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": job_key(job_id),
-                "ConditionExpression": f"attribute_not_exists(pk) OR NOT contains(slots, :counter) "
-                f"OR #state IN ({', '.join(names)})",
-                "ExpressionAttributeNames": {"#state": "state"},
-                "ExpressionAttributeValues": {
-                    ":counter": {"S": counter},
-                    **{name: {"S": state.value} for name, state in zip(names, not_held, strict=True)},
-                },
-            }
-        }
+        unheld = Condition().when(
+            "attribute_not_exists(#pk) OR NOT contains(#slots, :counter) OR #state IN ("
+            + ", ".join(f":s{i}" for i in range(len(not_held)))
+            + ")",
+            counter=counter,
+            **{f"s{i}": state.value for i, state in enumerate(not_held)},
+        )
+        check = self.table.tx_check(job_key(job_id), unheld)
         try:
             self._transact([check, *release_items(self._table, job_id, [counter])])
-        except _Cancelled:
+        except Cancelled:
             return False
         logger.warning("slot of a job that does not hold it released", counter=counter, job_id=job_id)
         return True
@@ -282,63 +246,28 @@ class Capacity:
 
     # ---------------------------------------------------------------------- internals
     def _put_new(self, job: Job) -> dict[str, Any]:
-        item = new_job_item(job)
-        if job.state is JobState.QUEUED:  # in its route's queue (by_queue)
-            item["queue"], item["queued_at"] = serialize(job.route), serialize(job.created_at)
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": item,
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return self.table.tx_put(encode_job(job), Condition().when("attribute_not_exists(#pk)"))
 
-    @staticmethod
-    def _lost(cancelled: _Cancelled, claimed_object: list[dict[str, Any]]) -> bool:
-        """The claim lost to a job that already exists: this job's id, or another job holding the object."""
-        codes = cancelled.codes
-        return codes[0] == "ConditionalCheckFailed" or (
-            bool(claimed_object) and len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
-        )
-
-    def _holder(self, cancelled: _Cancelled) -> Job | None:
+    def _holder(self, cancelled: Cancelled) -> Job | None:
         """The job that holds what the claim lost: the job item itself, or the job the object claim names (read
         strongly consistent: it was written before its object claim, in one transaction)."""
-        if cancelled.held_by is not None or cancelled.codes[0] == "ConditionalCheckFailed":
-            return cancelled.held_by
-        job_id = holder(cancelled.items[1] if len(cancelled.items) > 1 else None)
+        held = decode_job(cancelled.old) if cancelled.old else None
+        if held is not None or cancelled.codes[0] == "ConditionalCheckFailed":
+            return held
+        job_id = holder(cancelled.olds[1] if len(cancelled.olds) > 1 else None)
         if job_id is None:
             return None
-        try:
-            response = self._client.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
-        except ClientError as exc:
-            raise LedgerError(f"reading job {job_id} failed: {exc}") from exc
-        item = response.get("Item")
-        return to_job(item) if item else None
+        item = self.table.get(job_key(job_id), f"reading job {job_id}")
+        return decode_job(item) if item else None
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
-        try:
-            # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
-            retry_conflicts(
-                lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
-                "capacity",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise LedgerError(f"ledger transaction failed: {exc}") from exc
-            reasons = exc.response.get("CancellationReasons", [])
-            codes = [str(reason.get("Code", "None")) for reason in reasons] or ["Unknown"]
-            if any(code not in ("None", "ConditionalCheckFailed") for code in codes):
-                raise LedgerError(f"ledger transaction cancelled: {codes}") from exc
-            held: Any = reasons[0].get("Item") if reasons else None
-            items_back = [cast(dict[str, Any] | None, reason.get("Item")) for reason in reasons]
-            raise _Cancelled(codes, to_job(held) if held else None, items_back) from exc
+        # Concurrent launchers taking slots of the same counter: a TransactionConflict is retried in place.
+        self.table.transact(items, "capacity")
 
 
-class _Cancelled(Exception):
-    def __init__(self, codes: list[str], held_by: Job | None, items: list[dict[str, Any] | None]) -> None:
-        super().__init__(codes)
-        self.codes = codes
-        self.held_by = held_by
-        self.items = items  # each cancelled item's old image, when it had one
+def _lost(cancelled: Cancelled, claimed_object: list[dict[str, Any]]) -> bool:
+    """The claim lost to a job that already exists: this job's id, or another job holding the object."""
+    codes = cancelled.codes
+    return codes[0] == "ConditionalCheckFailed" or (
+        bool(claimed_object) and len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
+    )

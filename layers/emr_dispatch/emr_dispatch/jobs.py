@@ -1,7 +1,8 @@
 """Jobs and their states: QUEUED → SUBMITTING → SUBMITTED → RUNNING → a terminal state.
 
-A job only moves forward; terminal states are sticky. The ledger enforces this with conditional
-writes built from ``predecessors``, so duplicate and out-of-order events are harmless.
+Events only move a job forward (``can_follow``, ``predecessors``: the ranks below); terminal states are sticky,
+so duplicate and out-of-order events are harmless. Every move the ledger writes, including the three declared
+moves back (a retry, a start that waits, an operator's new attempt), is declared once in transitions.py.
 """
 
 from __future__ import annotations

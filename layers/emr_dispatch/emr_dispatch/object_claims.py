@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from emr_dispatch.jobs import Job
-from emr_dispatch.ledger import OBJECT_URI, OBJECT_VERSION, RETENTION_SECONDS, object_index
+from emr_dispatch.ledger import RETENTION_SECONDS
+from emr_dispatch.table import OBJECT_URI, OBJECT_VERSION, Condition, object_claim_key, object_index
 from emr_dispatch.timeutil import epoch_seconds
-
-OBJECT_PREFIX = "OBJECT#"
-OBJECT_SK = "OBJECT"
 
 
 def object_claim(table: str, job: Job) -> list[dict[str, Any]]:
@@ -28,23 +26,17 @@ def object_claim(table: str, job: Job) -> list[dict[str, Any]]:
     index = object_index(job.inputs[0])
     if not index:
         return []
-    return [
-        {
-            "Put": {
-                "TableName": table,
-                "Item": {
-                    "pk": {"S": f"{OBJECT_PREFIX}{index[OBJECT_URI]}#{index[OBJECT_VERSION]}"},
-                    "sk": {"S": OBJECT_SK},
-                    "job_id": {"S": job.job_id},
-                    "expires_at": {"N": str(epoch_seconds() + RETENTION_SECONDS)},
-                },
-                # The same job writing it again (its QUEUED fallback, a recovered claim) keeps it.
-                "ConditionExpression": "attribute_not_exists(pk) OR job_id = :job",
-                "ExpressionAttributeValues": {":job": {"S": job.job_id}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-    ]
+    item = {
+        **object_claim_key(index[OBJECT_URI], index[OBJECT_VERSION]),
+        "job_id": {"S": job.job_id},
+        "expires_at": {"N": str(epoch_seconds() + RETENTION_SECONDS)},
+    }
+    # The same job writing it again (its QUEUED fallback, a recovered claim) keeps it.
+    mine = Condition().when("attribute_not_exists(#pk) OR #job_id = :job", job=job.job_id)
+    return [{"Put": {"TableName": table, "Item": item, **mine.condition_request(), **_OLD_IMAGE}}]
+
+
+_OLD_IMAGE = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
 
 def holder(item: dict[str, Any] | None) -> str | None:

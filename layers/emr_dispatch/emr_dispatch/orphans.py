@@ -9,11 +9,9 @@ Its attributes stay off the ledger's indexes (no ``engine_id``, ``state``, ``ale
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from emr_dispatch.errors import LedgerError
+from emr_dispatch.table import Table, Update, orphan_key
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 
 if TYPE_CHECKING:
@@ -26,59 +24,31 @@ ORPHAN_LEASE_SECONDS = 60
 _RELEASED = "0000-00-00T00:00:00.000Z"
 
 
-def orphan_key(engine_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORPHAN#{engine_id}"}, "sk": {"S": "ORPHAN"}}
-
-
 class OrphanMemory:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
-        self._table = table_name
-        self._client = client
+        self._table = Table(table_name, client)
 
     def claim_alert(self, engine: str, engine_id: str, why: str) -> bool:
         """Whether this sweep publishes the orphan's alert: its first sighting, an alert a dead or refused
         publisher left unsent, or a memory that expired. One conditional write; False: already alerted."""
         now, epoch = now_iso(), epoch_seconds()
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=orphan_key(engine_id),
-                UpdateExpression="SET engine = :engine, resource_id = :id, why = :why, claimed_at = :now, "
-                "first_seen = if_not_exists(first_seen, :now), expires_at = :expires REMOVE alerted_at",
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :epoch "
-                "OR (attribute_not_exists(alerted_at) AND claimed_at < :lease)",
-                ExpressionAttributeValues={
-                    ":engine": {"S": engine},
-                    ":id": {"S": engine_id},
-                    ":why": {"S": why},
-                    ":now": {"S": now},
-                    ":expires": {"N": str(epoch + ORPHAN_MEMORY_SECONDS)},
-                    ":epoch": {"N": str(epoch)},
-                    ":lease": {"S": iso_seconds_ago(ORPHAN_LEASE_SECONDS)},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise LedgerError(f"remembering orphan {engine_id} failed: {exc}") from exc
-        return True
+        claim = Update().set("engine", engine).set("resource_id", engine_id, "id").set("why", why)
+        claim.set("claimed_at", now, "now").set_expression("first_seen", "if_not_exists(#first_seen, :now)", now=now)
+        claim.set("expires_at", epoch + ORPHAN_MEMORY_SECONDS, "expires").remove("alerted_at")
+        claim.when(
+            "attribute_not_exists(#pk) OR #expires_at < :epoch "
+            "OR (attribute_not_exists(#alerted_at) AND #claimed_at < :lease)",
+            epoch=epoch,
+            lease=iso_seconds_ago(ORPHAN_LEASE_SECONDS),
+        )
+        return self._table.update(orphan_key(engine_id), claim, f"remembering orphan {engine_id}") is not None
 
     def mark_alerted(self, engine_id: str) -> None:
-        self._set(engine_id, "SET alerted_at = :now", {":now": {"S": now_iso()}})
+        self._set(engine_id, Update().set("alerted_at", now_iso(), "now"))
 
     def release(self, engine_id: str) -> None:
         """Give the claim back after a refused publish: the next sweep publishes at once."""
-        self._set(engine_id, "SET claimed_at = :released", {":released": {"S": _RELEASED}})
+        self._set(engine_id, Update().set("claimed_at", _RELEASED, "released"))
 
-    def _set(self, engine_id: str, expression: str, values: dict[str, Any]) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=orphan_key(engine_id),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise LedgerError(f"updating orphan {engine_id} failed: {exc}") from exc
+    def _set(self, engine_id: str, update: Update) -> None:
+        self._table.update(orphan_key(engine_id), update.when("attribute_exists(#pk)"), f"updating orphan {engine_id}")

@@ -15,10 +15,11 @@ from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, Inspection
-from emr_dispatch.errors import AlertPublishError, EngineError
+from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
+from emr_dispatch.outbox import AlertOutbox
 from emr_dispatch.retries import Retry
 from emr_dispatch.timeutil import seconds_between
 
@@ -43,6 +44,7 @@ class OutcomeRecorder:
     ) -> None:
         self._ledger = ledger
         self._alerter = alerter
+        self.outbox = AlertOutbox(ledger.table, alerter)
         self._capacity = capacity
         self._signal = signal
         # The routes file, or how to read it: wiring passes a reader, so a tracker reads (and imports pydantic
@@ -161,25 +163,8 @@ class OutcomeRecorder:
         return Applied("moved", moved)
 
     def publish_alert(self, job: Job, engine: Engine) -> None:
-        """Publish a job's pending alert and clear it; an SNS failure leaves it pending and raises.
-
-        A job that is not terminal but has a pending alert is announcing its retry."""
-        if not job.state.is_terminal and job.attempts:
-            alert = Alert.for_retry(job)
-        else:
-            alert = Alert.for_job(
-                job,
-                log_locations=job.log_locations or engine.log_locations(job),
-                console_link=engine.console_link(job),
-            )
-        try:
-            message_id = self._alerter.publish(alert)
-        except AlertPublishError:
-            # Still pending: release the claim and fail the invocation, so its retry sends the alert.
-            self._ledger.release_alert_claim(job.job_id)
-            raise
-        self._ledger.mark_alerted(job.job_id)
-        logger.info("alert published", job_id=job.job_id, state=job.state.value, message_id=message_id)
+        """Publish a job's pending alert through the outbox (outbox.py); an SNS failure leaves it pending."""
+        self.outbox.publish(job, engine)
 
     def publish_orphan(self, alert: Alert) -> None:
         message_id = self._alerter.publish(alert)

@@ -13,11 +13,10 @@ next run nudges (every waiting job has an owner and a deadline: docs/decisions.m
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from emr_dispatch.errors import LedgerError
+from emr_dispatch.table import Table, Update, pace_key
 from emr_dispatch.timeutil import epoch_now
 
 if TYPE_CHECKING:
@@ -34,23 +33,18 @@ PACE_EXPIRY_SECONDS = 24 * 3600
 wake-up pending, no backlog), so an engine no longer started leaves nothing behind."""
 
 
-def _pace_key(engine: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PACE#{engine}"}, "sk": {"S": "PACE"}}
+def _n(value: float) -> Decimal:
+    return Decimal(f"{value:.3f}")
 
 
-def _n(value: float) -> dict[str, str]:
-    return {"N": f"{value:.3f}"}
-
-
-def _expiry(last: float) -> dict[str, str]:
+def _expiry(last: float) -> int:
     """The TTL attribute (whole epoch seconds) of a bucket item whose latest named time is ``last``."""
-    return {"N": str(int(last) + PACE_EXPIRY_SECONDS)}
+    return int(last) + PACE_EXPIRY_SECONDS
 
 
 class StartPacer:
     def __init__(self, table_name: str, client: DynamoDBClient, rates: Callable[[str], StartRate | None]) -> None:
-        self._table = table_name
-        self._client = client
+        self._table = Table(table_name, client)
         self._rates = rates
         self._last_tat: dict[str, float] = {}  # per engine, as this container last saw it (which write to try)
 
@@ -71,26 +65,20 @@ class StartPacer:
         step = 1 / rate.per_second
         tolerance = (rate.burst - 1) * step
         now = epoch_now()
-        backlog = " AND (attribute_not_exists(backlog_until) OR backlog_until < :now)" if behind_backlog else ""
-        busy = (  # in use: move tat on by one interval while it is within the burst's reach
-            "SET tat = tat + :step, expires_at = :expires",
-            "tat >= :now AND tat <= :reach" + backlog,
-            {
-                ":step": _n(step),
-                ":now": _n(now),
-                ":reach": _n(now + tolerance),
-                ":expires": _expiry(now + tolerance + step),
-            },
-        )
-        quiet = (  # after a quiet time the bucket is full: this start is the first of a new burst
-            "SET tat = :next, expires_at = :expires",
-            "(attribute_not_exists(tat) OR tat < :now)" + backlog,
-            {":next": _n(now + step), ":now": _n(now), ":expires": _expiry(now + step)},
-        )
+        # in use: move tat on by one interval while it is within the burst's reach
+        busy = Update().set_expression("tat", "#tat + :step", step=_n(step))
+        busy.set("expires_at", _expiry(now + tolerance + step), "expires")
+        busy.when("#tat >= :now AND #tat <= :reach", now=_n(now), reach=_n(now + tolerance))
+        # after a quiet time the bucket is full: this start is the first of a new burst
+        quiet = Update().set("tat", _n(now + step), "next").set("expires_at", _expiry(now + step), "expires")
+        quiet.when("(attribute_not_exists(#tat) OR #tat < :now)", now=_n(now))
+        if behind_backlog:
+            for update in (busy, quiet):
+                update.when("(attribute_not_exists(#backlog_until) OR #backlog_until < :now)")
         first, second = (busy, quiet) if self._last_tat.get(engine, 0.0) >= now else (quiet, busy)
         item: dict[str, Any] = {}
-        for expression, condition, values in (first, second):
-            applied, item = self._try(engine, expression, condition, values)
+        for update in (first, second):
+            applied, item = self._try(engine, update)
             if applied:
                 self._last_tat[engine] = now + step  # at least: the bucket is in use
                 return 0.0
@@ -107,43 +95,19 @@ class StartPacer:
         """Record that the engine's queue is to be drained at ``at`` (epoch seconds); True if the caller must
         schedule the request (no earlier one is pending). ``backlog``: new arrivals queue behind it meanwhile."""
         now = epoch_now()
-        values = {":at": _n(at), ":now": _n(now), ":expires": _expiry(max(at, now) + BACKLOG_GRACE_SECONDS)}
-        expression = "SET nudge_at = :at, expires_at = :expires"
+        update = Update().set("nudge_at", _n(at), "at").set("expires_at", _expiry(max(at, now) + BACKLOG_GRACE_SECONDS))
         if backlog:
-            expression += ", backlog_until = :until"
-            values[":until"] = _n(at + BACKLOG_GRACE_SECONDS)
-        condition = "attribute_not_exists(nudge_at) OR nudge_at <= :now OR nudge_at > :at"
-        return self._try(engine, expression, condition, values)[0]
+            update.set("backlog_until", _n(at + BACKLOG_GRACE_SECONDS), "until")
+        update.when("attribute_not_exists(#nudge_at) OR #nudge_at <= :now OR #nudge_at > :at", now=_n(now))
+        return self._try(engine, update)[0]
 
     def backlog_cleared(self, engine: str) -> None:
         """The engine's queue is empty: new arrivals start at once again. Conditional, so a drain never creates
         the bucket item of an engine that was never paced (an item without an expiry)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_pace_key(engine),
-                UpdateExpression="REMOVE backlog_until",
-                ConditionExpression="attribute_exists(backlog_until)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return  # no backlog recorded: nothing to clear
-            raise LedgerError(f"clearing the {engine} backlog failed: {exc}") from exc
+        # A refused condition: no backlog recorded, nothing to clear.
+        cleared = Update().remove("backlog_until").when("attribute_exists(#backlog_until)")
+        self._table.update(pace_key(engine), cleared, f"clearing the {engine} backlog")
 
-    def _try(self, engine: str, expression: str, condition: str, values: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def _try(self, engine: str, update: Update) -> tuple[bool, dict[str, Any]]:
         """One conditional update of the engine's bucket: (applied, the item as it was when refused)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_pace_key(engine),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                item: dict[str, Any] = exc.response.get("Item", {})  # type: ignore[assignment]
-                return False, item
-            raise LedgerError(f"updating the {engine} start rate failed: {exc}") from exc
-        return True, {}
+        return self._table.try_update(pace_key(engine), update, f"updating the {engine} start rate")

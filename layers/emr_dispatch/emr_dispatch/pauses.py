@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from emr_dispatch.errors import LedgerError
+from emr_dispatch.table import Condition, Table, route_key
 from emr_dispatch.timeutil import now_iso
 
 if TYPE_CHECKING:
@@ -23,19 +21,13 @@ ROUTE_PAUSED = "route paused"
 """The reason a job waits QUEUED while its route is paused."""
 
 
-def route_key(route: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ROUTE#{route}"}, "sk": {"S": "ROUTE"}}
-
-
 def route_open_check(table: str, route: str) -> dict[str, Any]:
     """A transaction item that fails while the route is paused (an absent item is an open route)."""
-    return {
-        "ConditionCheck": {
-            "TableName": table,
-            "Key": route_key(route),
-            "ConditionExpression": "attribute_not_exists(paused_at)",
-        }
-    }
+    return {"ConditionCheck": {"TableName": table, "Key": route_key(route), **_OPEN.condition_request()}}
+
+
+_OPEN = Condition().when("attribute_not_exists(#paused_at)")
+_PAUSED = Condition().when("attribute_exists(#paused_at)")
 
 
 @dataclass(frozen=True)
@@ -48,50 +40,27 @@ class Pause:
 
 class RoutePauses:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
-        self._table = table_name
-        self._client = client
+        self._table = Table(table_name, client)
 
     def pause(self, route: str, reason: str, by: str) -> Pause | None:
         """Pause a route; None if it already was (nothing changed)."""
         pause = Pause(route, now_iso(), by, reason)
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **route_key(route),
-                    "route": {"S": route},
-                    "paused_at": {"S": pause.paused_at},
-                    "paused_by": {"S": by},
-                    "reason": {"S": reason},
-                },
-                ConditionExpression="attribute_not_exists(paused_at)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise LedgerError(f"pausing route {route} failed: {exc}") from exc
-        return pause
+        item = {
+            "route": {"S": route},
+            "paused_at": {"S": pause.paused_at},
+            "paused_by": {"S": by},
+            "reason": {"S": reason},
+        }
+        written, _ = self._table.put({**route_key(route), **item}, f"pausing route {route}", _OPEN)
+        return pause if written else None
 
     def resume(self, route: str) -> Pause | None:
         """Resume a paused route; the pause it ended, or None if it was not paused."""
-        try:
-            response = self._client.delete_item(
-                TableName=self._table,
-                Key=route_key(route),
-                ConditionExpression="attribute_exists(paused_at)",
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise LedgerError(f"resuming route {route} failed: {exc}") from exc
-        return _pause(response.get("Attributes", {}))
+        ended = self._table.delete(route_key(route), _PAUSED, f"resuming route {route}")
+        return _pause(ended) if ended is not None else None
 
     def get(self, route: str) -> Pause | None:
-        try:
-            item = self._client.get_item(TableName=self._table, Key=route_key(route), ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            raise LedgerError(f"reading route {route}'s pause failed: {exc}") from exc
+        item = self._table.get(route_key(route), f"reading route {route}'s pause")
         return _pause(item) if item else None
 
 

@@ -11,46 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from emr_dispatch.table import COUNTER_SK, SLOT_PREFIX, Update, counter_key, counter_pk, slot_key
+
+__all__ = ["ALL_ROUTES", "COUNTER_SK", "SLOT_PREFIX", "counter_key", "counter_pk", "release_items", "take_items"]
+
 ALL_ROUTES = "*"
-COUNTER_SK = "CAPACITY"
-SLOT_PREFIX = "SLOT#"
-
-
-def counter_pk(counter: str) -> str:
-    return f"CAPACITY#{counter}"
-
-
-def counter_key(counter: str) -> dict[str, Any]:
-    return {"pk": {"S": counter_pk(counter)}, "sk": {"S": COUNTER_SK}}
-
-
-def slot_key(counter: str, job_id: str) -> dict[str, Any]:
-    return {"pk": {"S": counter_pk(counter)}, "sk": {"S": f"{SLOT_PREFIX}{job_id}"}}
 
 
 def take_items(table: str, job_id: str, caps: list[tuple[str, int]], now: str) -> list[dict[str, Any]]:
     """Transaction items taking a slot in each (counter, limit) for a job: refused at the limit."""
     items: list[dict[str, Any]] = []
     for counter, limit in caps:
-        items.append(
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": counter_key(counter),
-                    "UpdateExpression": "ADD active :one, ver :one",
-                    "ConditionExpression": "attribute_not_exists(active) OR active < :limit",
-                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}},
-                }
-            }
-        )
-        items.append(
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": {**slot_key(counter, job_id), "job_id": {"S": job_id}, "taken_at": {"S": now}},
-                }
-            }
-        )
+        take = Update().add("active", 1, "one").add("ver", 1, "one")
+        take.when("attribute_not_exists(#active) OR #active < :limit", limit=limit)
+        items.append({"Update": {"TableName": table, "Key": counter_key(counter), **take.request()}})
+        slot = {**slot_key(counter, job_id), "job_id": {"S": job_id}, "taken_at": {"S": now}}
+        items.append({"Put": {"TableName": table, "Item": slot}})
     return items
 
 
@@ -59,15 +35,7 @@ def release_items(table: str, job_id: str, counters: list[str]) -> list[dict[str
     transaction is what makes the release happen once."""
     items: list[dict[str, Any]] = []
     for counter in counters:
-        items.append(
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": counter_key(counter),
-                    "UpdateExpression": "ADD active :minus_one, ver :one",
-                    "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":one": {"N": "1"}},
-                }
-            }
-        )
+        give = Update().add("active", -1, "minus_one").add("ver", 1, "one")
+        items.append({"Update": {"TableName": table, "Key": counter_key(counter), **give.request()}})
         items.append({"Delete": {"TableName": table, "Key": slot_key(counter, job_id)}})
     return items

@@ -33,7 +33,7 @@ from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource, job_id_candidates
 from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
-from emr_dispatch.ledger import Ledger, alert_lease_cutoff
+from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
@@ -349,19 +349,13 @@ class Sweeper:
     def _resend_alerts(self, report: SweepReport) -> None:
         """Alerts left pending by a publisher that died (its claim older than the lease): a failure's, or a
         retry's notice on a job waiting for its next attempt."""
-        pending = self._isolated(
-            report, "ledger", "pending alerts", lambda: list(self._ledger.pending_alerts(alert_lease_cutoff()))
-        )
+        pending = self._isolated(report, "ledger", "pending alerts", lambda: list(self._outcomes.outbox.pending()))
         for job in pending or []:
             if self._isolated(report, "alert", job.job_id, partial(self._resend, job)):
                 report.alerts_resent.append(job.job_id)
 
     def _resend(self, job: Job) -> bool:
-        claimed = self._ledger.claim_pending_alert(job.job_id)
-        if claimed is None:
-            return False
-        self._outcomes.publish_alert(claimed, self._engines[claimed.engine])
-        return True
+        return self._outcomes.outbox.resend(job, self._engines[job.engine])
 
 
 def _from_sweep(update: StateUpdate) -> StateUpdate:

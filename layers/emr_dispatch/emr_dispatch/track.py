@@ -42,9 +42,9 @@ class Tracker:
             return _skipped("unknown engine resource", engine_id=engine_event.engine_id)
         correlate(job.job_id)
         if job.state.is_terminal:
-            if job.alert_pending and self._ledger.claim_pending_alert(job.job_id) is not None:
-                # The publisher of this alert died before clearing it: this delivery sends it.
-                self._outcomes.publish_alert(job, engine)
+            if job.alert_pending:
+                # If the publisher of this alert died before clearing it (its lease expired), this delivery sends it.
+                self._outcomes.outbox.resend(job, engine)
             logger.info(
                 "job already terminal", job_id=job.job_id, state=job.state.value, event_state=engine_event.state
             )

@@ -35,8 +35,10 @@ class QueueDriver:
         sweep: Callable[[], Any] | None = None,
         region: str = "us-east-1",
         tick: Callable[[], Any] | None = None,
+        next_due: Callable[[], float | None] | None = None,
     ) -> None:
-        self._tick = tick  # called before each delivery (e.g. other callers' load on the clock)
+        self._tick = tick  # called before each delivery (e.g. other callers' load on the clock, engines' ends)
+        self._other_due = next_due  # when the next thing ``tick`` does falls due (clock seconds), if anything
         self._queue_url = queue_url
         self._clock = clock
         self._launch = launch
@@ -96,10 +98,12 @@ class QueueDriver:
         name = self._queue_url.rsplit("/", 1)[-1]
         queue = sqs_backends[DEFAULT_ACCOUNT_ID][self._region].queues[name]
         moments = [max(m.delayed_until, m.visible_at) for m in queue._messages]
+        other = self._other_due() if self._other_due is not None else None
         if not moments:
-            return None
+            return None if other is None else max(other, self._clock.monotonic())
         start_ms = (self._clock.now().timestamp() - self._clock.monotonic()) * 1000
-        return max((min(moments) - start_ms) / 1000 + 0.001, self._clock.monotonic())
+        due = (min(moments) - start_ms) / 1000 + 0.001
+        return max(due if other is None else min(due, other), self._clock.monotonic())
 
 
 def _record(message: Any) -> dict[str, Any]:
