@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emr_dispatch.inputs import ObjectInput
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.routes import Route, parse_routes
 from emr_dispatch.settings import Settings
@@ -77,7 +78,7 @@ def job(route_name: str = "orders", engine: str = "emr-ec2", key: str = "raw/a b
         engine=engine,
         state=JobState.SUBMITTING,
         attempt=attempt,
-        inputs=[{"bucket": "landing", "key": key, "size": 10, "etag": "e", "version_id": "", "sequencer": "01"}],
+        inputs=[ObjectInput("landing", key, size=10, etag="e", version_id="", sequencer="01", event_time="")],
         created_at="2026-11-23T09:00:00.000Z",
         updated_at="2026-11-23T09:00:00.000Z",
     )

@@ -27,6 +27,7 @@ from moto.emrserverless.models import emrserverless_backends
 from moto.sqs.models import sqs_backends
 
 from emr_dispatch import outcomes, retries, sweep, timeutil
+from emr_dispatch.inputs import ManifestInput, MarkerInput
 from emr_dispatch.jobs import ACTIVE_STATES, Job
 from emr_dispatch.table import decode_job as to_job
 from emr_dispatch_tools.demo import Simulators
@@ -343,14 +344,15 @@ class World:
     def _keys_of(self, job: Job) -> list[str]:
         keys = []
         for item in job.inputs:
-            if item.get("manifest"):
-                bucket, _, key = str(item["manifest"]).removeprefix("s3://").partition("/")
-                body = boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read()
+            if isinstance(item, ManifestInput):
+                body = (
+                    boto3.client("s3", region_name=REGION).get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
+                )
                 keys += [member["key"] for member in json.loads(body)["inputs"]]
-            elif item.get("marker"):
-                keys.append(str(item["marker"]))
+            elif isinstance(item, MarkerInput):
+                keys.append(item.marker.key)
             else:
-                keys.append(str(item["key"]))
+                keys.append(item.key)
         return keys
 
     def _nothing_alive(self) -> list[str]:

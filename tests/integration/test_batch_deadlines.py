@@ -19,6 +19,7 @@ from faults import InjectedCrashError, crash_at
 from emr_dispatch import wiring
 from emr_dispatch.batches import CLOSE_MARGIN_SECONDS, CLOSING_GRACE_SECONDS
 from emr_dispatch.errors import EmrDispatchError
+from emr_dispatch.inputs import ManifestInput
 from emr_dispatch.ledger import RETENTION_SECONDS, Ledger
 from emr_dispatch.sweep import SweepReport
 from emr_dispatch_tools.moto_stack import DeployedStack, load_sam_template
@@ -160,7 +161,8 @@ def test_an_open_batch_whose_close_message_was_lost_is_closed_by_the_sweeper(
     (result,) = stack.invoke("LauncherFunction", close, overrides)["results"]
     assert result["status"] == "started"
     (job,) = _ledger(stack).list_jobs()
-    assert job.inputs[0]["count"] == 2
+    assert isinstance(job.inputs[0], ManifestInput)
+    assert job.inputs[0].count == 2
     assert _batch_states(stack) == {f"BATCH#{batch_id}": "CLOSED"}
 
 
@@ -183,7 +185,8 @@ def test_a_batch_left_closing_by_a_dead_invocation_is_closed_by_the_sweeper(
 
     # Then one job runs over all 10 arrivals, and the batch is CLOSED
     (job,) = _ledger(stack).list_jobs()
-    assert job.inputs[0]["count"] == 10
+    assert isinstance(job.inputs[0], ManifestInput)
+    assert job.inputs[0].count == 10
     assert _batch_states(stack) == {f"BATCH#{batch_id}": "CLOSED"}
 
 
@@ -209,10 +212,9 @@ def test_a_closing_batch_whose_route_was_removed_ends_in_one_failed_job_and_one_
     assert again == []
     (job,) = _ledger(stack).list_jobs()
     assert (job.state.value, job.reason_code, job.route) == ("FAILED", "ROUTE_REMOVED", "clicks")
-    assert job.inputs[0]["count"] == 3
-    manifest = boto3.client("s3", region_name=REGION).get_object(
-        Bucket=job.inputs[0]["bucket"], Key=job.inputs[0]["key"]
-    )
+    assert isinstance(job.inputs[0], ManifestInput)
+    assert job.inputs[0].count == 3
+    manifest = boto3.client("s3", region_name=REGION).get_object(Bucket=job.inputs[0].bucket, Key=job.inputs[0].key)
     listed = json.loads(manifest["Body"].read())["inputs"]
     assert sorted(item["key"] for item in listed) == [f"clicks/file-{n}.csv" for n in range(3)]
     # And exactly one alert says so; the batch is CLOSED (nothing waits on it any more)

@@ -32,7 +32,7 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
             assert job.metrics["duration_seconds"] == 312
             assert set(job.metrics["billed"]) == {"vCPUHour", "memoryGBHour", "storageGBHour"}
     # And the key with spaces, '+' and non-ASCII reached the job decoded exactly once
-    keys = {job.inputs[0]["key"] for job in report.jobs}
+    keys = {job.inputs[0].key for job in report.jobs}
     assert "raw/orders/2026-11-23/orders 1+2 café.csv" in keys
     # And every call of every function was authorized by its role, and every call was within its API contract
     assert "LauncherFunction" in report.checked.by_principal

@@ -27,6 +27,7 @@ from documented import ROOT, all_documented
 from typer.testing import CliRunner
 
 from emr_dispatch import wiring
+from emr_dispatch.inputs import MarkerInput
 from emr_dispatch.jobs import Job
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.pauses import RoutePauses
@@ -121,7 +122,8 @@ def test_every_documented_command_runs_against_the_sandbox(
     seen: dict[tuple[str, str], str] = {}
     for job in world.ledger().list_jobs():
         for item in job.inputs:
-            key = (f"s3://{item.get('bucket')}/{item.get('marker') or item.get('key')}", str(item.get("etag")))
+            version = item.marker if isinstance(item, MarkerInput) else item
+            key = (f"s3://{version.bucket}/{version.key}", str(getattr(version, "etag", None)))
             assert key not in seen, f"{key} has two jobs: {seen[key]} and {job.job_id}"
             seen[key] = job.job_id
     # ... and Ctrl-C stops the sandbox cleanly

@@ -74,7 +74,7 @@ class World:
             if job.job_id in self.finished or job.engine_id is None:
                 continue
             self.finished.add(job.job_id)
-            for event in self.simulators.lifecycle(job, self.outcomes[job.inputs[0]["key"]]):
+            for event in self.simulators.lifecycle(job, self.outcomes[job.inputs[0].key]):
                 stack.invoke("TrackerFunction", event, overrides)
 
 

@@ -71,7 +71,7 @@ def test_one_batch_of_hostile_and_broken_messages(
     assert not any(OPTION_KEY in arg for arg in args[: entry + 1])
     (job,) = ledger.list_jobs()
     assert job.state is JobState.SUBMITTED
-    assert job.inputs[0]["key"] == OPTION_KEY
+    assert job.inputs[0].key == OPTION_KEY
     # ... and the two refused arrivals were each recorded with their reason in one log line
     reasons = sorted(str(getattr(r, "reason", "")) for r in caplog.records if r.getMessage() == "arrival skipped")
     assert len(reasons) == 2

@@ -40,7 +40,7 @@ def test_classic_notification_starts_one_cluster_with_the_key_decoded_once(
     assert job.state is JobState.SUBMITTED
     assert job.engine_id == launched.cluster_id
     assert job.route == "orders-daily"
-    assert job.inputs[0]["key"] == CLASSIC_DECODED_KEY
+    assert job.inputs[0].key == CLASSIC_DECODED_KEY
     assert job.input_uris == [f"s3://{bucket}/{CLASSIC_DECODED_KEY}"]
     assert [entry["state"] for entry in job.history] == ["SUBMITTING", "SUBMITTED"]
 
@@ -74,7 +74,7 @@ def test_sqs_batch_reports_only_the_malformed_record(stack: DeployedStack, ledge
     assert len(clusters()) == 2
     jobs = list(ledger.list_jobs())
     assert {job.state for job in jobs} == {JobState.SUBMITTED}
-    assert sorted(job.inputs[0]["key"] for job in jobs) == [
+    assert sorted(job.inputs[0].key for job in jobs) == [
         "raw/orders/2026-11-23/orders 0003.csv",
         "raw/orders/2026-11-23/orders-0004.csv",
     ]
@@ -166,7 +166,7 @@ def test_eventbridge_sample_starts_a_job(stack: DeployedStack, ledger: Ledger) -
     # Then
     assert result["status"] == "started"
     (job,) = list(ledger.list_jobs())
-    assert job.inputs[0]["key"] == "raw/orders/2026-11-23/orders-0002.csv"
+    assert job.inputs[0].key == "raw/orders/2026-11-23/orders-0002.csv"
 
 
 def test_object_put_in_moto_reaches_a_job_via_classic_notification(stack: DeployedStack, ledger: Ledger) -> None:
@@ -192,7 +192,7 @@ def test_object_put_in_moto_reaches_a_job_via_classic_notification(stack: Deploy
     assert len(event["Records"]) == 2
     assert response == {"batchItemFailures": []}
     (job,) = list(ledger.list_jobs())
-    assert job.inputs[0]["key"] == key
+    assert job.inputs[0].key == key
     (cluster,) = clusters()
     assert f"--input=s3://{bucket}/{key}" in step_args(cluster["Id"])[0]
 
@@ -214,5 +214,5 @@ def test_object_put_in_moto_reaches_a_job_via_eventbridge(stack: DeployedStack, 
     assert json.loads(event["Records"][0]["body"])["detail-type"] == "Object Created"
     assert response == {"batchItemFailures": []}
     (job,) = list(ledger.list_jobs())
-    assert job.inputs[0]["key"] == key
+    assert job.inputs[0].key == key
     assert len(clusters()) == 1

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from emr_dispatch import jobs, wiring
-from emr_dispatch.control import START_JOB, control_body
+from emr_dispatch.control import StartJob
 from emr_dispatch.jobs import JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
@@ -83,7 +83,7 @@ def test_a_timeout_before_emr_got_the_request_keeps_the_claim_and_the_sweeper_st
     report = wiring.sweeper().sweep()
     wiring.reset()
     assert job.job_id in report.starts_requested
-    request = json.loads(control_body(START_JOB, job_id=job.job_id, attempt=str(job.attempt)))
+    request = json.loads(StartJob(job.job_id, job.attempt).body())
     assert stack.invoke("LauncherFunction", request)["results"][0]["status"] == "started"
     # Then exactly one cluster runs the job
     (cluster,) = clusters()

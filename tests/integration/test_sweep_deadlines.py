@@ -99,7 +99,7 @@ def _sweeper(stack: DeployedStack, routes: dict[str, str], monkeypatch: pytest.M
         QueueSignal(settings.arrivals_queue_url),
         wiring._capacity(),
         budget=budget,
-        orphans=deployed._orphans,
+        orphans=deployed.orphan_memory,
     )
 
 

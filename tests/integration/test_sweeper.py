@@ -61,7 +61,7 @@ def test_with_every_engine_event_lost_one_sweep_records_the_truth(engines_stack:
     ledger = _ledger(engines_stack)
     simulators = Simulators(EmrEc2Simulator(), EmrServerlessSimulator(), EmrEksSimulator())
     for job in ledger.list_jobs():
-        for _lost_event in simulators.lifecycle(job, Outcome(DEMO_KEYS[job.inputs[0]["key"]])):
+        for _lost_event in simulators.lifecycle(job, Outcome(DEMO_KEYS[job.inputs[0].key])):
             pass
     assert {job.state.value for job in ledger.list_jobs()} == {"SUBMITTED"}
 
@@ -71,7 +71,7 @@ def test_with_every_engine_event_lost_one_sweep_records_the_truth(engines_stack:
     # Then every job holds the state its engine ended in, and each failure was alerted once
     expected = {"succeed": "SUCCEEDED", "step-failure": "FAILED"}
     for job in ledger.list_jobs():
-        assert job.state.value == expected[DEMO_KEYS[job.inputs[0]["key"]]], job.job_id
+        assert job.state.value == expected[DEMO_KEYS[job.inputs[0].key]], job.job_id
         assert any(entry["source"].startswith("sweeper") for entry in job.history)
     assert len(report.moved) == len(DEMO_KEYS)
     alerts: list[Published] = inbox()

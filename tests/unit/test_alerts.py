@@ -9,6 +9,7 @@ import pytest
 
 from emr_dispatch.alerts import SUBJECT_LIMIT, Alert, Alerter
 from emr_dispatch.errors import AlertPublishError
+from emr_dispatch.inputs import ObjectInput
 from emr_dispatch.jobs import Job, JobState, job_id_for
 from sample_events import CLASSIC_DECODED_KEY, EXAMPLE_BUCKET, EXAMPLE_CLUSTER_ID, EXAMPLE_STEP_ID
 
@@ -23,7 +24,7 @@ def _failed_job(route: str = "orders-daily", reason_code: str = "STEP_FAILURE") 
         engine="emr-ec2",
         state=JobState.FAILED,
         attempt=1,
-        inputs=[{"bucket": EXAMPLE_BUCKET, "key": CLASSIC_DECODED_KEY}],
+        inputs=[ObjectInput(EXAMPLE_BUCKET, CLASSIC_DECODED_KEY, 0, "", "", "", "")],
         created_at="2026-11-23T08:15:43.000Z",
         updated_at="2026-11-23T08:33:52.000Z",
         engine_id=EXAMPLE_CLUSTER_ID,

@@ -13,6 +13,7 @@ from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.engines.base import EngineEvent
 from emr_dispatch.engines.emr_ec2 import EmrEc2Engine, build_run_job_flow_request, cluster_name
 from emr_dispatch.errors import MalformedEventError
+from emr_dispatch.inputs import ObjectInput
 from emr_dispatch.jobs import Job, JobState, job_id_for
 from emr_dispatch.routes import Route, parse_routes
 from emr_dispatch.settings import Settings
@@ -66,7 +67,7 @@ def _job_for(arrival: Arrival, route: Route) -> Job:
         engine=route.engine,
         state=JobState.SUBMITTING,
         attempt=1,
-        inputs=[arrival.to_record()],
+        inputs=[ObjectInput.of(arrival)],
         created_at="2026-11-23T08:15:43.000Z",
         updated_at="2026-11-23T08:15:43.000Z",
     )

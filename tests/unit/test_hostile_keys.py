@@ -17,6 +17,7 @@ from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request, spark_step_
 from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
 from emr_dispatch.errors import MalformedEventError
+from emr_dispatch.inputs import MarkerInput, ObjectInput
 from emr_dispatch.jobs import Job
 from emr_dispatch.routes import Route, RoutesFile, parse_routes
 
@@ -59,7 +60,9 @@ def _routes(arguments: list[str] = ARGUMENTS) -> RoutesFile:
 
 def _job(key: str, engine: str) -> Job:
     job = builders.job(route_name=f"all-{engine}", engine=engine, key=key)
-    job.inputs = [{**job.inputs[0], "bucket": LANDING}]
+    (only,) = job.inputs
+    assert isinstance(only, ObjectInput)
+    job.inputs = [replace(only, bucket=LANDING)]
     return job
 
 
@@ -233,7 +236,9 @@ def test_marker_route_folder_with_hostile_text_stays_data() -> None:
     routes = _routes()
     route = routes.routes[0]
     job = _job("--conf $(id)/", "emr-ec2")
-    job = replace(job, inputs=[{**job.inputs[0], "marker": "--conf $(id)/_SUCCESS"}])
+    (folder,) = job.inputs
+    assert isinstance(folder, ObjectInput)
+    job = replace(job, inputs=[MarkerInput(folder.key, replace(folder, key="--conf $(id)/_SUCCESS"))])
     # When its step is built, then the folder is one argument after the entry point
     args = spark_step_args(job, route, WORK)
     assert f"--input=s3://{LANDING}/--conf $(id)/" in args[args.index(f"s3://{WORK}/jobs/clean.py") + 1 :]

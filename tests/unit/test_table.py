@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from emr_dispatch import table
+from emr_dispatch.inputs import ObjectInput
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.table import Condition, Update
 from emr_dispatch_tools.moto_stack import load_sam_template
@@ -69,7 +70,7 @@ def test_a_job_survives_the_round_trip_through_its_item() -> None:
         engine="emr-serverless",
         state=JobState.QUEUED,
         attempt=2,
-        inputs=[{"bucket": "landing", "key": "raw/orders/a.csv", "size": 10, "etag": "e", "version_id": "v"}],
+        inputs=[ObjectInput("landing", "raw/orders/a.csv", 10, "e", "v", "", "")],
         created_at="2026-12-01T10:00:00.000Z",
         updated_at="2026-12-01T10:00:01.000Z",
         engine_id="00f0",

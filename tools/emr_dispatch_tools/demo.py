@@ -40,7 +40,7 @@ TRUE_END = {"succeed": "SUCCEEDED", "step-failure": "FAILED", "capacity-failure"
 
 def outcome_name(job: Any) -> str:
     """How this attempt of a demo job ends: the key's outcome first, success on a retry."""
-    return str(DEMO_KEYS[job.inputs[0]["key"]]) if job.attempt == 1 else "succeed"
+    return str(DEMO_KEYS[job.inputs[0].key]) if job.attempt == 1 else "succeed"
 
 
 def demo_routes(directory: Path) -> Path:
@@ -319,7 +319,7 @@ def _alert_of(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(report: DemoReport) -> None:
-    states = {job.inputs[0]["key"]: job.state.value for job in report.jobs}
+    states = {job.inputs[0].key: job.state.value for job in report.jobs}
     if len(report.jobs) != len(DEMO_KEYS):
         report.problems.append(f"expected {len(DEMO_KEYS)} jobs, found {len(report.jobs)}")
     for key, outcome in DEMO_KEYS.items():

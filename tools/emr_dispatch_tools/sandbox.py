@@ -151,7 +151,7 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
     # One arrival S3 delivered twice whose second copy failed its way to the DLQ: `dlq show arrivals` has
     # something to read, and its redrive starts nothing twice.
     sqs = boto3.client("sqs", region_name=REGION)
-    key = next(job.inputs[0]["key"] for job in report.jobs if job.route == "orders-daily")
+    key = next(job.inputs[0].key for job in report.jobs if job.route == "orders-daily")
     head = boto3.client("s3", region_name=REGION).head_object(Bucket=landing, Key=key)
     from emr_dispatch_tools.cli.replay import notification_for
 

@@ -33,8 +33,8 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
-class Arrival:
-    """One S3 object version that landed."""
+class ObjectVersion:
+    """One S3 object version, as an event tells it (an Arrival) and as a job's input keeps it (inputs.py)."""
 
     bucket: str
     key: str
@@ -43,15 +43,10 @@ class Arrival:
     version_id: str
     sequencer: str
     event_time: str
-    shape: str  # CLASSIC | EVENTBRIDGE
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def is_folder_marker(self) -> bool:
-        return self.key.endswith("/") and self.size == 0
 
     @property
     def version(self) -> str:
@@ -67,6 +62,7 @@ class Arrival:
         return f"{self.bucket}\x00{self.key}\x00{self.version}"
 
     def to_record(self) -> dict[str, Any]:
+        """The object version as a plain record (a job's object input, a batch member, a skip are stored so)."""
         return {
             "bucket": self.bucket,
             "key": self.key,
@@ -76,6 +72,17 @@ class Arrival:
             "sequencer": self.sequencer,
             "event_time": self.event_time,
         }
+
+
+@dataclass(frozen=True)
+class Arrival(ObjectVersion):
+    """One S3 object version that landed."""
+
+    shape: str  # CLASSIC | EVENTBRIDGE
+
+    @property
+    def is_folder_marker(self) -> bool:
+        return self.key.endswith("/") and self.size == 0
 
 
 def object_version(version_id: str | None, etag: str | None, size: int | str | None) -> str:

@@ -41,6 +41,7 @@ from emr_dispatch.table import (
     Update,
     arrival_claim_key,
     batch_key,
+    decode,
     encode,
     member_key,
     object_index,
@@ -226,9 +227,7 @@ class Batches:
         self._items.update(batch_key(batch_id), scheduled, f"scheduling the close of batch {batch_id}")
 
     def _current_seq(self, route: str, window: int) -> int:
-        item = self._dynamodb.get_item(TableName=self._table, Key=window_key(route, window), ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._items.get(window_key(route, window), f"reading the batch window of {route}")
         return int(item["seq"]["N"]) if item else 0
 
     def _advance(self, route: str, window: int, seq: int) -> None:
@@ -254,8 +253,7 @@ class Batches:
             "close_by": to_iso(close_by),
             "expires_at": _expiry(close_by),
         }
-        new = Condition().when("attribute_not_exists(#pk)")
-        if not self._items.put({**batch_key(batch_id), **encode(batch)}, f"opening batch {batch_id}", new)[0]:
+        if not self._items.put({**batch_key(batch_id), **encode(batch)}, f"opening batch {batch_id}", _NEW)[0]:
             return False
         logger.info("batch opened", batch_id=batch_id, route=route, close_by=to_iso(close_by))
         return True
@@ -302,13 +300,7 @@ class Batches:
         return "added"
 
     def _get(self, batch_id: str) -> dict[str, Any]:
-        item = self._dynamodb.get_item(TableName=self._table, Key=batch_key(batch_id), ConsistentRead=True)["Item"]
-        return {
-            "count": int(item["count"]["N"]),
-            "bytes": int(item["bytes"]["N"]),
-            "close_scheduled": bool(item.get("close_scheduled", {}).get("BOOL", False)),
-            "close_at": item.get("close_at", {}).get("S"),
-        }
+        return decode(self._items.get(batch_key(batch_id), f"reading batch {batch_id}") or {})
 
 
 def _expiry(close_by: datetime) -> int:

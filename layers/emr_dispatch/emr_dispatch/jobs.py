@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from emr_dispatch.inputs import JobInput
 from emr_dispatch.timeutil import iso_seconds_ago, now_iso, parse_iso
 
 
@@ -77,7 +78,7 @@ class Job:
     engine: str
     state: JobState
     attempt: int
-    inputs: list[dict[str, Any]]
+    inputs: list[JobInput]  # inputs.py: an object, a marker's prefix or a batch's manifest
     created_at: str
     updated_at: str
     engine_id: str | None = None
@@ -127,7 +128,7 @@ class Job:
 
     @property
     def input_uris(self) -> list[str]:
-        return [f"s3://{item['bucket']}/{item['key']}" for item in self.inputs]
+        return [item.uri for item in self.inputs]
 
 
 @dataclass(frozen=True)

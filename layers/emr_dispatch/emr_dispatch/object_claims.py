@@ -23,7 +23,7 @@ def object_claim(table: str, job: Job) -> list[dict[str, Any]]:
     It expires with the retention a job keeps after its end, counted from the claim: a job never outlives it."""
     if len(job.inputs) != 1:
         return []
-    index = object_index(job.inputs[0])
+    index = object_index(job.inputs[0].to_item())
     if not index:
         return []
     item = {

@@ -9,9 +9,9 @@ from typing import Any
 from emr_dispatch.arrivals import Arrival
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, JobNotFoundError, JobStateError
-from emr_dispatch.jobs import Job, JobState, StateUpdate, job_id_for
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.launch_plan import BATCH, SKIP, plan_arrival
 from emr_dispatch.ledger import Ledger
-from emr_dispatch.locations import manifest_key
 from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import RoutesFile
@@ -62,34 +62,18 @@ def explain(
     work_bucket: str,
     landed: Arrival | None = None,
 ) -> Explanation:
-    """The launcher's decisions for an object at ``s3://bucket/key`` (see ``Launcher.launch``), without any
-    AWS call. With ``landed`` (the object version as HeadObject describes it) the job id is that version's;
-    without, it is the one an object with no version, etag or size would get (each real version gets its own)."""
+    """The launcher's decision for an object at ``s3://bucket/key`` (its launch plan: launch_plan.py, the very
+    function the launcher calls), and the request its engine would get, without any AWS call. With ``landed``
+    (the object version as HeadObject describes it) the job id is that version's; without, it is the one an
+    object with no version or etag, of size 1, would get (each real version gets its own)."""
     arrival = landed or Arrival(bucket, key, 1, "", "", "", now_iso(), "explain")
-    uri = arrival.uri
-    if key.endswith("/"):
-        return Explanation(uri, "skip", "folder marker (when empty)")
-    decision = routes.decide(bucket, key, work_bucket)
-    route = decision.route
-    if route is None:
-        return Explanation(uri, "skip", decision.reason)
-    inputs: list[dict[str, Any]] = [arrival.to_record()]
-    outcome, reason, identity = "start", "one job per object", arrival.identity()
-    if route.batching.mode == "marker":
-        if key.rsplit("/", 1)[-1] != route.batching.marker:
-            return Explanation(uri, "skip", "waiting for the marker object", route.name, route.engine)
-        prefix = key[: -len(route.batching.marker)]
-        inputs = [{**arrival.to_record(), "key": prefix, "marker": key}]
-        reason = f"marker object: one job over s3://{bucket}/{prefix}"
-    elif route.batching.mode == "batch":
-        work, manifest = "<work bucket>", manifest_key(route.name, "<batch id>")
-        inputs = [{"bucket": work, "key": manifest, "manifest": f"s3://{work}/{manifest}", "count": 1, "size": 1}]
-        outcome, identity = "batch", "batch\x00<batch id>"
-        reason = f"joins the route's {route.batching.window_seconds} s batch; the batch's job would send this"
-    now = now_iso()
-    job = Job(job_id_for(route.name, identity), route.name, route.engine, JobState.SUBMITTING, 1, inputs, now, now)
+    plan = plan_arrival(arrival, routes, work_bucket)
+    route, job = plan.route, plan.preview()
+    if route is None or job is None:
+        return Explanation(plan.uri, SKIP, plan.reason, route.name if route else None, route.engine if route else None)
+    reason = plan.reason + ("; the batch's job would send this" if plan.outcome == BATCH else "")
     try:
-        request = engines[route.engine].build_request(job, route)
+        request = plan.request(engines)
     except EngineError as exc:
-        return Explanation(uri, "fail", f"the engine would refuse it: {exc}", route.name, route.engine, job.job_id)
-    return Explanation(uri, outcome, reason, route.name, route.engine, job.job_id, request)
+        return Explanation(plan.uri, "fail", f"the engine would refuse it: {exc}", route.name, route.engine, job.job_id)
+    return Explanation(plan.uri, plan.outcome, reason, route.name, route.engine, job.job_id, request)

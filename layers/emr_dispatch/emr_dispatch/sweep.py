@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emr_dispatch import metrics
-from emr_dispatch.alerts import Alert
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource, job_id_candidates
+from emr_dispatch.engines.base import Engine, EngineEvent
 from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
@@ -38,6 +37,8 @@ from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
+from emr_dispatch.sweep_orphans import OrphanSweep
+from emr_dispatch.sweep_pace import DescribePacer
 from emr_dispatch.timeutil import iso_seconds_ago, parse_iso, utc_now
 
 if TYPE_CHECKING:
@@ -93,7 +94,11 @@ class Sweeper:
         self._outcomes = outcomes
         self._signal = signal
         self._budget = budget
-        self._orphans = orphans
+        self._orphan_sweep = OrphanSweep(routes, ledger, outcomes, orphans)
+
+    @property
+    def orphan_memory(self) -> OrphanMemory | None:
+        return self._orphan_sweep.memory
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
         now = now or utc_now()
@@ -106,10 +111,14 @@ class Sweeper:
             self._isolated(report, "timeout", job.job_id, partial(self._time_out, job, now, report))
         # Then the others, oldest first, within the budget: the ones most likely to have lost their events.
         late = {job.job_id for job in overdue}
+        pacer = DescribePacer(self._engines)
         for job in sorted((job for job in active if job.job_id not in late), key=lambda job: job.created_at):
             if report.examined >= self._budget:
                 report.budget_exhausted = True
                 break
+            if not pacer.wait_for(job.engine):
+                report.budget_exhausted = True  # this engine's describes wait for the next run
+                continue
             report.examined += 1
             self._isolated(report, "reconcile", job.job_id, partial(self._reconcile, job, report))
         self._stop_orphans(report)
@@ -208,64 +217,8 @@ class Sweeper:
                     report,
                     "orphan",
                     resource.engine_id,
-                    partial(self._stop_orphan, engine, resource, report),
+                    partial(self._orphan_sweep.stop, engine, resource, report),
                 )
-
-    def _stop_orphan(self, engine: Engine, resource: RunningResource, report: SweepReport) -> None:
-        job, why = self._owner(resource)
-        if why is None:
-            return
-        try:
-            engine.stop_resource(resource)
-            actions = [f"stopped {resource.engine_id}"]
-        except EngineError as exc:
-            metrics.engine_error(engine.name, exc.code)
-            metrics.count(metrics.SWEEP_ITEM_FAILURES, item="orphan-stop")
-            logger.error("orphan not stopped", engine=engine.name, engine_id=resource.engine_id, error=str(exc))
-            report.errors.append(f"orphan-stop {resource.engine_id}: {exc.code}")
-            actions = [f"could not stop {resource.engine_id}: {exc.code} (tried again on every sweep)"]
-        logger.warning("orphan found", engine=engine.name, engine_id=resource.engine_id, why=why)
-        report.orphans.append(resource.engine_id)
-        if self._orphans is not None and not self._orphans.claim_alert(engine.name, resource.engine_id, why):
-            return  # alerted before
-        try:
-            self._outcomes.publish_orphan(Alert.for_orphan(resource, job, why, actions))
-        except EmrDispatchError:
-            if self._orphans is not None:
-                self._orphans.release(resource.engine_id)
-            raise
-        if self._orphans is not None:
-            self._orphans.mark_alerted(resource.engine_id)
-
-    def _owner(self, resource: RunningResource) -> tuple[Job | None, str | None]:
-        """The job a running resource belongs to, and why it is an orphan (None: it is not)."""
-        parsed = resource.job_id_and_attempt
-        if parsed is None:
-            return None, None  # named like ours but not in our format: not ours to stop
-        named_job_id, attempt = parsed
-        # A shortened name of a route no longer in the routes file is found by its engine id (its job runs on).
-        job = self._job_named(named_job_id) or self._ledger.find_by_engine_id(resource.engine_id)
-        if job is None:
-            return None, "the ledger has no job of this name"
-        if attempt < job.attempt:
-            return job, f"it runs attempt {attempt}; the job is at attempt {job.attempt}"
-        if job.state.is_terminal:
-            return job, f"its job already ended {job.state.value}"
-        if job.engine_id is None:
-            return job, None  # the launcher is still recording it (or will recover it by name)
-        if job.engine_id != resource.engine_id:
-            return job, f"its job runs on {job.engine_id}, not on this one"
-        return job, None
-
-    def _job_named(self, named_job_id: str) -> Job | None:
-        """The job a resource name stands for; a name the engine's length limit made shorter (EMR on EKS) is
-        looked up under each route its kept route part may belong to (engines.base.resource_name)."""
-        route_names = [route.name for route in self._routes.routes]
-        for job_id in job_id_candidates(named_job_id, route_names):
-            job = self._ledger.get(job_id)
-            if job is not None:
-                return job
-        return None
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a

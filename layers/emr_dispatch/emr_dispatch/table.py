@@ -22,6 +22,7 @@ from emr_dispatch.arrivals import object_version
 from emr_dispatch.conflicts import retry_conflicts
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.expressions import Condition, Update, serialize
+from emr_dispatch.inputs import inputs_from_items
 from emr_dispatch.jobs import Job, JobState
 
 if TYPE_CHECKING:
@@ -172,9 +173,10 @@ def encode_job(job: Job, source: str = "launcher") -> dict[str, Any]:
     route's queue, by_queue, when it is created QUEUED)."""
     item = {name: value for name, value in asdict(job).items() if value is not None}
     item["state"] = job.state.value
+    item["inputs"] = [each.to_item() for each in job.inputs]  # inputs.py: the shape jobs were always stored in
     item["history"] = [{"at": job.created_at, "state": job.state.value, "source": source}]
     if len(job.inputs) == 1:
-        item.update(object_index(job.inputs[0]))
+        item.update(object_index(job.inputs[0].to_item()))
     if job.state is JobState.QUEUED:
         item["queue"], item["queued_at"] = job.route, job.created_at
     return {**job_key(job.job_id), **encode(item)}
@@ -187,7 +189,7 @@ def decode_job(item: dict[str, Any]) -> Job:
     values["attempt"] = int(data["attempt"])
     values["alert_pending"] = bool(data.get("alert_pending", False))
     values["max_attempts"] = int(data.get("max_attempts", 1))
-    values.setdefault("inputs", [])
+    values["inputs"] = inputs_from_items(data.get("inputs"))
     if values.get("timeout_minutes") is not None:
         values["timeout_minutes"] = int(values["timeout_minutes"])
     return Job(**values)

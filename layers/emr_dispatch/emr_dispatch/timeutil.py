@@ -6,16 +6,28 @@ clock (tools/emr_dispatch_tools/offline/clock.py), so that hours of quota time r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 _source: Callable[[], datetime] | None = None
+_sleeper: Callable[[float], None] | None = None
 
 
 def use_clock(source: Callable[[], datetime] | None) -> None:
     """Read the time from ``source`` (an aware datetime) instead of the system clock; None: the system clock."""
     global _source  # one process-wide clock, swapped only by the offline harness
     _source = source
+
+
+def use_sleep(sleeper: Callable[[float], None] | None) -> None:
+    """Wait with ``sleeper`` (a virtual clock's) instead of ``time.sleep``; None: ``time.sleep``."""
+    global _sleeper  # swapped only by the offline harness, with use_clock
+    _sleeper = sleeper
+
+
+def sleep(seconds: float) -> None:
+    (_sleeper or time.sleep)(max(seconds, 0.0))
 
 
 def utc_now() -> datetime:

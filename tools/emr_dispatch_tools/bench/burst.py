@@ -89,7 +89,7 @@ class Burst:
         shaped like the samples in events/. A re-delivery is a new SQS message (its own id) with the same body."""
         rng = random.Random(seed)  # noqa: S311 - message ids, not secrets
         samples = {name: json.loads((EVENTS_DIR / name).read_text(encoding="utf-8")) for name in _SAMPLES}
-        bodies = [_body(obj, bucket, samples) for obj in self.objects]
+        bodies = [event_body(obj, bucket, samples) for obj in self.objects]
         sqs = samples["sqs-s3-batch.json"]["Records"][0]
         records = [
             {
@@ -139,7 +139,7 @@ def _landed_object(i: int, rng: random.Random, landed: datetime) -> LandedObject
     )
 
 
-def _body(obj: LandedObject, bucket: str, samples: dict[str, Any]) -> str:
+def event_body(obj: LandedObject, bucket: str, samples: dict[str, Any]) -> str:
     """The message body S3 (classic notification) or EventBridge puts on the arrivals queue, from the samples
     in events/. Classic keys are form-URL-encoded as S3 encodes them ('/' kept, ' ' → '+'); EventBridge keys are
     not form-encoded and go raw, as moto sends them (docs/decisions.md)."""

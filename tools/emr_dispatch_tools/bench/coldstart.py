@@ -68,7 +68,7 @@ class ColdStart:
         return self.median(function) / self.median(f"floor:{function}")
 
 
-def _environment(function: str) -> dict[str, str]:
+def function_environment(function: str) -> dict[str, str]:
     folder = FUNCTIONS[function][0]
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -102,7 +102,7 @@ def _run(kind: str, function: str, importtime: bool = False) -> tuple[dict[str, 
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", _CHILD]
     command += [kind, module, builder, ",".join(CLIENTS[function])]
     done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
-        command, capture_output=True, text=True, check=False, env=_environment(function), cwd=moto_stack.ROOT
+        command, capture_output=True, text=True, check=False, env=function_environment(function), cwd=moto_stack.ROOT
     )
     if done.returncode != 0:
         raise RuntimeError(f"cold start of {kind} {function} failed:\n{done.stderr[-2000:]}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emr_dispatch_tools import moto_stack
-from emr_dispatch_tools.bench.burst import EVENTS_DIR, REGION, LandedObject, _body
+from emr_dispatch_tools.bench.burst import EVENTS_DIR, REGION, LandedObject, event_body
 from emr_dispatch_tools.bench.counting import tallied_logs
 from emr_dispatch_tools.bench.runs import Timed
 from emr_dispatch_tools.bench.warm import CallMeter, Measured, WarmFunctions
@@ -91,7 +91,7 @@ class _Objects:
         }
 
     def delivery(self, obj: LandedObject) -> dict[str, Any]:
-        return self.sqs_event(_body(obj, self._bucket, self._samples))
+        return self.sqs_event(event_body(obj, self._bucket, self._samples))
 
 
 def measure(hot_jobs: int = 150) -> Lifecycle:

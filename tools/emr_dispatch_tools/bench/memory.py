@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from emr_dispatch_tools import moto_stack
-from emr_dispatch_tools.bench.coldstart import CLIENTS, _environment
+from emr_dispatch_tools.bench.coldstart import CLIENTS, function_environment
 
 LIMIT_MIB = 256  # the template's MemorySize
 
@@ -134,7 +134,7 @@ def sqs_batch(records: int, seed: int) -> dict[str, Any]:
 
 
 def measure(records: int, seed: int) -> Memory:
-    environment = _environment("launcher")
+    environment = function_environment("launcher")
     services = ",".join(CLIENTS["launcher"])
     event_text = json.dumps(sqs_batch(records, seed))
     runs = {}

@@ -173,7 +173,7 @@ class Outcome:
 def problems(outcome: Outcome) -> list[str]:
     """Every way the outcome differs from what the stack promises (empty: the end-to-end test passed)."""
     found = []
-    by_key = {str(job.inputs[0].get("key", "")): job for job in outcome.jobs if job.inputs}
+    by_key = {job.inputs[0].key: job for job in outcome.jobs if job.inputs}
     if len(outcome.jobs) != len(EXPECTED):
         found.append(f"{len(outcome.jobs)} jobs in the ledger, expected {len(EXPECTED)} (one per input)")
     for key, state in EXPECTED.items():

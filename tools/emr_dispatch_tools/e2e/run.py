@@ -192,7 +192,7 @@ class EndToEnd:
         with self.console.status("waiting for the two jobs") as status:
             while True:
                 jobs = list(ledger.list_jobs())
-                states = ", ".join(f"{job.inputs[0].get('key')}: {job.state.value}" for job in jobs if job.inputs)
+                states = ", ".join(f"{job.inputs[0].key}: {job.state.value}" for job in jobs if job.inputs)
                 status.update(f"{int(self.clock() - start)} s: {states or 'no job yet'}")
                 done = len(jobs) >= len(plan.EXPECTED) and all(job.state.is_terminal for job in jobs)
                 if done or self.clock() > deadline:

@@ -1,8 +1,8 @@
 """A virtual clock for the offline world: hours of quota time run in seconds of wall time.
 
 ``VirtualClock`` only moves when told (``advance``, ``sleep``). ``virtual_time`` puts emr-dispatch itself on the
-clock (``emr_dispatch.timeutil.use_clock``), so the ledger's timestamps, retry times and rate limits agree with
-the quota meter (quotas.py), which reads the same clock.
+clock (``emr_dispatch.timeutil.use_clock``, and ``use_sleep``: the sweeper's paced describes wait on it), so the
+ledger's timestamps, retry times and rate limits agree with the quota meter (quotas.py), which reads the same clock.
 """
 
 from __future__ import annotations
@@ -88,9 +88,11 @@ def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
         return system_millis(dt) if dt is not None else clock.now().timestamp() * 1000
 
     timeutil.use_clock(clock.now)
+    timeutil.use_sleep(clock.sleep)
     setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
     try:
         yield clock
     finally:
         timeutil.use_clock(None)
+        timeutil.use_sleep(None)
         setattr(sqs_models, _MOTO_SQS_TIME, system_millis)

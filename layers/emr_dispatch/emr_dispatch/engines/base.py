@@ -163,10 +163,10 @@ def placeholder_values(job: Job, route: Route, work_bucket: str) -> dict[str, st
         "attempt": str(job.attempt),
     }
     values["output_uri"] = render(route.output, values) if route.output else ""
-    first = job.inputs[0] if job.inputs else {}
-    values["inputs_manifest_uri"] = str(first.get("manifest", ""))
+    first = job.inputs[0] if job.inputs else None
+    values["inputs_manifest_uri"] = first.manifest_uri if first else ""
     if first:
-        values.update(bucket=first["bucket"], key=first["key"], input_uri=f"s3://{first['bucket']}/{first['key']}")
+        values.update(bucket=first.bucket, key=first.key, input_uri=first.uri)
     return values
 
 

@@ -103,6 +103,8 @@ _MAYBE_NOT_STARTED = frozenset({"ValidationException", "ConflictException"})
 
 class EmrServerlessEngine:
     name = NAME
+    # The sweeper's describes (one GetJobRun per job: burst 50, 10/s), a fifth left for the tracker and operators.
+    describe_rate = (40.0, 8.0)
     event_source = DECLARATION.event_source
 
     def __init__(self, settings: Settings, active_jobs: ActiveJobs, client: EMRServerlessClient | None = None) -> None:

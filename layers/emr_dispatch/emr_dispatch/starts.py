@@ -1,0 +1,248 @@
+"""Starting jobs: claim (with the route's capacity slots) → start rate → engine start → ledger, exactly once.
+
+The launcher (launch.py) hands jobs here: an arrival's new job (``_admit``), a QUEUED job when a slot frees or a
+start token is due (``start_queued``: per route, the route that freed the slot first, then the others in turn,
+oldest first within a route), a pending or retried attempt.
+
+A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
+engine's start rate (pacing.py); a start that must wait, or that the engine throttled or refused for a quota,
+waits QUEUED in the ledger with its reason and the time it is tried again, and the message succeeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from emr_dispatch import metrics
+from emr_dispatch.capacity import Capacity, Caps
+from emr_dispatch.control import QueueSignal
+from emr_dispatch.engines.base import Engine
+from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
+from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.ledger import Ledger
+from emr_dispatch.observability import correlate, logger
+from emr_dispatch.outcomes import OutcomeRecorder
+from emr_dispatch.pacing import StartPacer
+from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
+from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
+
+DRAIN_PER_ROUTE = 10
+"""QUEUED jobs read per route at a time (one query of the route's queue)."""
+DRAIN_MAX_STARTS = 100
+"""Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    status: str  # started | queued | batched | recovered | duplicate | skipped | failed | retrying | unknown
+    reason: str = ""
+    job_id: str | None = None
+    route: str | None = None
+    uri: str | None = None
+    engine_id: str | None = None
+    retry_after: float = 0.0  # a job that waits: seconds until it is tried again
+
+
+class Starter:
+    """Claims and starts jobs under the routes file in force, at the pace the engines allow."""
+
+    def __init__(
+        self,
+        routes: RoutesFile,
+        ledger: Ledger,
+        capacity: Capacity,
+        engines: dict[str, Engine],
+        outcomes: OutcomeRecorder,
+        pacer: StartPacer | None = None,
+        signal: QueueSignal | None = None,
+    ) -> None:
+        self._pacer = pacer
+        self._signal = signal
+        self._routes = routes
+        self._ledger = ledger
+        self._capacity = capacity
+        self._engines = engines
+        self._outcomes = outcomes
+
+    def _admit(self, job: Job, route: Route, uri: str) -> LaunchResult:
+        """Claim the job (taking a capacity slot when the route is capped) and start it, exactly once."""
+        correlate(job.job_id)
+        engine = self._engines[route.engine]
+        # One transaction: the claim, the route's capacity slots (when capped) and its pause check.
+        claimed = self._capacity.claim(job, self._caps(route))
+        if claimed.status == "queued":
+            metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+            return LaunchResult("queued", claimed.reason, job.job_id, route.name, uri)
+        if claimed.status == "claimed":
+            return self._paced_start(job, route, engine, uri, behind_backlog=True)
+        held = claimed.held_by
+        if held is not None and held.start_abandoned:
+            route = route_of(held, self._routes) or route  # the claim's own snapshot: its engine may have changed
+            return self._recover(held, route, self._engines[route.engine], uri)
+        metrics.count(metrics.DUPLICATE_ARRIVALS, route=route.name, engine=route.engine)
+        # The job that holds this object version: ours, or one a route since renamed started (object_claims.py)
+        job_id = held.job_id if held is not None else job.job_id
+        logger.info("duplicate arrival", job_id=job_id, route=route.name, uri=uri)
+        return LaunchResult("duplicate", "job already claimed for this object version", job_id, route.name, uri)
+
+    def start_queued(self, first: str | None = None) -> list[LaunchResult]:
+        """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
+        ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
+        own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
+        order = _rotated(self._routes.routes, first)
+        results: list[LaunchResult] = []
+        if first and self._routes.get(first) is None and first != "*":
+            # A removed route's queue: no start can take its jobs; each ends ROUTE_REMOVED with one alert.
+            jobs, _ = self._capacity.queued(first, DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in jobs]
+        elif first is None or first == "*":
+            # A request for every route (the sweeper's, an operator's) also ends the queued jobs of routes gone from
+            # the routes file: the drain below reads only the queues of the routes it has.
+            removed = self._ledger.queued_outside([route.name for route in self._routes.routes], DRAIN_MAX_STARTS)
+            results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
+        queues: dict[str, deque[Job]] = {}
+        more: dict[str, bool] = {route.name: True for route in order}
+        blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
+        at_cap: set[str] = set()
+        started = 0
+        progressed = True
+        while progressed and started < DRAIN_MAX_STARTS:
+            progressed = False
+            for route in order:
+                if route.name in at_cap or route.engine in blocked:
+                    continue
+                queue = queues.setdefault(route.name, deque())
+                if not queue and more[route.name]:
+                    jobs, more[route.name] = self._capacity.queued(route.name, DRAIN_PER_ROUTE)
+                    queue.extend(jobs)
+                if not queue:
+                    continue
+                progressed = True
+                result = self._start_from_queue(queue.popleft(), route, blocked, at_cap)
+                if result is not None:
+                    results.append(result)
+                    started += result.status in ("started", "recovered")
+        waiting_engines = {route.engine for route in order if queues.get(route.name) or more[route.name]}
+        for engine, due in blocked.items():
+            # Wake when a whole burst of tokens is due (not for each token): fewer invocations, same pace.
+            burst = self._routes.start_rate(engine)
+            self._nudge(engine, due + ((burst.burst - 1) / burst.per_second if burst else 0.0), backlog=True)
+        if started >= DRAIN_MAX_STARTS and any(e not in blocked for e in waiting_engines):
+            self._require_signal().drain_later(0)  # more to start now: a fresh invocation goes on
+        if self._pacer is not None:
+            for engine in {route.engine for route in order} - waiting_engines - set(blocked):
+                self._pacer.backlog_cleared(engine)
+        return results
+
+    def _start_from_queue(
+        self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
+    ) -> LaunchResult | None:
+        correlate(job.job_id)
+        route = route_of(job, self._routes) or route  # its snapshot: the engine it was queued for
+        taken, status = self._capacity.take_from_queue(job, self._caps(route))
+        if taken is None:
+            if status == "cap":
+                at_cap.add(route.name)  # its later jobs wait too (FIFO per route)
+            return None
+        uri = taken.input_uris[0] if taken.input_uris else ""
+        engine = self._engines[route.engine]
+        metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
+        result = self._paced_start(taken, route, engine, uri, behind_backlog=False)
+        if result.status == "queued":
+            blocked[route.engine] = epoch_now() + result.retry_after
+        return result
+
+    def _caps(self, route: Route) -> Caps:
+        """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
+        current = self._routes.get(route.name)
+        limit = current.max_concurrent if current is not None else route.max_concurrent
+        return Caps(route.name, limit, self._routes.max_concurrent_jobs)
+
+    def _route_removed(self, job: Job, uri: str) -> LaunchResult:
+        """A job waiting to start (QUEUED, or a pending attempt) whose route is gone from the routes file: it ends
+        FAILED ROUTE_REMOVED, alerted once. Nothing of it runs: a removed route starts no new work."""
+        correlate(job.job_id)
+        update = StateUpdate(JobState.FAILED, "launcher", ROUTE_REMOVED, route_removed_message(job))
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        logger.error("route removed: job not started", job_id=job.job_id, route=job.route, state=job.state.value)
+        status = "failed" if applied.status == "moved" else "duplicate"
+        return LaunchResult(status, ROUTE_REMOVED, job.job_id, job.route, uri)
+
+    def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
+        """An earlier delivery claimed this job and died before recording an engine id: finish its work
+        without starting the engine twice (EMR on EC2 is found by name; job runs by their token)."""
+        job = self._ledger.take_over(held)
+        if job is None:
+            logger.info("duplicate arrival", job_id=held.job_id, route=route.name, uri=uri)
+            return LaunchResult("duplicate", "another delivery is recovering this job", held.job_id, route.name, uri)
+        found = engine.find_started(job)
+        if found is None:
+            logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
+            return self._paced_start(job, route, engine, uri, behind_backlog=True)
+        self._ledger.record_submitted(job, found.engine_id, found.details)
+        logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
+        return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
+
+    def _paced_start(self, job: Job, route: Route, engine: Engine, uri: str, *, behind_backlog: bool) -> LaunchResult:
+        """Start now if the engine's start rate has a token; otherwise the job waits QUEUED for its turn."""
+        wait = self._pacer.take(route.engine, behind_backlog=behind_backlog) if self._pacer else 0.0
+        if wait > 0:
+            metrics.count(metrics.STARTS_PACED, engine=route.engine)
+            reason = f"start rate of {route.engine}" + (" (older jobs first)" if behind_backlog else "")
+            return self._wait(job, route, uri, reason, wait)
+        return self._start(job, route, engine, uri)
+
+    def _wait(self, job: Job, route: Route, uri: str, reason: str, seconds: float) -> LaunchResult:
+        """The job waits QUEUED (its slots given back, its place kept) and a start-queued request is due then."""
+        if not self._capacity.park(job, reason, iso_seconds_ahead(seconds)):
+            return LaunchResult("duplicate", "the job moved meanwhile", job.job_id, route.name, uri)
+        metrics.count(metrics.JOBS_QUEUED, route=route.name, engine=route.engine)
+        self._nudge(route.engine, epoch_now() + seconds, backlog=True)
+        return LaunchResult("queued", reason, job.job_id, route.name, uri, retry_after=seconds)
+
+    def _nudge(self, engine: str, at: float, *, backlog: bool) -> None:
+        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost)."""
+        if self._pacer is None or self._pacer.nudge_due(engine, at, backlog=backlog):
+            self._require_signal().drain_later(math.ceil(max(at - epoch_now(), 0)))
+
+    def _require_signal(self) -> QueueSignal:
+        if self._signal is None:
+            raise LedgerError("the launcher has no arrivals queue to ask for queued jobs to be started")
+        return self._signal
+
+    def _start(self, job: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
+        try:
+            started = engine.start(job, route)
+        except EngineThrottledError as exc:
+            metrics.count(metrics.ENGINE_THROTTLES, engine=route.engine)
+            # Not lost, not dead-lettered: the job waits QUEUED in the ledger (keeping its attempts and its
+            # place) and is started when the quota allows; the message succeeds.
+            # (A throttled RunJobFlow that created its cluster anyway was found by the engine: FACTS.md.)
+            what = "throttled by " + route.engine if exc.quota == "rate" else f"{route.engine} quota: {exc}"
+            seconds = exc.retry_after or max(self._pacer.interval(route.engine) if self._pacer else 0.0, 1.0)
+            logger.warning("engine start must wait", job_id=job.job_id, route=route.name, quota=exc.quota)
+            return self._wait(job, route, uri, what[:400], seconds)
+        except EngineStartUnknownError as exc:
+            # RunJobFlow got no answer and no cluster of the attempt's name is listed yet: the claim stays, and
+            # the abandoned-start path looks the cluster up by name again before any new call (never two).
+            logger.warning("start outcome unknown", job_id=job.job_id, route=route.name, error=str(exc))
+            return LaunchResult("unknown", "start outcome unknown: looked up again before any new start", job.job_id)
+        except EngineError as exc:
+            update = StateUpdate(JobState.FAILED, "launcher", f"START_{exc.code}", str(exc))
+            applied = self._outcomes.apply(job, update, engine, None)
+            logger.error("engine refused job", job_id=job.job_id, route=route.name, error=str(exc))
+            status = "failed" if applied.job.state.is_terminal else "retrying"  # a service fault is retried
+            return LaunchResult(status, exc.code, job.job_id, route.name, uri, applied.job.engine_id)
+        self._ledger.record_submitted(job, started.engine_id, started.details)
+        metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
+        logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
+        return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
+
+
+def _rotated(routes: list[Route], first: str | None) -> list[Route]:
+    """Routes in file order, beginning with ``first`` (the one that freed a slot) when it is one of them."""
+    names = [route.name for route in routes]
+    start = names.index(first) if first in names else 0
+    return [*routes[start:], *routes[:start]]

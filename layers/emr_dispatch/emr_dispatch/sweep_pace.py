@@ -1,0 +1,53 @@
+"""The sweeper's describes, paced below the quotas they spend (issue 14, Deliver 5).
+
+A sweep that asks EMR about every active job back to back spends ListSteps' burst of 10 on its first ten EMR on
+EC2 jobs and is throttled from the eleventh (the quota bench's metered sweep). Each engine that declares a
+``describe_rate`` (burst, per second: its describe's quotas less a share for the tracker and operators) gets a token
+bucket here; the sweeper waits for a token before each describe, on emr-dispatch's clock, and stops describing an
+engine's jobs once waiting would take it past ``RECONCILE_SECONDS``: those jobs wait for the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emr_dispatch.timeutil import epoch_now, sleep
+
+RECONCILE_SECONDS = 150
+"""How long one sweep spends pacing its describes: template.yaml gives the sweeper 240 s, and the rest of the sweep
+(orphans, alerts, batches, audit, queued jobs) has the remainder."""
+
+
+class _Bucket:
+    def __init__(self, burst: float, per_second: float, at: float) -> None:
+        self.burst, self.per_second, self.tokens, self.at = burst, per_second, burst, at
+
+    def wait(self, now: float) -> float:
+        """Refill to ``now``; the seconds until a token is there (0: one is)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_second
+
+
+class DescribePacer:
+    def __init__(self, engines: Mapping[str, Any]) -> None:
+        self._engines = engines
+        self._buckets: dict[str, _Bucket] = {}
+        self._began = epoch_now()
+
+    def wait_for(self, engine: str) -> bool:
+        """Wait until the engine's next describe is due; False (at once) if that is past the reconcile time."""
+        rate: tuple[float, float] | None = getattr(self._engines.get(engine), "describe_rate", None)
+        if rate is None:
+            return True
+        bucket = self._buckets.setdefault(engine, _Bucket(*rate, at=self._began))
+        now = epoch_now()
+        wait = bucket.wait(now)
+        if wait > 0:
+            if now + wait - self._began > RECONCILE_SECONDS:
+                return False
+            sleep(wait)
+            bucket.wait(epoch_now())
+        bucket.tokens -= 1
+        return True
