@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
@@ -52,6 +52,7 @@ from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
+from emr_dispatch.timeutil import parse_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
@@ -196,7 +197,7 @@ class EmrEc2Engine:
     def find_started(self, job: Job) -> StartedJob | None:
         """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
         name = cluster_name(job)
-        created_after = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")) - timedelta(minutes=5)
+        created_after = parse_iso(job.created_at) - timedelta(minutes=5)
         try:
             for page in self._client.get_paginator("list_clusters").paginate(CreatedAfter=created_after):
                 for cluster in page.get("Clusters", []):
