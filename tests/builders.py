@@ -12,22 +12,38 @@ from emr_dispatch.settings import Settings
 ACCOUNT = "123456789012"
 
 
+_ENGINE_VARIABLES = {
+    "emr_service_role": "EMR_SERVICE_ROLE",
+    "emr_instance_profile": "EMR_INSTANCE_PROFILE",
+    "emr_subnet_id": "EMR_SUBNET_ID",
+    "emr_serverless_application_id": "EMR_SERVERLESS_APPLICATION_ID",
+    "emr_serverless_job_role_arn": "EMR_SERVERLESS_JOB_ROLE_ARN",
+    "emr_eks_virtual_cluster_id": "EMR_EKS_VIRTUAL_CLUSTER_ID",
+    "emr_eks_job_role_arn": "EMR_EKS_JOB_ROLE_ARN",
+}
+"""The engines' stack settings by the names tests give them → the environment variables the engines declare."""
+
+
 def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "ledger_table": "ledger",
         "alerts_topic_arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts",
         "work_bucket": "work-bucket",
         "routes_file": "config/routes.yaml",
+        "region": "us-east-1",
+    }
+    engine_values: dict[str, str] = {
         "emr_service_role": "EMR_DefaultRole",
         "emr_instance_profile": "EMR_EC2_DefaultRole",
         "emr_subnet_id": "",
-        "region": "us-east-1",
         "emr_serverless_application_id": "00fabc123serverless",
         "emr_serverless_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/serverless-job",
         "emr_eks_virtual_cluster_id": "vc123eks",
         "emr_eks_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/eks-job",
     }
-    values.update(overrides)
+    for name, value in overrides.items():
+        (engine_values if name in _ENGINE_VARIABLES else values)[name] = value
+    values["engine_settings"] = {_ENGINE_VARIABLES[name]: value for name, value in engine_values.items()}
     return Settings(**values)
 
 

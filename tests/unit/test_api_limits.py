@@ -15,12 +15,13 @@ from botocore.exceptions import ParamValidationError
 from botocore.model import Shape
 
 from builders import job, route, settings
+from emr_dispatch.engines import ENTRY_POINT_MAX, NAME_MAX, TAG_RULES
 from emr_dispatch.engines.base import INVALID_REQUEST, client_token, job_id_candidates, resource_name, start_error
 from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request
 from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
 from emr_dispatch.errors import EngineError
-from emr_dispatch.limits import CLIENT_TOKEN_MAX, ENTRY_POINT_MAX, NAME_MAX, TAG_RULES
+from emr_dispatch.limits import CLIENT_TOKEN_MAX
 
 _SESSION = botocore.session.get_session()
 LONGEST_ROUTE = "r" * 40  # routes.RouteName: [a-z0-9][a-z0-9-]{0,39}

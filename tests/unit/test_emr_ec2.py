@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 
+from builders import settings
 from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.engines.base import EngineEvent
 from emr_dispatch.engines.emr_ec2 import EmrEc2Engine, build_run_job_flow_request, cluster_name
@@ -19,16 +19,18 @@ from emr_dispatch.routes import Route, parse_routes
 from emr_dispatch.settings import Settings
 from sample_events import CLASSIC_DECODED_KEY, EMR_EVENT_FILES, EXAMPLE_CLUSTER_ID, EXAMPLE_STEP_ID, load_event
 
-SETTINGS = Settings(
-    ledger_table="ledger",
-    alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:alerts",
-    work_bucket="work-bucket",
-    routes_file="/opt/routes.yaml",
-    emr_service_role="Custom_EMR_ServiceRole",
-    emr_instance_profile="Custom_EMR_EC2_Profile",
-    emr_subnet_id="",
-    region="eu-west-1",
-)
+
+def _settings(**overrides: Any) -> Settings:
+    return settings(
+        routes_file="/opt/routes.yaml",
+        region="eu-west-1",
+        emr_service_role="Custom_EMR_ServiceRole",
+        emr_instance_profile="Custom_EMR_EC2_Profile",
+        **overrides,
+    )
+
+
+SETTINGS = _settings()
 
 
 def _route(**emr_ec2: Any) -> Route:
@@ -127,7 +129,7 @@ def test_roles_log_uri_and_names_come_from_settings_and_job() -> None:
 
 def test_instance_groups_and_subnet() -> None:
     # Given settings with a subnet
-    settings = replace(SETTINGS, emr_subnet_id="subnet-0abc")
+    settings = _settings(emr_subnet_id="subnet-0abc")
 
     # When
     _, request = _request(settings=settings)
@@ -149,7 +151,7 @@ def test_instance_fleets_fall_back_from_spot_to_on_demand() -> None:
             "core": {"instance_types": ["m7g.2xlarge", "r7g.xlarge"], "spot_capacity": 2},
         },
     )
-    settings = replace(SETTINGS, emr_subnet_id="subnet-0abc")
+    settings = _settings(emr_subnet_id="subnet-0abc")
 
     # When
     _, request = _request(route, settings)

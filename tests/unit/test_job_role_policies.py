@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX
+from emr_dispatch.engines import LOG_PREFIXES
+from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.routes import load_routes_file
 
 ROOT = Path(__file__).resolve().parents[2]

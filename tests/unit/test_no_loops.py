@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX
+from emr_dispatch.engines import LOG_PREFIXES
+from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import render_prefix
 from emr_dispatch.routes import RoutesFile, parse_routes
 from emr_dispatch_tools.cli import app

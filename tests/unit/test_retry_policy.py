@@ -11,10 +11,10 @@ from builders import job as build_job
 from builders import route as build_route
 from builders import settings
 from emr_dispatch.alerts import Alert
-from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request
+from emr_dispatch.engines.emr_ec2 import ON_DEMAND, build_run_job_flow_request
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
-from emr_dispatch.retries import ON_DEMAND, decide, failure_cause, final_words
+from emr_dispatch.retries import decide, failure_cause, final_words
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SPOT_FLEETS = {

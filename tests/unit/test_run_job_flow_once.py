@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from builders import job, route, settings
 from emr_dispatch import aws
+from emr_dispatch.engines import emr_ec2
 from emr_dispatch.engines.emr_ec2 import EmrEc2Engine, cluster_name
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError
 
@@ -59,7 +60,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws.reset_clients()
     fake = Wire()
-    for client in (aws.emr(), aws.emr_run_job_flow()):
+    for client in (emr_ec2.client(), emr_ec2.run_job_flow_client()):
         client.meta.events.register("before-send.emr", fake)  # type: ignore[arg-type]  # returns the response
     try:
         yield fake
@@ -96,7 +97,7 @@ def test_the_run_job_flow_client_sends_each_call_once_where_the_general_client_r
     request = _engine().build_request(JOB, route())
     # When the general EMR client and RunJobFlow's own client each send one request
     sends = []
-    for client in (aws.emr(), aws.emr_run_job_flow()):
+    for client in (emr_ec2.client(), emr_ec2.run_job_flow_client()):
         wire.sent.clear()
         with pytest.raises(ClientError, match="InternalServerError"):
             client.run_job_flow(**request)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emr_dispatch.routes import ENGINES
+from emr_dispatch.engines import ENGINE_NAMES as ENGINES
 from emr_dispatch_tools.lambda_events import scheduled_event, sqs_event
 from emr_dispatch_tools.logs import diverted_logs
 from emr_dispatch_tools.offline.summary import Checked, checking
@@ -123,7 +123,7 @@ def run_story(
 
     from emr_dispatch.ledger import Ledger
     from emr_dispatch_tools import moto_stack
-    from emr_dispatch_tools.simulator import EmrEc2Simulator, EmrEksSimulator, EmrServerlessSimulator, Outcome
+    from emr_dispatch_tools.simulator import SIMULATORS, Outcome
 
     report = DemoReport()
     region = "us-east-1"
@@ -133,8 +133,6 @@ def run_story(
         # starts and stops it) and an EMR on EKS virtual cluster; their ids and job roles are stack parameters.
         stack = moto_stack.deploy_with_engines(stack_name, region=region)
         report.stack = stack
-        application_id = stack.parameters["EmrServerlessApplicationId"]
-        serverless = boto3.client("emr-serverless", region_name=region)
         outputs = stack.outputs
         for name in ("LandingBucketName", "WorkBucketName", "LedgerTableName", "AlertsTopicArn", "ArrivalsQueueUrl"):
             console.print(f"  {name:<20} {outputs[name]}")
@@ -145,7 +143,6 @@ def run_story(
         s3 = boto3.client("s3", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
         sns = boto3.client("sns", region_name=region)
-        emr = boto3.client("emr", region_name=region)
         landing, queue_url = outputs["LandingBucketName"], outputs["ArrivalsQueueUrl"]
         s3.upload_file(str(moto_stack.ROOT / "jobs/clean_csv.py"), outputs["WorkBucketName"], "jobs/clean_csv.py")
 
@@ -195,9 +192,7 @@ def run_story(
         lost = " — every event LOST; the sweeper finds out" if drop_events else ""
         console.rule(f"4. engine lifecycles simulated; the events AWS would send go to the tracker{lost}")
         ledger = Ledger(outputs["LedgerTableName"], boto3.client("dynamodb", region_name=region))
-        simulators = Simulators(
-            EmrEc2Simulator(region=region), EmrServerlessSimulator(region=region), EmrEksSimulator(region=region)
-        )
+        simulators = Simulators(*(simulator(region=region) for simulator in SIMULATORS))
         patterns = moto_stack.rule_patterns()
         simulated: set[tuple[str, int]] = set()
         for _round in range(3):  # first attempts, then retries (a retry of a retry would need a third)
@@ -239,8 +234,8 @@ def run_story(
             report.input_tags[key] = {tag["Key"]: tag["Value"] for tag in tag_set}
             shown = ", ".join(f"{name}={value}" for name, value in report.input_tags[key].items())
             console.print(f"  s3://{landing}/{key}: {shown}", markup=False, highlight=False)
-        report.clusters = {c["Id"]: c["Status"]["State"] for c in emr.list_clusters()["Clusters"]}
-        report.application_state = serverless.get_application(applicationId=application_id)["application"]["state"]
+        report.clusters = simulators.cluster_states()
+        report.application_state = ", ".join(sorted(set(simulators.application_states().values())))
         report.alerts = [_alert_of(message) for message in _drain(sqs, inbox)]
         report.metrics = _metric_totals(stack)
     _check(report)
@@ -288,20 +283,29 @@ def _sweep_line(report: dict[str, Any]) -> str:
     )
 
 
-@dataclass
 class Simulators:
-    ec2: Any
-    serverless: Any
-    eks: Any
+    """One lifecycle simulator per engine (simulator.py), each found by the engine it stands for."""
+
+    def __init__(self, *simulators: Any) -> None:
+        self._by_engine: dict[str, Any] = {simulator.engine: simulator for simulator in simulators}
 
     def lifecycle(self, job: Any, outcome: Any) -> Iterator[dict[str, Any]]:
         """The engine events of one job's life, in the order AWS would send them."""
-        details = job.engine_details
-        if job.engine == "emr-ec2":
-            return self.ec2.run(str(job.engine_id), outcome)  # type: ignore[no-any-return]
-        if job.engine == "emr-serverless":
-            return self.serverless.run(details["application_id"], details["job_run_id"], outcome)  # type: ignore[no-any-return]
-        return self.eks.run(details["job_run_id"], outcome)  # type: ignore[no-any-return]
+        return self._by_engine[job.engine].lifecycle(job, outcome)  # type: ignore[no-any-return]
+
+    def cluster_states(self) -> dict[str, str]:
+        """The state of every cluster the engines that run clusters hold."""
+        states: dict[str, str] = {}
+        for simulator in self._by_engine.values():
+            states.update(simulator.states() if hasattr(simulator, "states") else {})
+        return states
+
+    def application_states(self) -> dict[str, str]:
+        """The state of every application the engines that run on applications hold."""
+        states: dict[str, str] = {}
+        for simulator in self._by_engine.values():
+            states.update(simulator.application_states() if hasattr(simulator, "application_states") else {})
+        return states
 
 
 def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:

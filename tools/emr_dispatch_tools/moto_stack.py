@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -65,11 +65,23 @@ def load_sam_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 
 def translate(sam_template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """SAM → plain CloudFormation, offline."""
-    from samtranslator.translator.transform import transform
+    """SAM → plain CloudFormation, offline: what samtranslator's ``transform`` does, with the translator's usage
+    metrics published (to its no-op publisher) instead of left for a "There are unpublished metrics" warning."""
+    from samtranslator.metrics.metrics import Metrics
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 
-    translated: dict[str, Any] = transform(json.loads(json.dumps(sam_template)), parameters, _NoManagedPolicies())
-    return translated
+    fragment = json.loads(json.dumps(sam_template))
+    to_py27_compatible_template(fragment, parameters)
+    metrics = Metrics()
+    translator = Translator(None, Parser(), metrics=metrics)
+    policies = _NoManagedPolicies()
+    translated: dict[str, Any] = translator.translate(
+        fragment, parameter_values=parameters, get_managed_policy_map=policies.load
+    )
+    metrics.publish()
+    return cast(dict[str, Any], undo_mark_unicode_str_in_template(translated))
 
 
 @dataclass

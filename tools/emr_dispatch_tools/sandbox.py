@@ -129,6 +129,7 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
     import boto3
 
     from emr_dispatch import wiring
+    from emr_dispatch.engines import ENGINE_NAMES
     from emr_dispatch_tools.demo import demo_routes, run_story
 
     overrides = {"ROUTES_FILE": str(demo_routes(routes_dir))}
@@ -136,7 +137,10 @@ def seed(endpoint: str, console: Any, routes_dir: Path) -> Sandbox:
     report = run_story(console, False, overrides, contextlib.nullcontext(), stack_name=STACK_NAME)
     stack = report.stack
     sandbox = Sandbox(endpoint, stack, overrides)
-    failed = [job for job in report.jobs if job.state.value == "FAILED" and job.engine == "emr-ec2"]
+    # The failed job of the first engine the registry lists (a cluster's step failure: the richest `jobs show`).
+    failed = sorted(
+        (job for job in report.jobs if job.state.value == "FAILED"), key=lambda job: ENGINE_NAMES.index(job.engine)
+    )
     landing = stack.outputs["LandingBucketName"]
     sandbox.exports = {
         "EMR_DISPATCH_STACK": STACK_NAME,

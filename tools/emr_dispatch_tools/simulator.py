@@ -98,10 +98,21 @@ def _end(cluster: Any, state: str, code: str, message: str) -> None:
 
 
 class EmrEc2Simulator:
+    engine = "emr-ec2"
+
     def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
         self._account_id = account_id
         self._clock = _Clock()
+
+    def lifecycle(self, job: Any, outcome: Outcome) -> Iterator[dict[str, Any]]:
+        """The events of one job's attempt on its cluster."""
+        return self.run(str(job.engine_id), outcome)
+
+    def states(self) -> dict[str, str]:
+        """Every cluster's state, by id (the demo checks that none outlives its job)."""
+        clusters = emr_backends[self._account_id][self._region].clusters
+        return {cluster_id: str(cluster.state) for cluster_id, cluster in clusters.items()}
 
     def run(self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
         """Drive one cluster (and its single step) to its end, yielding each state-change event."""
@@ -193,10 +204,21 @@ class EmrEc2Simulator:
 class EmrServerlessSimulator:
     """Moves an EMR Serverless job run (moto: SUCCESS at once) through SUBMITTED → RUNNING → end."""
 
+    engine = "emr-serverless"
+
     def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
         self._account_id = account_id
         self._clock = _Clock()
+
+    def lifecycle(self, job: Any, outcome: Outcome) -> Iterator[dict[str, Any]]:
+        details = job.engine_details
+        return self.run(details["application_id"], details["job_run_id"], outcome)
+
+    def application_states(self) -> dict[str, str]:
+        """Every application's state, by id (the demo checks that a managed one was stopped once idle)."""
+        applications = emrserverless_backends[self._account_id][self._region].applications
+        return {application_id: str(application.state) for application_id, application in applications.items()}
 
     def run(self, application_id: str, job_run_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
         backend = emrserverless_backends[self._account_id][self._region]
@@ -248,10 +270,15 @@ class EmrServerlessSimulator:
 class EmrEksSimulator:
     """Moves an EMR on EKS job run (moto: RUNNING forever) through PENDING → RUNNING → end."""
 
+    engine = "emr-eks"
+
     def __init__(self, region: str = "us-east-1", account_id: str = MOTO_ACCOUNT_ID) -> None:
         self._region = region
         self._account_id = account_id
         self._clock = _Clock()
+
+    def lifecycle(self, job: Any, outcome: Outcome) -> Iterator[dict[str, Any]]:
+        return self.run(job.engine_details["job_run_id"], outcome)
 
     def run(self, job_run_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
         run: Any = emrcontainers_backends[self._account_id][self._region].job_runs[job_run_id]
@@ -288,3 +315,7 @@ class EmrEksSimulator:
         return _envelope(
             "aws.emr-containers", "EMR Job Run State Change", detail, self._account_id, self._region, self._clock.tick()
         )
+
+
+SIMULATORS = (EmrEc2Simulator, EmrServerlessSimulator, EmrEksSimulator)
+"""One simulator per engine (each says which by its ``engine``): the demo and the sandbox run them all."""

@@ -1,6 +1,7 @@
 """The one factory of boto3 clients: created on first use (never at import), with standard retries.
 
-Only adapters (ledger, alerts, engines) call these. Tests swap AWS for moto and call ``reset_clients``.
+Only adapters (ledger, alerts, engines) call these; each engine types its own clients (engines/<engine>/).
+Tests swap AWS for moto and call ``reset_clients``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_emr import EMRClient
-    from mypy_boto3_emr_containers import EMRContainersClient
-    from mypy_boto3_emr_serverless import EMRServerlessClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
 
 @cache
-def _client(service: str) -> Any:
+def client(service: str) -> Any:
+    """The client of ``service`` (a boto3 service name), created once."""
     import boto3
     from botocore.config import Config
 
@@ -36,7 +35,7 @@ def _client(service: str) -> Any:
 
 
 @cache
-def _client_sending_once(service: str) -> Any:
+def client_sending_once(service: str) -> Any:
     """A client whose calls are sent exactly once: no SDK retry (total_max_attempts=1), a longer read timeout.
     For calls without an idempotency token (RunJobFlow): an SDK resend after a read timeout or a 5xx can
     create a second cluster, so the caller looks up what an ambiguous outcome created before trying again."""
@@ -52,45 +51,24 @@ def _client_sending_once(service: str) -> Any:
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
-def emr_run_job_flow() -> EMRClient:
-    """The EMR client RunJobFlow is sent with (never retried by the SDK); every other EMR call uses ``emr()``."""
-    client: EMRClient = _client_sending_once("emr")
-    return client
-
-
 def dynamodb() -> DynamoDBClient:
-    client: DynamoDBClient = _client("dynamodb")
-    return client
-
-
-def emr() -> EMRClient:
-    client: EMRClient = _client("emr")
-    return client
-
-
-def emr_serverless() -> EMRServerlessClient:
-    client: EMRServerlessClient = _client("emr-serverless")
-    return client
-
-
-def emr_containers() -> EMRContainersClient:
-    client: EMRContainersClient = _client("emr-containers")
-    return client
+    typed: DynamoDBClient = client("dynamodb")
+    return typed
 
 
 def sns() -> SNSClient:
-    client: SNSClient = _client("sns")
-    return client
+    typed: SNSClient = client("sns")
+    return typed
 
 
 def s3() -> S3Client:
-    client: S3Client = _client("s3")
-    return client
+    typed: S3Client = client("s3")
+    return typed
 
 
 def sqs() -> SQSClient:
-    client: SQSClient = _client("sqs")
-    return client
+    typed: SQSClient = client("sqs")
+    return typed
 
 
 def error_code(exc: Exception) -> str:
@@ -117,5 +95,5 @@ THROTTLING_CODES = frozenset(
 
 def reset_clients() -> None:
     """Forget every client (tests entering and leaving moto)."""
-    _client.cache_clear()
-    _client_sending_once.cache_clear()
+    client.cache_clear()
+    client_sending_once.cache_clear()

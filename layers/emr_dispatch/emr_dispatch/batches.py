@@ -312,7 +312,7 @@ def _landed_epoch(arrival: Arrival) -> int:
     """When the object landed (the event's own time), so that queueing delays and re-deliveries do not move an
     arrival to another window; the processing clock only when the event carries no usable time."""
     try:
-        landed = datetime.fromisoformat(arrival.event_time.replace("Z", "+00:00"))
+        landed = parse_iso(arrival.event_time)
     except ValueError:
         return epoch_seconds()
     return int(landed.timestamp()) if landed.tzinfo else epoch_seconds()

@@ -11,27 +11,32 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from emr_dispatch.engines import DECLARATIONS, declaration
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.timeutil import to_iso, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.routes import RetryCause, Route
 
-ON_DEMAND = "ON_DEMAND"
-"""launch_options["market"] of an EMR on EC2 attempt that must not use Spot."""
-
+# The engines' own reason codes come from their declarations (FailureCauses); a start refused by a service fault
+# or for capacity is the same on every engine (START_ + the API's error code).
 _INTERNAL_CODES = frozenset(
     {
-        "INTERNAL_ERROR",  # EMR cluster reason, EMR on EKS failureReason
-        "START_InternalServerError",  # EMR, EMR Serverless, EMR on EKS start refused by a service fault
+        "START_InternalServerError",
         "START_InternalServerException",
         "START_InternalFailure",
         "START_ServiceUnavailable",
         "START_ServiceUnavailableException",
     }
+).union(*(declared.failure_causes.internal for declared in DECLARATIONS))
+_CAPACITY_CODES = frozenset({"START_InsufficientCapacityException"}).union(
+    *(declared.failure_causes.capacity for declared in DECLARATIONS)
 )
-_CAPACITY_CODES = frozenset({"INSTANCE_FAILURE", "CLUSTER_UNAVAILABLE", "START_InsufficientCapacityException"})
-_SPOT_CODES = frozenset({"INSTANCE_FLEET_TIMEOUT"})  # fleets could not get their (Spot) capacity in time
+_SPOT_CODES = frozenset().union(*(declared.failure_causes.spot for declared in DECLARATIONS))
+_SPOT_IF_SPOT_USED = frozenset().union(*(declared.failure_causes.spot_if_route_uses_spot for declared in DECLARATIONS))
+_READ_MESSAGE_OF = tuple(
+    dict.fromkeys(prefix for declared in DECLARATIONS for prefix in declared.failure_causes.internal_if_message_says)
+)
 _CAPACITY_WORDS = ("insufficient capacity", "insufficientinstancecapacity", "out of capacity", "capacity exceeded")
 _INTERNAL_WORDS = ("internal error", "internalerror", "internal server error", "service unavailable")
 
@@ -42,12 +47,13 @@ def failure_cause(update: StateUpdate, *, uses_spot: bool = False) -> RetryCause
         return None
     code = update.reason_code or ""
     message = (update.reason_message or "").lower()
-    if code in _SPOT_CODES or (code == "INSTANCE_FAILURE" and (uses_spot or "spot" in message)):
+    if code in _SPOT_CODES or (code in _SPOT_IF_SPOT_USED and (uses_spot or "spot" in message)):
         return "spot"
     if code in _CAPACITY_CODES or any(words in message for words in _CAPACITY_WORDS):
         return "capacity"
-    if code in _INTERNAL_CODES or (code.startswith("JOB_RUN_") and any(w in message for w in _INTERNAL_WORDS)):
-        # EMR Serverless reports no failure code: only its stateDetails can say it was the service's fault.
+    if code in _INTERNAL_CODES or (code.startswith(_READ_MESSAGE_OF) and any(w in message for w in _INTERNAL_WORDS)):
+        # An engine that reports no failure code (declared internal_if_message_says): only its message can say
+        # it was the service's fault.
         return "internal"
     return None
 
@@ -62,9 +68,10 @@ class Retry:
     delay_seconds: int
     retry_at: str
     launch_options: dict[str, str]
+    engine: str = ""
 
     def describe(self, failed: Job) -> str:
-        how = " on on-demand instances (Spot capacity was lost)" if self.launch_options.get("market") else ""
+        how = declaration(self.engine).retry.describe(self.launch_options) if self.engine else ""
         return (
             f"attempt {failed.attempt} of {self.max_attempts} failed ({self.cause}): "
             f"retrying as attempt {self.attempt} of {self.max_attempts} in {self.delay_seconds} s{how}"
@@ -75,14 +82,13 @@ def decide(job: Job, update: StateUpdate, route: Route | None, now: datetime | N
     """Whether this failure of ``job`` is retried under its route's policy (None: it is final)."""
     if route is None or job.attempt >= job.max_attempts:
         return None
-    cause = failure_cause(update, uses_spot=route.uses_spot)
+    cause = failure_cause(update, uses_spot=_uses_spot(route))
     if cause is None or cause not in route.retry.causes:
         return None
     attempt = job.attempt + 1
     delay = route.retry.delay_before(attempt)
-    options = dict(job.launch_options)
-    if cause == "spot" and route.uses_spot:
-        options["market"] = ON_DEMAND
+    # What a retry changes is the engine's to say (EMR on EC2: Spot capacity lost → the same capacity on-demand).
+    options = {**job.launch_options, **declaration(route.engine).retry.launch_options(route.engine_settings(), cause)}
     at = (now or utc_now()) + timedelta(seconds=delay)
     return Retry(
         attempt=attempt,
@@ -91,7 +97,13 @@ def decide(job: Job, update: StateUpdate, route: Route | None, now: datetime | N
         delay_seconds=delay,
         retry_at=to_iso(at),
         launch_options=options,
+        engine=route.engine,
     )
+
+
+def _uses_spot(route: Route) -> bool:
+    """Whether the route asks its engine for Spot capacity (the engine's declaration knows how to tell)."""
+    return declaration(route.engine).retry.uses_spot(route.engine_settings())
 
 
 def final_words(job: Job, update: StateUpdate, route: Route | None) -> str | None:
@@ -100,7 +112,7 @@ def final_words(job: Job, update: StateUpdate, route: Route | None) -> str | Non
         return None
     if route is None:
         return "not retried: its route is no longer in the routes file (renamed or removed)"
-    cause = failure_cause(update, uses_spot=route.uses_spot if route else False)
+    cause = failure_cause(update, uses_spot=_uses_spot(route) if route else False)
     if job.attempt >= job.max_attempts and cause is not None:
         return f"gave up: attempt {job.attempt} of {job.max_attempts} failed ({cause})"
     if cause is None:

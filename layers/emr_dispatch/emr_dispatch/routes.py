@@ -2,275 +2,56 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
+from emr_dispatch.engines import DECLARATIONS, ENGINE_NAMES, declaration
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job
-from emr_dispatch.limits import ENTRY_POINT_MAX, OWN_TAGS, TAG_RULES, blank
-from emr_dispatch.locations import LOG_PREFIXES, MANIFEST_PREFIX, log_uri
+from emr_dispatch.limits import OWN_TAGS
+from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import (
-    ALL_PLACEHOLDERS,
     STATIC_PLACEHOLDERS,
     placeholders_in,
-    render,
     render_prefix,
-    unknown_braces,
 )
-
-_LONGEST_VALUES = {
-    "work_bucket": "b" * 63,  # S3 bucket names: at most 63 characters
-    "attempt": "99",
-    "output_uri": "s" * 1024,
-    "inputs_manifest_uri": "s" * 1024,
-}
-"""The longest values the static placeholders can take, to bound what an entry point renders to."""
+from emr_dispatch.route_limits import limit_problems
+from emr_dispatch.route_parts import RETRY_CAUSES as RETRY_CAUSES
+from emr_dispatch.route_parts import Batching as Batching
+from emr_dispatch.route_parts import Match as Match
+from emr_dispatch.route_parts import OnEnd, S3Template
+from emr_dispatch.route_parts import RetryCause as RetryCause
+from emr_dispatch.route_parts import RetryPolicy as RetryPolicy
+from emr_dispatch.route_parts import RouteModel as _Model
+from emr_dispatch.route_parts import SparkJob as SparkJob
+from emr_dispatch.route_parts import check_template as _check_template
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-S3Template = Annotated[str, Field(pattern=r"^s3://")]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+ENGINES = ENGINE_NAMES
+"""Every engine a route may name (the values of Route.engine): the registry's (emr_dispatch.engines)."""
+
+if TYPE_CHECKING:
+    EngineName = str
+else:
+    EngineName = Literal[ENGINE_NAMES]  # a route names an engine the registry knows; the error lists them
 
 
-class Match(_Model):
-    """Which objects a route takes: all given conditions must hold."""
+class RouteFields(_Model):
+    """A route without its engine sections: ``Route`` adds one optional section per engine, of the settings model
+    the engine declares (engines/<engine>/route_settings.py), under the key ``engine: a-b`` → ``a_b:``."""
 
-    bucket: str | None = None
-    prefix: str = ""
-    suffix: str | None = None
-    glob: str | None = Field(default=None, description="fnmatch pattern on the whole key, e.g. raw/*/orders-*.csv")
-
-    def matches(self, bucket: str, key: str) -> bool:
-        if self.bucket is not None and bucket != self.bucket:
-            return False
-        if not key.startswith(self.prefix):
-            return False
-        if self.suffix is not None and not key.endswith(self.suffix):
-            return False
-        return self.glob is None or fnmatch.fnmatchcase(key, self.glob)
-
-    def could_take(self, location: str, file_suffix: str | None = None) -> bool:
-        """Whether objects written under an s3:// location template could match. Conservative: unknown
-        parts (placeholders, wildcards, names of files a job writes) are assumed to match. The stack's
-        own work bucket ({work_bucket}) is never a bucket a route names."""
-        bucket, _, key = location.removeprefix("s3://").partition("/")
-        if self.bucket is not None and ("{work_bucket}" in bucket or ("{" not in bucket and bucket != self.bucket)):
-            return False
-        if file_suffix and self.suffix and not (self.suffix.endswith(file_suffix) or file_suffix.endswith(self.suffix)):
-            return False
-        written = key.split("{", 1)[0]
-        taken = self.prefix
-        if self.glob:
-            glob_static = re.split(r"[*?\[]", self.glob, maxsplit=1)[0]
-            taken = max(taken, glob_static, key=len) if glob_static.startswith(taken) else taken
-        return written.startswith(taken) or taken.startswith(written)
-
-
-class SparkJob(_Model):
-    """The Spark application a route runs; the same shape for every engine."""
-
-    entry_point: S3Template
-    arguments: list[str] = Field(default_factory=list)
-    spark_submit_parameters: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _check_placeholders(self) -> SparkJob:
-        for where, text in [("entry_point", self.entry_point)] + [
-            (f"spark_submit_parameters[{i}]", p) for i, p in enumerate(self.spark_submit_parameters)
-        ]:
-            _check_template(text, STATIC_PLACEHOLDERS, where, "input placeholders are only allowed in arguments")
-        for i, argument in enumerate(self.arguments):
-            _check_template(argument, ALL_PLACEHOLDERS, f"arguments[{i}]", "")
-        return self
-
-
-InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9]+[a-z0-9-]*\.[a-z0-9]+$")]
-ReleaseLabel = Annotated[str, Field(pattern=r"^emr-\d+\.\d+\.\d+(-latest)?$")]
-
-
-class InstanceGroup(_Model):
-    instance_type: InstanceType
-    count: int = Field(default=1, ge=1, le=256)
-    market: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-
-
-class Ec2Instances(_Model):
-    """Uniform instance groups: one primary node, optional core and task groups."""
-
-    primary: InstanceGroup
-    core: InstanceGroup | None = None
-    task: InstanceGroup | None = None
-
-    @model_validator(mode="after")
-    def _single_primary(self) -> Ec2Instances:
-        if self.primary.count != 1:
-            raise ValueError("primary.count must be 1 (one primary node)")
-        return self
-
-
-class InstanceFleet(_Model):
-    instance_types: list[InstanceType] = Field(min_length=1, max_length=30)
-    on_demand_capacity: int = Field(default=0, ge=0)
-    spot_capacity: int = Field(default=0, ge=0)
-
-    @model_validator(mode="after")
-    def _some_capacity(self) -> InstanceFleet:
-        if self.on_demand_capacity + self.spot_capacity == 0:
-            raise ValueError("a fleet needs on_demand_capacity or spot_capacity")
-        return self
-
-
-class SpotOptions(_Model):
-    timeout_minutes: int = Field(default=10, ge=5, le=1440)
-    timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = "SWITCH_TO_ON_DEMAND"
-    allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified"] = (
-        "price-capacity-optimized"
-    )
-
-
-class Ec2Fleets(_Model):
-    """Instance fleets: several instance types per role, Spot with an on-demand fallback."""
-
-    primary: InstanceFleet
-    core: InstanceFleet | None = None
-    task: InstanceFleet | None = None
-    spot: SpotOptions = Field(default_factory=SpotOptions)
-
-    @model_validator(mode="after")
-    def _single_primary(self) -> Ec2Fleets:
-        if self.primary.on_demand_capacity + self.primary.spot_capacity != 1:
-            raise ValueError("primary fleet capacity must be 1 (one primary node)")
-        return self
-
-
-class BootstrapAction(_Model):
-    name: str = Field(min_length=1, max_length=256)
-    path: S3Template
-    args: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _static_only(self) -> BootstrapAction:
-        for where, text in [("path", self.path)] + [(f"args[{i}]", a) for i, a in enumerate(self.args)]:
-            _check_template(text, STATIC_PLACEHOLDERS, where, "input placeholders are only allowed in job.arguments")
-        return self
-
-
-class EmrConfiguration(_Model):
-    """An EMR configuration classification, e.g. spark-defaults; nested configurations allowed."""
-
-    classification: str = Field(min_length=1)
-    properties: dict[str, str] = Field(default_factory=dict)
-    configurations: list[EmrConfiguration] = Field(default_factory=list)
-
-
-class EmrEc2Settings(_Model):
-    release_label: ReleaseLabel
-    applications: list[str] = Field(default_factory=lambda: ["Spark"], min_length=1)
-    instances: Ec2Instances | None = None
-    fleets: Ec2Fleets | None = None
-    idle_timeout_seconds: int = Field(default=600, ge=60, le=604800)
-    ebs_root_volume_size_gb: int | None = Field(default=None, ge=15, le=100)
-    bootstrap_actions: list[BootstrapAction] = Field(default_factory=list, max_length=16)
-    configurations: list[EmrConfiguration] = Field(default_factory=list)
-    step_concurrency: int = Field(default=1, ge=1, le=256)
-    security_configuration: str | None = None
-
-    @model_validator(mode="after")
-    def _groups_or_fleets(self) -> EmrEc2Settings:
-        if (self.instances is None) == (self.fleets is None):
-            raise ValueError("give exactly one of instances (instance groups) or fleets (instance fleets)")
-        return self
-
-
-class EmrServerlessSettings(_Model):
-    application_id: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-z]+$",
-        max_length=64,  # emr-serverless ApplicationId
-        description="default: the stack's EmrServerlessApplicationId",
-    )
-    managed_application: bool = Field(
-        default=False, description="start the application when a job needs it, stop it when none is active"
-    )
-
-
-class EmrEksSettings(_Model):
-    virtual_cluster_id: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-z]+$",
-        max_length=64,  # emr-containers ResourceIdString
-        description="default: the stack's EmrEksVirtualClusterId",
-    )
-    release_label: ReleaseLabel
-
-
-class Batching(_Model):
-    """How arrivals become jobs: one per object, many per window, or one per marker object."""
-
-    mode: Literal["per-object", "batch", "marker"] = "per-object"
-    window_seconds: int = Field(default=300, ge=10, le=900, description="batch: how long a batch stays open")
-    max_count: int = Field(default=1000, ge=1, le=100000, description="batch: close early at this many inputs")
-    max_bytes: int = Field(default=1024**4, ge=1, description="batch: close early at this many bytes")
-    marker: str = Field(default="_SUCCESS", min_length=1, description="marker: the object that starts the job")
-
-
-RetryCause = Literal["capacity", "spot", "internal"]
-RETRY_CAUSES: tuple[RetryCause, ...] = ("capacity", "spot", "internal")
-MAX_RETRY_DELAY_SECONDS = 900
-"""Retries wait on a delayed SQS control message: SQS delays at most 15 minutes."""
-
-
-class RetryPolicy(_Model):
-    """When a failed attempt is tried again. Only causes a second try can fix are retried: capacity and
-    instance failures, Spot loss, internal errors of the engine — never validation or user-code errors."""
-
-    max_attempts: int = Field(default=2, ge=1, le=10, description="attempts in all, the first included")
-    backoff_seconds: int = Field(default=60, ge=0, le=MAX_RETRY_DELAY_SECONDS, description="wait before attempt 2")
-    backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0, description="each later wait is this many times longer")
-    causes: list[RetryCause] = Field(
-        default_factory=lambda: list(RETRY_CAUSES),
-        description="causes that are retried (not `on`: YAML reads it as true)",
-    )
-
-    def delay_before(self, attempt: int) -> int:
-        """Seconds to wait before starting ``attempt`` (2 or more), capped at SQS's longest delay."""
-        delay = self.backoff_seconds * self.backoff_rate ** max(attempt - 2, 0)
-        return int(min(delay, MAX_RETRY_DELAY_SECONDS))
-
-
-class OnEnd(_Model):
-    """What emr-dispatch does when a job ends, whatever its end (tagging.py)."""
-
-    tag_inputs: bool = Field(
-        default=False,
-        description=(
-            "when a job ends, tag each input object version with emr-dispatch-state and emr-dispatch-job, "
-            "merged with the tags it has"
-        ),
-    )
-
-
-ENGINES = ("emr-ec2", "emr-serverless", "emr-eks")
-"""Every engine a route may name (the values of Route.engine)."""
-
-
-class Route(_Model):
     name: RouteName
     description: str = ""
     match: Match
-    engine: Literal["emr-ec2", "emr-serverless", "emr-eks"]
-    emr_ec2: EmrEc2Settings | None = None
-    emr_serverless: EmrServerlessSettings | None = None
-    emr_eks: EmrEksSettings | None = None
+    engine: EngineName
     job: SparkJob
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
@@ -282,19 +63,15 @@ class Route(_Model):
         default_factory=dict
     )
 
-    @property
-    def uses_spot(self) -> bool:
-        """Whether an EMR on EC2 route asks for any Spot capacity (a retry can fall back to on-demand)."""
-        settings = self.emr_ec2
-        if self.engine != "emr-ec2" or settings is None:
-            return False
-        if settings.fleets is not None:
-            fleets = [settings.fleets.primary, settings.fleets.core, settings.fleets.task]
-            return any(fleet is not None and fleet.spot_capacity > 0 for fleet in fleets)
-        groups = settings.instances
-        return groups is not None and any(
-            group is not None and group.market == "SPOT" for group in (groups.primary, groups.core, groups.task)
-        )
+    if TYPE_CHECKING:
+
+        def __getattr__(self, section: str) -> Any:
+            """The engine sections, added from the engines' declarations (read them with engine_settings())."""
+
+    def engine_settings(self) -> BaseModel | None:
+        """The section of the route's own engine (validation makes it present)."""
+        section: BaseModel | None = getattr(self, declaration(self.engine).section)
+        return section
 
     def snapshot(self) -> str:
         """The route as a job carries it (JSON): everything needed to start, track, retry and time out the job
@@ -310,7 +87,9 @@ class Route(_Model):
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
-        written: list[tuple[str, str, str | None]] = [("engine logs", log_uri("{work_bucket}", self.engine), ".gz")]
+        written: list[tuple[str, str, str | None]] = [
+            ("engine logs", declaration(self.engine).log_uri("{work_bucket}"), ".gz")
+        ]
         if self.output:
             written.insert(0, ("output", self.output, None))
         if self.batching.mode == "batch":
@@ -318,11 +97,11 @@ class Route(_Model):
         return written
 
     @model_validator(mode="after")
-    def _engine_settings_present(self) -> Route:
-        sections = {"emr-ec2": self.emr_ec2, "emr-serverless": self.emr_serverless, "emr-eks": self.emr_eks}
+    def _engine_settings_present(self) -> RouteFields:
+        sections = {declared.name: getattr(self, declared.section) for declared in DECLARATIONS}
         if sections[self.engine] is None:
-            raise ValueError(f"engine {self.engine} needs an {self.engine.replace('-', '_')} section")
-        others = [name.replace("-", "_") for name, section in sections.items() if section and name != self.engine]
+            raise ValueError(f"engine {self.engine} needs an {declaration(self.engine).section} section")
+        others = [declaration(name).section for name, section in sections.items() if section and name != self.engine]
         if others:
             raise ValueError(f"engine is {self.engine} but the route also has {', '.join(others)}")
         if self.output is not None:
@@ -338,47 +117,25 @@ class Route(_Model):
         return self
 
     @model_validator(mode="after")
-    def _fits_engine_limits(self) -> Route:
-        """What the engine's API would refuse at every start, refused once here (limits.py cites each limit)."""
-        problems = TAG_RULES[self.engine].problems(self.tags, len(OWN_TAGS))
-        possibly_empty = self._possibly_empty_placeholders()
-        spark = self.job
-        for index, argument in enumerate(spark.arguments):
-            rendered = render(argument, {name: "" if name in possibly_empty else "x" for name in ALL_PLACEHOLDERS})
-            if blank(rendered):
-                empty_here = sorted(placeholders_in(argument) & possibly_empty.keys())
-                because = "; ".join(possibly_empty[name] for name in empty_here)
-                problems.append(
-                    f"job.arguments[{index}]: {argument!r} can render an empty argument"
-                    + (f" ({because})" if because else "")
-                    + " — EMR on EKS refuses it and on every engine it shifts the application's arguments"
-                )
-        for index, parameter in enumerate(spark.spark_submit_parameters):
-            if blank(parameter) or (placeholders_in(parameter) & possibly_empty.keys()):
-                problems.append(f"job.spark_submit_parameters[{index}]: {parameter!r} can render empty")
-        if "output_uri" in placeholders_in(spark.entry_point) and "output_uri" in possibly_empty:
-            problems.append("job.entry_point: uses {output_uri} but the route has no output")
-        job_id = "j" * (len(self.name) + 17)  # <route>-<16 hex digits>
-        longest = len(render(spark.entry_point, {**_LONGEST_VALUES, "route": self.name, "job_id": job_id}))
-        if longest > ENTRY_POINT_MAX[self.engine]:
-            problems.append(
-                f"job.entry_point: can render {longest} characters; {self.engine} allows"
-                f" {ENTRY_POINT_MAX[self.engine]} (EntryPointPath)"
-            )
+    def _fits_engine_limits(self) -> RouteFields:
+        """What the engine's API would refuse at every start, refused once here (route_limits.py)."""
+        problems = limit_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
-    def _possibly_empty_placeholders(self) -> dict[str, str]:
-        """Placeholders that can render empty for this route, and why."""
-        empty = {}
-        if self.output is None:
-            empty["output_uri"] = "{output_uri} is empty without output"
-        if self.batching.mode != "batch":
-            empty["inputs_manifest_uri"] = "{inputs_manifest_uri} is empty unless batching mode is batch"
-        if self.batching.mode == "marker" and not self.match.prefix:
-            empty["key"] = "{key} is the marker's folder: empty for a marker at the bucket's root"
-        return empty
+
+def _with_engine_sections(fields: type[RouteFields]) -> type[RouteFields]:
+    """The route model: the fields every route has, then one optional section per declared engine."""
+    sections: dict[str, Any] = {declared.section: (declared.settings_model() | None, None) for declared in DECLARATIONS}
+    route: type[RouteFields] = create_model("Route", __base__=fields, __module__=__name__, **sections)
+    return route
+
+
+if TYPE_CHECKING:
+    Route = RouteFields
+else:
+    Route = _with_engine_sections(RouteFields)
 
 
 class StartRate(_Model):
@@ -390,12 +147,12 @@ class StartRate(_Model):
     burst: int = Field(default=1, ge=1, le=10000, description="starts at once after a quiet time")
 
 
-EngineName = Literal["emr-ec2", "emr-serverless", "emr-eks"]
 DEFAULT_START_RATES: dict[EngineName, StartRate] = {
-    # EMR RunJobFlow: burst 10, refill 0.5/s; EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
-    # EMR on EKS publishes no StartJobRun rate that we found: not paced unless set (throttles still wait).
-    "emr-ec2": StartRate(per_second=0.5, burst=10),
-    "emr-serverless": StartRate(per_second=1.0, burst=25),
+    # Each engine declares its start API's default quota (FACTS.md, issue 14); an engine without one is not paced
+    # unless the routes file sets it (throttles still wait).
+    declared.name: StartRate(per_second=declared.start_per_second, burst=declared.start_burst)
+    for declared in DECLARATIONS
+    if declared.start_per_second is not None
 }
 
 
@@ -412,17 +169,14 @@ class RoutesFile(_Model):
         """What is valid but may surprise a user in a burst (``emr-dispatch routes check`` prints them)."""
         found = []
         for route in self.routes:
-            if route.engine == "emr-ec2" and route.batching.mode == "per-object" and route.max_concurrent is None:
+            burst = declaration(route.engine).per_object_burst  # the engine says what a burst costs it
+            if burst and route.batching.mode == "per-object" and route.max_concurrent is None:
                 overall = (
                     f"only the overall max_concurrent_jobs ({self.max_concurrent_jobs})"
                     if self.max_concurrent_jobs
                     else "nothing"
                 )
-                found.append(
-                    f"route {route.name!r}: every object starts its own EMR cluster and {overall} caps how many run "
-                    "at once (a burst of 1,000 files is 1,000 clusters; EMR allows 500 active clusters per account "
-                    "by default): set max_concurrent"
-                )
+                found.append(f"route {route.name!r}: {burst.format(overall=overall)}: set max_concurrent")
         return found
 
     def start_rate(self, engine: str) -> StartRate | None:
@@ -478,7 +232,7 @@ class RoutesFile(_Model):
     def written_by(self, bucket: str, key: str, work_bucket: str) -> str | None:
         """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
         or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
-        locations = [(f"{engine} logs", log_uri(work_bucket, engine)) for engine in LOG_PREFIXES]
+        locations = [(f"{declared.name} logs", declared.log_uri(work_bucket)) for declared in DECLARATIONS]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
             if route.output:
@@ -559,15 +313,6 @@ def _known_location(template: str, known: dict[str, str]) -> str:
     bucket = render_prefix(bucket_template, known)
     bucket = bucket if render_prefix(bucket_template + "/", known).endswith("/") else ""
     return f"s3://{bucket}/{render_prefix(key_template, known)}"
-
-
-def _check_template(text: str, allowed: frozenset[str], where: str, hint: str) -> None:
-    if unknown_braces(text):
-        raise ValueError(f"{where}: unbalanced brace (write {{{{ or }}}} for a literal brace)")
-    unknown = placeholders_in(text) - allowed
-    if unknown:
-        names = ", ".join("{" + name + "}" for name in sorted(unknown))
-        raise ValueError(f"{where}: placeholder {names} not allowed here{'; ' + hint if hint else ''}")
 
 
 def parse_routes(raw: Any, source: str = "routes file") -> RoutesFile:

@@ -46,7 +46,7 @@ else:
     importlib.import_module(module)
     from emr_dispatch import aws, wiring
     getattr(wiring, builder)()
-    clients = [getattr(aws, service.replace("-", "_"))() for service in services]
+    clients = [aws.client(service) for service in services]  # the one cached factory every adapter uses
 took = time.perf_counter() - began
 with open("/proc/self/status") as status:  # VmHWM: peak since exec (ru_maxrss keeps the parent's over fork)
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024

@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 
 from emr_dispatch.arrivals import Arrival, parse_s3_event
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines import build_engines
+from emr_dispatch.engines import DECLARATIONS, build_engines
 from emr_dispatch.operations import explain
 from emr_dispatch.pauses import RoutePauses
 from emr_dispatch.settings import Settings, settings_from
@@ -169,15 +169,16 @@ PLACEHOLDER_ENVIRONMENT = {
     "LEDGER_TABLE": "<LedgerTable>",
     "ALERTS_TOPIC_ARN": "<AlertsTopic>",
     "WORK_BUCKET": "<WorkBucket>",
-    "EMR_SERVICE_ROLE": "EMR_DefaultRole",
-    "EMR_INSTANCE_PROFILE": "EMR_EC2_DefaultRole",
-    "EMR_SERVERLESS_APPLICATION_ID": "<EmrServerlessApplicationId>",
-    "EMR_SERVERLESS_JOB_ROLE_ARN": "<EmrServerlessJobRoleName as an ARN>",
-    "EMR_EKS_VIRTUAL_CLUSTER_ID": "<EmrEksVirtualClusterId>",
-    "EMR_EKS_JOB_ROLE_ARN": "<EmrEksJobRoleName as an ARN>",
+    **{
+        setting.variable: setting.shown_as
+        for declared in DECLARATIONS
+        for setting in declared.stack_settings
+        if setting.shown_as
+    },
     "AWS_REGION": "us-east-1",
 }
-"""What a stack would fill in, shown as its parameter or resource names (roles: template.yaml's defaults)."""
+"""What a stack would fill in, shown as its parameter or resource names (roles: template.yaml's defaults); each
+engine declares what its own settings are shown as."""
 
 
 def placeholder_settings(routes_file: Path) -> Settings:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from emr_dispatch.aws import THROTTLING_CODES, error_code
 from emr_dispatch.errors import EngineError, EngineQuotaError, EngineThrottledError
 from emr_dispatch.jobs import Job, StateUpdate
-from emr_dispatch.limits import CLIENT_TOKEN_MAX, NAME_MAX, blank
+from emr_dispatch.limits import CLIENT_TOKEN_MAX, blank
 from emr_dispatch.placeholders import render
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class RunningResource:
         return (job_id, int(attempt)) if job_id and attempt.isdigit() else None
 
 
-def resource_name(job: Job, max_length: int = NAME_MAX["emr-ec2"]) -> str:
+def resource_name(job: Job, max_length: int) -> str:
     """The name of everything started for a job's attempt: it is how orphans are recognised.
 
     ``emr-dispatch-<job id>-a<attempt>``; where that is longer than the engine allows (EMR on EKS: 64), the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -21,20 +22,69 @@ from emr_dispatch.engines.base import (
     tags_for,
     text_field,
 )
+from emr_dispatch.engines.declaration import (
+    ApiLimits,
+    EngineDeclaration,
+    FailureCauses,
+    StackSetting,
+    stack_setting,
+)
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
-from emr_dispatch.limits import NAME_MAX
-from emr_dispatch.locations import log_uri
+from emr_dispatch.limits import TagRules
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_serverless import EMRServerlessClient
 
-    from emr_dispatch.routes import EmrServerlessSettings, Route
+    from emr_dispatch.engines.emr_serverless.route_settings import EmrServerlessSettings
+    from emr_dispatch.routes import Route
 
 NAME = "emr-serverless"
 STATE_EVENT = "EMR Serverless Job Run State Change"
 RETRY_EVENT = "EMR Serverless Job Run Retry"
+APPLICATION = StackSetting("EMR_SERVERLESS_APPLICATION_ID", shown_as="<EmrServerlessApplicationId>")
+JOB_ROLE = StackSetting("EMR_SERVERLESS_JOB_ROLE_ARN", shown_as="<EmrServerlessJobRoleName as an ARN>")
+
+SERVICE = "emr-serverless"  # boto3's and IAM's name
+
+
+def client() -> EMRServerlessClient:
+    typed: EMRServerlessClient = aws.client(SERVICE)
+    return typed
+
+
+DECLARATION = EngineDeclaration(
+    name=NAME,
+    label="EMR Serverless",
+    event_source="aws.emr-serverless",
+    services=(SERVICE,),
+    detail_types=(STATE_EVENT, RETRY_EVENT),
+    route_settings="emr_dispatch.engines.emr_serverless.route_settings:EmrServerlessSettings",
+    engine_class="emr_dispatch.engines.emr_serverless:EmrServerlessEngine",
+    log_prefix="emr-serverless-logs/",
+    limits=ApiLimits(
+        name_max=256,  # emr-serverless StartJobRun name: String256, .*\S.*
+        entry_point_max=4096,
+        argument_max=None,
+        # The model's TagMap allows 200; the EMR Serverless User Guide ("Tagging limitations") says 50
+        # user-created tags per resource: the stricter one holds.
+        tags=TagRules(
+            max_tags=50,
+            key_max=128,
+            value_max=256,
+            key_pattern=re.compile(r"[A-Za-z0-9 /_.:=+@-]+"),
+            value_pattern=re.compile(r"[A-Za-z0-9 /_.:=+@-]*"),
+            source="emr-serverless TagKey, TagValue; EMR Serverless User Guide, tagging limitations",
+        ),
+    ),
+    # EMR Serverless reports no failure code: only its stateDetails can say it was the service's fault.
+    failure_causes=FailureCauses(internal_if_message_says=("JOB_RUN_",)),
+    stack_settings=(APPLICATION, JOB_ROLE),
+    # EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
+    start_per_second=1.0,
+    start_burst=25,
+)
 _STATES = {
     "RUNNING": JobState.RUNNING,
     "SUCCESS": JobState.SUCCEEDED,
@@ -55,7 +105,7 @@ class EmrServerlessEngine:
     name = NAME
     # The sweeper's describes (one GetJobRun per job: burst 50, 10/s), a fifth left for the tracker and operators.
     describe_rate = (40.0, 8.0)
-    event_source = "aws.emr-serverless"
+    event_source = DECLARATION.event_source
 
     def __init__(self, settings: Settings, active_jobs: ActiveJobs, client: EMRServerlessClient | None = None) -> None:
         self._settings = settings
@@ -64,17 +114,17 @@ class EmrServerlessEngine:
 
     @property
     def _client(self) -> EMRServerlessClient:
-        return self._given_client or aws.emr_serverless()
+        return self._given_client or client()
 
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
         """The StartJobRun request of one attempt: pure, so its token and arguments are tested without AWS."""
-        settings: EmrServerlessSettings = route.emr_serverless  # type: ignore[assignment]  # validated
+        settings: EmrServerlessSettings = route.engine_settings()  # type: ignore[assignment]  # validated
         driver = spark_driver(job, route, self._settings.work_bucket)
         return {
             "applicationId": self.application_id(settings),
             "clientToken": client_token(job),
-            "executionRoleArn": self._settings.emr_serverless_job_role_arn,
-            "name": resource_name(job, NAME_MAX["emr-serverless"]),
+            "executionRoleArn": stack_setting(self._settings, JOB_ROLE),
+            "name": resource_name(job, DECLARATION.limits.name_max),
             "jobDriver": {"sparkSubmit": driver},
             "configurationOverrides": {
                 "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
@@ -84,7 +134,7 @@ class EmrServerlessEngine:
         }
 
     def application_id(self, settings: EmrServerlessSettings) -> str:
-        application_id = settings.application_id or self._settings.emr_serverless_application_id
+        application_id = settings.application_id or stack_setting(self._settings, APPLICATION)
         if not application_id:
             raise EngineError("no EMR Serverless application: set the route's or the stack's", "NO_APPLICATION")
         return application_id
@@ -95,7 +145,8 @@ class EmrServerlessEngine:
     def start(self, job: Job, route: Route) -> StartedJob:
         request = self.build_request(job, route)
         application_id = request["applicationId"]
-        managed = bool(route.emr_serverless and route.emr_serverless.managed_application)
+        section: EmrServerlessSettings | None = route.engine_settings()  # type: ignore[assignment]  # validated
+        managed = bool(section and section.managed_application)
         try:
             try:
                 # Submitted first: an application with auto-start (EMR Serverless' default) starts itself, so the
@@ -223,7 +274,7 @@ class EmrServerlessEngine:
 
     def list_running(self) -> list[RunningResource]:
         """Job runs of the stack's application (applications a route names are not searched)."""
-        application_id = self._settings.emr_serverless_application_id
+        application_id = stack_setting(self._settings, APPLICATION)
         if not application_id:
             return []
         found = []
@@ -261,7 +312,7 @@ class EmrServerlessEngine:
         return [f"{base}stderr.gz", f"{base}stdout.gz"]
 
     def _log_uri(self) -> str:
-        return log_uri(self._settings.work_bucket, NAME)
+        return DECLARATION.log_uri(self._settings.work_bucket)
 
 
 def engine_timeout_minutes(route_timeout_minutes: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -20,19 +21,68 @@ from emr_dispatch.engines.base import (
     tags_for,
     text_field,
 )
+from emr_dispatch.engines.declaration import ApiLimits, EngineDeclaration, FailureCauses, StackSetting, stack_setting
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
-from emr_dispatch.limits import NAME_MAX
-from emr_dispatch.locations import log_uri
+from emr_dispatch.limits import TagRules
 from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_containers import EMRContainersClient
 
-    from emr_dispatch.routes import EmrEksSettings, Route
+    from emr_dispatch.engines.base import ActiveJobs
+    from emr_dispatch.engines.emr_eks.route_settings import EmrEksSettings
+    from emr_dispatch.routes import Route
 
 NAME = "emr-eks"
 STATE_EVENT = "EMR Job Run State Change"
+VIRTUAL_CLUSTER = StackSetting("EMR_EKS_VIRTUAL_CLUSTER_ID", shown_as="<EmrEksVirtualClusterId>")
+JOB_ROLE = StackSetting("EMR_EKS_JOB_ROLE_ARN", shown_as="<EmrEksJobRoleName as an ARN>")
+
+SERVICE = "emr-containers"  # boto3's and IAM's name
+
+
+def client() -> EMRContainersClient:
+    typed: EMRContainersClient = aws.client(SERVICE)
+    return typed
+
+
+DECLARATION = EngineDeclaration(
+    name=NAME,
+    label="EMR on EKS",
+    event_source="aws.emr-containers",
+    services=(SERVICE,),
+    detail_types=(STATE_EVENT,),
+    route_settings="emr_dispatch.engines.emr_eks.route_settings:EmrEksSettings",
+    engine_class="emr_dispatch.engines.emr_eks:build",
+    log_prefix="emr-eks-logs/",
+    limits=ApiLimits(
+        name_max=64,  # emr-containers StartJobRun name: ResourceNameString, [\.\-_/#A-Za-z0-9]+
+        entry_point_max=256,  # emr-containers EntryPointPath: 1-256 (EMR Serverless allows 4096)
+        argument_max=10280,
+        tags=TagRules(
+            max_tags=50,
+            key_max=128,
+            value_max=256,
+            key_pattern=re.compile(r".*\S.*", re.DOTALL),
+            value_pattern=re.compile(r".*\S.*", re.DOTALL),
+            source="emr-containers TagMap, String128, StringEmpty256 (.*\\S.*: never empty)",
+        ),
+    ),
+    failure_causes=FailureCauses(
+        capacity=frozenset({"CLUSTER_UNAVAILABLE"}),
+        internal=frozenset({"INTERNAL_ERROR"}),
+        internal_if_message_says=("JOB_RUN_",),  # no failureReason in the event: its stateDetails may say
+    ),
+    stack_settings=(VIRTUAL_CLUSTER, JOB_ROLE),
+    # EMR on EKS publishes no StartJobRun rate that we found: not paced unless set (throttles still wait).
+)
+
+
+def build(settings: Settings, active_jobs: ActiveJobs) -> EmrEksEngine:
+    return EmrEksEngine(settings)
+
+
 _STATES = {
     "RUNNING": JobState.RUNNING,
     "COMPLETED": JobState.SUCCEEDED,
@@ -43,7 +93,7 @@ _STATES = {
 
 class EmrEksEngine:
     name = NAME
-    event_source = "aws.emr-containers"
+    event_source = DECLARATION.event_source
 
     def __init__(self, settings: Settings, client: EMRContainersClient | None = None) -> None:
         self._settings = settings
@@ -51,19 +101,19 @@ class EmrEksEngine:
 
     @property
     def _client(self) -> EMRContainersClient:
-        return self._given_client or aws.emr_containers()
+        return self._given_client or client()
 
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
-        settings: EmrEksSettings = route.emr_eks  # type: ignore[assignment]  # validated by Route
-        virtual_cluster_id = settings.virtual_cluster_id or self._settings.emr_eks_virtual_cluster_id
+        settings: EmrEksSettings = route.engine_settings()  # type: ignore[assignment]  # validated by Route
+        virtual_cluster_id = settings.virtual_cluster_id or stack_setting(self._settings, VIRTUAL_CLUSTER)
         if not virtual_cluster_id:
             raise EngineError("no EMR on EKS virtual cluster: set the route's or the stack's", "NO_VIRTUAL_CLUSTER")
         driver = spark_driver(job, route, self._settings.work_bucket)
         return {
-            "name": resource_name(job, NAME_MAX["emr-eks"]),
+            "name": resource_name(job, DECLARATION.limits.name_max),
             "virtualClusterId": virtual_cluster_id,
             "clientToken": client_token(job),
-            "executionRoleArn": self._settings.emr_eks_job_role_arn,
+            "executionRoleArn": stack_setting(self._settings, JOB_ROLE),
             "releaseLabel": settings.release_label,
             "jobDriver": {"sparkSubmitJobDriver": driver},
             "configurationOverrides": {
@@ -174,7 +224,7 @@ class EmrEksEngine:
 
     def list_running(self) -> list[RunningResource]:
         """Job runs of the stack's virtual cluster (virtual clusters a route names are not searched)."""
-        virtual_cluster_id = self._settings.emr_eks_virtual_cluster_id
+        virtual_cluster_id = stack_setting(self._settings, VIRTUAL_CLUSTER)
         if not virtual_cluster_id:
             return []
         found = []
@@ -209,4 +259,4 @@ class EmrEksEngine:
         return [f"{details['log_uri']}{details['virtual_cluster_id']}/jobs/{details['job_run_id']}/containers/"]
 
     def _log_uri(self) -> str:
-        return log_uri(self._settings.work_bucket, NAME)
+        return DECLARATION.log_uri(self._settings.work_bucket)

@@ -1,0 +1,350 @@
+"""EMR on EC2: one ephemeral cluster per job attempt, running the route's Spark step, then gone."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
+
+from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch.aws import THROTTLING_CODES, error_code
+from emr_dispatch.engines.base import (
+    EngineEvent,
+    Inspection,
+    RunningResource,
+    StartedJob,
+    start_error,
+)
+from emr_dispatch.engines.declaration import (
+    ApiLimits,
+    EngineDeclaration,
+    FailureCauses,
+    RetryChange,
+)
+from emr_dispatch.engines.emr_ec2.events import (
+    ALIVE_STATES,
+    CLUSTER_EVENT,
+    FAILED_STEP_STATES,
+    STEP_EVENT,
+    interpret,
+    parse_event,
+    s3_uri,
+    text,
+)
+from emr_dispatch.engines.emr_ec2.request import (
+    LOG_PREFIX,
+    NAME,
+    NAME_MAX,
+    ON_DEMAND,
+    STACK_SETTINGS,
+    build_run_job_flow_request,
+    cluster_name,
+    describe_launch_options,
+    log_uri,
+    retry_launch_options,
+    spark_step_args,
+    uses_spot,
+)
+from emr_dispatch.errors import EngineError, EngineStartUnknownError
+from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
+from emr_dispatch.limits import TagRules
+from emr_dispatch.observability import logger
+from emr_dispatch.settings import Settings
+from emr_dispatch.timeutil import parse_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_emr import EMRClient
+
+    from emr_dispatch.engines.base import ActiveJobs
+    from emr_dispatch.routes import Route
+
+__all__ = [
+    "DECLARATION",
+    "ON_DEMAND",
+    "EmrEc2Engine",
+    "build_run_job_flow_request",
+    "cluster_name",
+    "spark_step_args",
+]
+
+SERVICE = "emr"  # boto3's name; IAM's is elasticmapreduce
+# EMR on EC2's model limits no tag: its Management Guide ("Restrictions that apply to tagging resources") applies
+# EC2's (50 tags, keys up to 128 and values up to 256 characters) and allows "any alphabetic character in any
+# language, any numeric character, white spaces, invisible separators, and _ . : / = + - @".
+_EMR_TAG_TEXT = r"[\w\s.:/=+\-@]"
+TAG_RULES = TagRules(
+    max_tags=50,
+    key_max=128,
+    value_max=256,
+    key_pattern=re.compile(_EMR_TAG_TEXT + "+"),
+    value_pattern=re.compile(_EMR_TAG_TEXT + "*"),
+    source="Amazon EMR Management Guide, tag restrictions",
+)
+
+DECLARATION = EngineDeclaration(
+    name=NAME,
+    label="EMR on EC2",
+    event_source="aws.emr",
+    services=(SERVICE, "elasticmapreduce"),
+    detail_types=(CLUSTER_EVENT, STEP_EVENT),
+    route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
+    engine_class="emr_dispatch.engines.emr_ec2:build",
+    log_prefix=LOG_PREFIX,
+    limits=ApiLimits(name_max=NAME_MAX, entry_point_max=10280, argument_max=10280, tags=TAG_RULES),
+    failure_causes=FailureCauses(
+        capacity=frozenset({"INSTANCE_FAILURE"}),
+        spot=frozenset({"INSTANCE_FLEET_TIMEOUT"}),  # fleets could not get their (Spot) capacity in time
+        spot_if_route_uses_spot=frozenset({"INSTANCE_FAILURE"}),
+        internal=frozenset({"INTERNAL_ERROR"}),
+    ),
+    retry=RetryChange(retry_launch_options, describe_launch_options, uses_spot),
+    stack_settings=STACK_SETTINGS,
+    # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
+    start_per_second=0.5,
+    start_burst=10,
+    per_object_burst=(
+        "every object starts its own EMR cluster and {overall} caps how many run at once (a burst of 1,000 files is"
+        " 1,000 clusters; EMR allows 500 active clusters per account by default)"
+    ),
+)
+
+
+def client() -> EMRClient:
+    typed: EMRClient = aws.client(SERVICE)
+    return typed
+
+
+def run_job_flow_client() -> EMRClient:
+    """The EMR client RunJobFlow is sent with (never retried by the SDK); every other EMR call uses ``client()``."""
+    typed: EMRClient = aws.client_sending_once(SERVICE)
+    return typed
+
+
+def build(settings: Settings, active_jobs: ActiveJobs) -> EmrEc2Engine:
+    return EmrEc2Engine(settings)
+
+
+class EmrEc2Engine:
+    name = NAME
+    # The sweeper's describes of this engine's jobs, paced below the quotas they spend (DescribeCluster and
+    # ListSteps per job; ListSteps burst 10, 0.5/s binds): a fifth of it left for the tracker and operators.
+    describe_rate = (8.0, 0.4)
+    event_source = DECLARATION.event_source
+
+    def __init__(
+        self, settings: Settings, client: EMRClient | None = None, start_client: EMRClient | None = None
+    ) -> None:
+        self._settings = settings
+        self._given_client = client
+        self._given_start_client = start_client or client
+
+    @property
+    def _client(self) -> EMRClient:
+        return self._given_client or client()
+
+    @property
+    def _start_client(self) -> EMRClient:
+        """RunJobFlow's own client: sent once, never resent by the SDK (it has no idempotency token)."""
+        return self._given_start_client or run_job_flow_client()
+
+    # ------------------------------------------------------------------ launch
+    def build_request(self, job: Job, route: Route) -> dict[str, Any]:
+        return build_run_job_flow_request(job, route, self._settings)
+
+    def start(self, job: Job, route: Route) -> StartedJob:
+        request = self.build_request(job, route)
+        try:
+            response = self._start_client.run_job_flow(**request)
+        except ParamValidationError as exc:
+            raise start_error(exc, "RunJobFlow", job) from exc
+        except ClientError as exc:
+            # A throttled or 5xx reply may come after EMR created the cluster: look before anyone starts again.
+            if error_code(exc) in THROTTLING_CODES or aws.server_fault(exc):
+                found = self._found_after_ambiguous_start(job, exc)
+                if found is not None:
+                    return found
+            raise start_error(exc, "RunJobFlow", job) from exc
+        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            # Sent, no answer: the cluster may exist. Not found, the claim is kept for the abandoned-start path,
+            # which looks again (by name) before calling RunJobFlow: never a blind second call.
+            found = self._found_after_ambiguous_start(job, exc)
+            if found is not None:
+                return found
+            raise EngineStartUnknownError(f"RunJobFlow for job {job.job_id} got no answer: {exc}") from exc
+        cluster_id = response["JobFlowId"]
+        return StartedJob(
+            engine_id=cluster_id,
+            details={
+                "cluster_id": cluster_id,
+                "cluster_name": request["Name"],
+                "log_uri": request["LogUri"],
+                "release_label": request["ReleaseLabel"],
+            },
+        )
+
+    def _found_after_ambiguous_start(self, job: Job, exc: Exception) -> StartedJob | None:
+        found = self.find_started(job)
+        logger.warning(
+            "run job flow outcome ambiguous",
+            job_id=job.job_id,
+            error=str(exc),
+            cluster_id=found.engine_id if found else None,
+        )
+        return found
+
+    def find_started(self, job: Job) -> StartedJob | None:
+        """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
+        name = cluster_name(job)
+        created_after = parse_iso(job.created_at) - timedelta(minutes=5)
+        try:
+            for page in self._client.get_paginator("list_clusters").paginate(CreatedAfter=created_after):
+                for cluster in page.get("Clusters", []):
+                    if cluster.get("Name") == name:
+                        return StartedJob(
+                            engine_id=cluster["Id"],
+                            details={
+                                "cluster_id": cluster["Id"],
+                                "cluster_name": name,
+                                "log_uri": log_uri(self._settings),
+                                "recovered": True,
+                            },
+                        )
+        except ClientError as exc:
+            raise EngineError(f"ListClusters failed while recovering job {job.job_id}: {exc}", error_code(exc)) from exc
+        return None
+
+    # ------------------------------------------------------------------ events
+    def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
+        return parse_event(event)
+
+    def describe(self, job: Job) -> EngineEvent | None:
+        """The step's end decides a job; before it, the cluster's state says how far it got."""
+        if not job.engine_id:
+            return None
+        cluster = self._describe_cluster(job.engine_id)
+        status = cluster.get("Status", {})
+        reason = status.get("StateChangeReason", {})
+        try:
+            steps = self._client.list_steps(ClusterId=job.engine_id).get("Steps", [])
+        except ClientError as exc:
+            raise EngineError(f"ListSteps {job.engine_id} failed: {exc}", error_code(exc)) from exc
+        step = steps[0] if steps else None
+        if step is not None and step.get("Status", {}).get("State") in ("COMPLETED", *FAILED_STEP_STATES):
+            return EngineEvent(
+                engine=NAME,
+                engine_id=job.engine_id,
+                kind="step",
+                state=step["Status"]["State"],
+                sub_id=step["Id"],
+                name=str(step.get("Name", "")),
+                reason_message=text(step["Status"].get("StateChangeReason", {}).get("Message")),
+            )
+        return EngineEvent(
+            engine=NAME,
+            engine_id=job.engine_id,
+            kind="cluster",
+            state=str(status.get("State", "")),
+            name=str(cluster.get("Name", "")),
+            reason_code=text(reason.get("Code")),
+            reason_message=text(reason.get("Message")),
+        )
+
+    def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
+        return interpret(event)
+
+    # ------------------------------------------------------------------ failure and cleanup
+    def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
+        """Failures only: a cluster that succeeded terminates itself (no steps left, no keep-alive)."""
+        if update.state not in ALERTING_STATES or not job.engine_id:
+            return None
+        cluster_id = job.engine_id or event.engine_id
+        cluster = self._describe_cluster(cluster_id)
+        status = cluster.get("Status", {})
+        log_uri = s3_uri(cluster.get("LogUri") or job.engine_details.get("log_uri", ""))
+        details: dict[str, Any] = {"cluster_id": cluster_id, "cluster_state": status.get("State", "UNKNOWN")}
+        reason = status.get("StateChangeReason", {})
+        if reason.get("Code"):
+            details["cluster_reason_code"] = reason["Code"]
+        if reason.get("Message"):
+            details["cluster_reason_message"] = reason["Message"]
+        step = self._failed_step(cluster_id, event.sub_id)
+        logs = [f"{log_uri}{cluster_id}/"] if log_uri else []
+        if step:
+            details["step_id"] = step["Id"]
+            details["step_state"] = step.get("Status", {}).get("State")
+            failure = step.get("Status", {}).get("FailureDetails", {})
+            for source, target in (("Reason", "reason"), ("Message", "message"), ("LogFile", "log_file")):
+                if failure.get(source):
+                    details[target] = failure[source]
+            if log_uri:
+                logs.insert(0, f"{log_uri}{cluster_id}/steps/{step['Id']}/stderr.gz")
+        if details.get("log_file"):
+            logs.insert(0, s3_uri(details["log_file"]))
+        return Inspection(
+            details=details,
+            log_locations=list(dict.fromkeys(logs)),
+            resource_alive=status.get("State") in ALIVE_STATES,
+        )
+
+    def stop(self, job: Job) -> None:
+        if not job.engine_id:
+            return
+        try:
+            self._client.terminate_job_flows(JobFlowIds=[job.engine_id])
+        except ClientError as exc:
+            raise EngineError(f"TerminateJobFlows {job.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def on_terminal(self, job: Job) -> list[str]:
+        return []
+
+    def list_running(self) -> list[RunningResource]:
+        found = []
+        try:
+            alive: Any = sorted(ALIVE_STATES)
+            pages = self._client.get_paginator("list_clusters").paginate(ClusterStates=alive)
+            for page in pages:
+                for cluster in page.get("Clusters", []):
+                    if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
+                        found.append(
+                            RunningResource(NAME, cluster["Id"], cluster["Name"], self._console(cluster["Id"]))
+                        )
+        except ClientError as exc:
+            raise EngineError(f"ListClusters failed: {exc}", error_code(exc)) from exc
+        return found
+
+    def stop_resource(self, resource: RunningResource) -> None:
+        try:
+            self._client.terminate_job_flows(JobFlowIds=[resource.engine_id])
+        except ClientError as exc:
+            raise EngineError(f"TerminateJobFlows {resource.engine_id} failed: {exc}", error_code(exc)) from exc
+
+    def console_link(self, job: Job) -> str:
+        return self._console(job.engine_id)
+
+    def _console(self, cluster_id: str | None) -> str:
+        region = self._settings.region
+        console = f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
+        return f"{console}#/clusterDetails/{cluster_id}" if cluster_id else f"{console}#/clusters"
+
+    def log_locations(self, job: Job) -> list[str]:
+        log_uri = s3_uri(job.engine_details.get("log_uri", ""))
+        return [f"{log_uri}{job.engine_id}/"] if log_uri and job.engine_id else []
+
+    def _describe_cluster(self, cluster_id: str) -> dict[str, Any]:
+        try:
+            cluster: dict[str, Any] = dict(self._client.describe_cluster(ClusterId=cluster_id)["Cluster"])
+        except ClientError as exc:
+            raise EngineError(f"DescribeCluster {cluster_id} failed: {exc}", error_code(exc)) from exc
+        return cluster
+
+    def _failed_step(self, cluster_id: str, step_id: str | None) -> dict[str, Any] | None:
+        try:
+            if step_id:
+                return dict(self._client.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"])
+            steps = self._client.list_steps(ClusterId=cluster_id, StepStates=["FAILED", "INTERRUPTED", "CANCELLED"])
+        except ClientError as exc:
+            raise EngineError(f"reading steps of {cluster_id} failed: {exc}", error_code(exc)) from exc
+        found = steps.get("Steps", [])
+        return dict(found[0]) if found else None
