@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from emr_dispatch_tools.lambda_events import ACCOUNT, sqs_event
 from emr_dispatch_tools.offline.clock import VirtualClock
 
 SWEEP_EVERY_SECONDS = 300  # template.yaml: the sweeper's schedule, rate(5 minutes)
@@ -76,7 +77,8 @@ class QueueDriver:
         ).get("Messages", [])
         if not messages:
             return False
-        event = {"Records": [_record(message) for message in messages]}
+        queue_arn = f"arn:aws:sqs:{self._region}:{ACCOUNT}:{self._queue_url.rsplit('/', 1)[-1]}"
+        event = sqs_event(messages, queue_arn, self._region)
         response = self._launch(event)
         self.report.invocations += 1
         self.report.deliveries += len(messages)
@@ -104,23 +106,3 @@ class QueueDriver:
         start_ms = (self._clock.now().timestamp() - self._clock.monotonic()) * 1000
         due = (min(moments) - start_ms) / 1000 + 0.001
         return max(due if other is None else min(due, other), self._clock.monotonic())
-
-
-def _record(message: Any) -> dict[str, Any]:
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", "0"),
-            "SenderId": attributes.get("SenderId", ""),
-            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:arrivals",
-        "awsRegion": "us-east-1",
-    }
