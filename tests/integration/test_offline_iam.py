@@ -90,3 +90,41 @@ def test_stopping_a_cluster_that_is_not_ours_is_refused(stack: DeployedStack) ->
     (denial,) = denied
     assert denial.resource.endswith(f"cluster/{cluster_id}")
     assert "elasticmapreduce:ResourceTag/managed-by" in denial.reason
+
+
+def test_tagging_a_version_is_authorized_as_the_version_action_on_the_landing_bucket_only(
+    stack: DeployedStack,
+) -> None:
+    # Given an object version in the landing bucket and one in another bucket of the account
+    s3 = boto3.client("s3", region_name=REGION)
+    landing = stack.outputs["LandingBucketName"]
+    s3.put_bucket_versioning(Bucket=landing, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=landing, Key="orders/a.csv", Body=b"x")["VersionId"]
+    s3.create_bucket(Bucket="someone-elses-data")
+    tracker = function_principal(stack, "TrackerFunction")
+    tag_set: Any = {"TagSet": [{"Key": "emr-dispatch-state", "Value": "SUCCEEDED"}]}
+
+    # When the tracker's role reads and writes the landing version's tags, then another bucket's object's
+    with iam.acting_as(tracker):
+        s3.get_object_tagging(Bucket=landing, Key="orders/a.csv", VersionId=version)
+        s3.put_object_tagging(Bucket=landing, Key="orders/a.csv", VersionId=version, Tagging=tag_set)
+    with iam.acting_as(tracker), iam.denials_expected() as denied, pytest.raises(ClientError):
+        s3.put_object_tagging(
+            Bucket="someone-elses-data", Key="a.csv", VersionId="3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", Tagging=tag_set
+        )
+
+    # Then the landing bucket's calls were allowed (a denial fails the test through the plugin), and the other was
+    # refused as the Version action a request with a VersionId needs (Service Authorization Reference, Amazon S3)
+    (denial,) = denied
+    assert (denial.action, denial.resource) == ("s3:PutObjectVersionTagging", "arn:aws:s3:::someone-elses-data/a.csv")
+    assert s3.get_object_tagging(Bucket=landing, Key="orders/a.csv", VersionId=version)["TagSet"] == tag_set["TagSet"]
+
+
+def test_the_checker_authorizes_a_versioned_tag_write_as_put_object_version_tagging() -> None:
+    # Given a PutObjectTagging request with and without a VersionId / When expanded / Then the IAM actions differ
+    params = {"Bucket": "b", "Key": "k", "Tagging": {"TagSet": []}}
+    assert iam._expand("s3", "PutObjectTagging", params)[0][0] == "PutObjectTagging"
+    assert iam._expand("s3", "PutObjectTagging", {**params, "VersionId": "v"})[0][0] == "PutObjectVersionTagging"
+    assert iam._expand("s3", "GetObjectTagging", {"Bucket": "b", "Key": "k", "VersionId": "v"})[0][0] == (
+        "GetObjectVersionTagging"
+    )

@@ -57,8 +57,8 @@ SWEEP_PATH = [
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
     # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, clicks-batch
-    # and all routes (one consistent query each); queued jobs
-    *[("dynamodb", "Query")] * 8,
+    # and all routes (one consistent query each); queued jobs; pending input tags (by_pending_tags)
+    *[("dynamodb", "Query")] * 9,
 ]
 
 

@@ -53,3 +53,13 @@ def test_the_constants_the_table_names_exist() -> None:
 
     for module, constant in named:
         assert hasattr(importlib.import_module(f"emr_dispatch.{module}"), constant), (module, constant)
+
+
+def test_input_tags_waiting_on_an_ended_job_have_their_row() -> None:
+    # Given the fields tagging.py's waiting record is kept in / When the table is read
+    rows = [line.split("|") for line in TABLE.read_text(encoding="utf-8").splitlines() if "`tags_due`" in line]
+    # Then one row names them with a deadline (the claim's lease) and an owner (the sweeper)
+    ((_, record, _waits, deadline, owner, _expiry, _),) = rows
+    assert "`JOB#` ended" in record
+    assert "tagging.TAGS_LEASE_SECONDS" in deadline
+    assert "Sweeper._resume_tags" in owner

@@ -34,6 +34,8 @@ DEMO_KEYS = {
     "raw/payments/2026-11-23/payments-corrupt.csv": "step-failure",
 }
 SKIPPED_KEYS = ["raw/orders/2026-11-23/", "raw/customers/customers.csv"]
+OWN_TAGS = {"raw/orders/2026-11-23/orders 1+2 café.csv": {"owner": "finance"}}
+"""Tags an input already carries when it lands: emr-dispatch's outcome tags are merged in beside them."""
 TRUE_END = {"succeed": "SUCCEEDED", "step-failure": "FAILED", "capacity-failure": "SUCCEEDED"}
 """The state each DEMO_KEYS job must end in (a capacity failure is retried, and the retry succeeds)."""
 
@@ -43,13 +45,16 @@ def outcome_name(job: Any) -> str:
     return str(DEMO_KEYS[job.inputs[0].key]) if job.attempt == 1 else "succeed"
 
 
-def demo_routes(directory: Path) -> Path:
-    """The shipped routes with retries that start at once: the demo has no minutes to wait for a backoff."""
+def demo_routes(directory: Path, tag_inputs: bool = True) -> Path:
+    """The shipped routes with retries that start at once (the demo has no minutes to wait for a backoff), each
+    tagging its inputs with their job's end (on_end.tag_inputs)."""
     import yaml
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "routes.yaml").read_text("utf-8"))
     for route in raw["routes"]:
         route["retry"] = {**route.get("retry", {}), "backoff_seconds": 0}
+        if tag_inputs:
+            route["on_end"] = {**route.get("on_end", {}), "tag_inputs": True}
     path = directory / "routes.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -67,6 +72,7 @@ class DemoReport:
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     stack: Any = None  # the DeployedStack the story ran in
+    input_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # each demo input's tags at the end
     checked: Checked = field(default_factory=Checked)
     """Every AWS call checked against its API contract, and each function's against its role (offline IAM)."""
 
@@ -130,7 +136,10 @@ def run_story(
         outputs = stack.outputs
         for name in ("LandingBucketName", "WorkBucketName", "LedgerTableName", "AlertsTopicArn", "ArrivalsQueueUrl"):
             console.print(f"  {name:<20} {outputs[name]}")
-        console.print("  (routes: config/routes.yaml with retry backoffs of 0 s, so the demo need not wait)")
+        console.print(
+            "  (routes: config/routes.yaml with retry backoffs of 0 s, so the demo need not wait, and"
+            " on_end: {tag_inputs: true})"
+        )
         s3 = boto3.client("s3", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
         sns = boto3.client("sns", region_name=region)
@@ -153,8 +162,10 @@ def run_story(
             },
         )
         for key in [*DEMO_KEYS, *SKIPPED_KEYS]:
-            s3.put_object(Bucket=landing, Key=key, Body=b"" if key.endswith("/") else b"order_id,amount\n1,9.99\n")
-            console.print(f"  put s3://{landing}/{key}")
+            own = "&".join(f"{name}={value}" for name, value in OWN_TAGS.get(key, {}).items())
+            body = b"" if key.endswith("/") else b"order_id,amount\n1,9.99\n"
+            s3.put_object(Bucket=landing, Key=key, Body=body, Tagging=own)
+            console.print(f"  put s3://{landing}/{key}" + (f" (tagged {own})" if own else ""))
 
         def launch(batch: list[dict[str, Any]]) -> None:
             response = stack.invoke("LauncherFunction", sqs_event(batch, queue_arn, region), overrides)
@@ -217,6 +228,12 @@ def run_story(
             console.print("  (every event delivered a second time, in reverse order: no job moved)")
 
         report.jobs = sorted(ledger.list_jobs(), key=lambda j: j.created_at)
+        console.rule("5. input outcome tags: each input object version says how its job ended")
+        for key in DEMO_KEYS:
+            tag_set = s3.get_object_tagging(Bucket=landing, Key=key)["TagSet"]
+            report.input_tags[key] = {tag["Key"]: tag["Value"] for tag in tag_set}
+            shown = ", ".join(f"{name}={value}" for name, value in report.input_tags[key].items())
+            console.print(f"  s3://{landing}/{key}: {shown}", markup=False, highlight=False)
         report.clusters = simulators.cluster_states()
         report.application_state = ", ".join(sorted(set(simulators.application_states().values())))
         report.alerts = [_alert_of(message) for message in _drain(sqs, inbox)]
@@ -346,6 +363,11 @@ def _check(report: DemoReport) -> None:
     skipped = {line.get("reason") for line in report.launches if line["message"] == "arrival skipped"}
     if not {"s3 test event", "folder marker", "no route matches"} <= skipped:
         report.problems.append(f"expected test event, folder marker and unrouted file skipped, saw {skipped}")
+    for key, outcome in DEMO_KEYS.items():
+        expected = {**OWN_TAGS.get(key, {}), "emr-dispatch-state": TRUE_END[outcome]}
+        tags = report.input_tags.get(key, {})
+        if {name: tags.get(name) for name in expected} != expected or not tags.get("emr-dispatch-job"):
+            report.problems.append(f"the input {key} is tagged {tags}, expected {expected} and its job")
     if not any(line["message"] == "duplicate arrival" for line in report.launches):
         report.problems.append("the redelivered arrival was not recognised as a duplicate")
     counted = (
@@ -383,6 +405,14 @@ def summary_lines(report: DemoReport) -> list[str]:
     terminated = [cid for cid, state in report.clusters.items() if state.startswith("TERMINATED")]
     skipped = sorted({str(line.get("reason")) for line in report.launches if line["message"] == "arrival skipped"})
     duplicates = sum(line["message"] == "duplicate arrival" for line in report.launches)
+    tagged = [tags for tags in report.input_tags.values() if "emr-dispatch-state" in tags]
+    by_state: dict[str, int] = {}
+    for tags in tagged:
+        by_state[tags["emr-dispatch-state"]] = by_state.get(tags["emr-dispatch-state"], 0) + 1
+    kept = sum(
+        all(report.input_tags.get(key, {}).get(name) == value for name, value in own.items())
+        for key, own in OWN_TAGS.items()
+    )
     return [
         f"alerts: {states.count('FAILED')} failure alert(s), one per failed job; "
         f"{states.count('RETRYING')} retry notice(s)",
@@ -390,6 +420,9 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"the managed EMR Serverless application {report.application_state}",
         f"not started, with a logged reason: {', '.join(skipped)}; {duplicates} re-delivered arrival(s) "
         "recognised as duplicates",
+        f"input tags: {len(tagged)} of {len(report.input_tags)} input objects tagged emr-dispatch-state "
+        f"({', '.join(f'{n} {state}' for state, n in sorted(by_state.items()))}) and emr-dispatch-job, "
+        f"merged with the tags they already had ({kept} of {len(OWN_TAGS)} kept)",
     ]
 
 

@@ -107,6 +107,12 @@ class Job:
     # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
     route_snapshot: str | None = None
     timeout_minutes: int | None = None
+    # Input outcome tags (tagging.py), while some are still to be written: tags_due set (by_pending_tags index),
+    # who holds the work since when, how far through the inputs it got, and what it found so far.
+    tags_due: str | None = None
+    tags_claimed_at: str | None = None
+    tags_cursor: int = 0
+    tags_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def start_abandoned(self) -> bool:

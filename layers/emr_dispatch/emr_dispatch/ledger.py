@@ -27,6 +27,7 @@ from emr_dispatch.table import (
     object_index,
     skip_key,
 )
+from emr_dispatch.tagging import open_tags_with, wants_tags
 from emr_dispatch.timeutil import epoch_seconds, now_iso
 from emr_dispatch.transitions import ABANDON_CLAIM, ADVANCE, BEGIN_ATTEMPT, RELEASE_START, RETRY, SUBMIT, TAKE_OVER
 
@@ -169,6 +170,8 @@ class Ledger(LedgerReads):
             write.set("ended_at", now, "now").set("expires_at", epoch_seconds() + RETENTION_SECONDS, "expires")
         if alert:
             claim_with(write, now)
+        if target.is_terminal and wants_tags(job):
+            open_tags_with(write, now)
         if not releasing:
             return self._apply(job.job_id, write)
         # No crash can leave a slot held by an ended job (issue 13, item 4).

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from emr_dispatch import metrics, retries
+from emr_dispatch import metrics, retries, tagging
 from emr_dispatch.alerts import Alert, Alerter
 from emr_dispatch.capacity import Capacity
 from emr_dispatch.control import QueueSignal
@@ -21,6 +21,7 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outbox import AlertOutbox
 from emr_dispatch.retries import Retry
+from emr_dispatch.tagging import TagWork
 from emr_dispatch.timeutil import seconds_between
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class OutcomeRecorder:
         capacity: Capacity,
         signal: QueueSignal,
         routes: RoutesFile | Callable[[], RoutesFile],
+        tags: TagWork | None = None,
     ) -> None:
         self._ledger = ledger
         self._alerter = alerter
@@ -50,6 +52,9 @@ class OutcomeRecorder:
         # The routes file, or how to read it: wiring passes a reader, so a tracker reads (and imports pydantic
         # for) its routes only when a failure needs a retry policy, never at init (docs/decisions.md).
         self._routes = routes if callable(routes) else (lambda: routes)
+        # Input outcome tags, written inline by the writer of a job's end; None (an operator's CLI): the sweeper
+        # writes them once the claim's lease is over (tagging.py).
+        self.tags = tags
 
     def apply(
         self, job: Job, update: StateUpdate, engine: Engine, event: EngineEvent | None, *, stop: bool = False
@@ -121,6 +126,8 @@ class OutcomeRecorder:
                 self._signal.slot_freed(moved.route)
         if moved.alert_pending:
             self.publish_alert(moved, engine)
+        if moved.state.is_terminal and moved.tags_due and self.tags is not None:
+            moved = self.tags.run(moved, tagging.INLINE_SECONDS)
         return Applied("moved", moved)
 
     def _retry(

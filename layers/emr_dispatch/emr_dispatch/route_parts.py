@@ -115,3 +115,15 @@ class RetryPolicy(RouteModel):
         """Seconds to wait before starting ``attempt`` (2 or more), capped at SQS's longest delay."""
         delay = self.backoff_seconds * self.backoff_rate ** max(attempt - 2, 0)
         return int(min(delay, MAX_RETRY_DELAY_SECONDS))
+
+
+class OnEnd(RouteModel):
+    """What emr-dispatch does when a job ends, whatever its end (tagging.py)."""
+
+    tag_inputs: bool = Field(
+        default=False,
+        description=(
+            "when a job ends, tag each input object version with emr-dispatch-state and emr-dispatch-job, "
+            "merged with the tags it has"
+        ),
+    )

@@ -25,10 +25,10 @@ from emr_dispatch.route_limits import limit_problems
 from emr_dispatch.route_parts import RETRY_CAUSES as RETRY_CAUSES
 from emr_dispatch.route_parts import Batching as Batching
 from emr_dispatch.route_parts import Match as Match
+from emr_dispatch.route_parts import OnEnd, S3Template
 from emr_dispatch.route_parts import RetryCause as RetryCause
 from emr_dispatch.route_parts import RetryPolicy as RetryPolicy
 from emr_dispatch.route_parts import RouteModel as _Model
-from emr_dispatch.route_parts import S3Template
 from emr_dispatch.route_parts import SparkJob as SparkJob
 from emr_dispatch.route_parts import check_template as _check_template
 
@@ -58,6 +58,7 @@ class RouteFields(_Model):
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
     batching: Batching = Field(default_factory=Batching)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    on_end: OnEnd = Field(default_factory=OnEnd)
     tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )

@@ -18,6 +18,7 @@ and never stops the rest; the next sweep tries it again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emr_dispatch import metrics
+from emr_dispatch import metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent
@@ -68,6 +69,7 @@ class SweepReport:
     counters_corrected: list[str] = field(default_factory=list)
     route_removed: list[str] = field(default_factory=list)
     batches_closed: list[str] = field(default_factory=list)  # overdue batches whose close was asked for
+    tags_resumed: list[str] = field(default_factory=list)  # ended jobs whose input tags this sweep wrote on
     errors: list[str] = field(default_factory=list)
     budget_exhausted: bool = False
     queued_waiting: bool = False
@@ -128,6 +130,7 @@ class Sweeper:
         self._pending_starts(submitting, report)
         self._isolated(report, "audit", "capacity", lambda: self._audit(report))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
+        self._resume_tags(report)
         logger.info(
             "sweep done",
             examined=report.examined,
@@ -138,6 +141,7 @@ class Sweeper:
             counters_corrected=report.counters_corrected,
             route_removed=len(report.route_removed),
             batches_closed=len(report.batches_closed),
+            tags_resumed=len(report.tags_resumed),
             errors=len(report.errors),
             budget_exhausted=report.budget_exhausted,
         )
@@ -309,6 +313,22 @@ class Sweeper:
 
     def _resend(self, job: Job) -> bool:
         return self._outcomes.outbox.resend(job, self._engines[job.engine])
+
+    def _resume_tags(self, report: SweepReport) -> None:
+        """Input tags released by their writer or left by one that died, within tagging.SWEEP_SECONDS."""
+        tags = self._outcomes.tags
+        if tags is None:
+            return
+        pending = self._isolated(report, "ledger", "pending input tags", lambda: list(tags.pending())) or []
+        ends = time.monotonic() + tagging.SWEEP_SECONDS
+        for job in pending:
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            claimed = self._isolated(report, "tags", job.job_id, partial(tags.claim, job))
+            if claimed is not None:
+                self._isolated(report, "tags", job.job_id, partial(tags.run, claimed, left))
+                report.tags_resumed.append(job.job_id)
 
 
 def _from_sweep(update: StateUpdate) -> StateUpdate:

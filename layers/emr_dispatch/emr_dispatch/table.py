@@ -40,6 +40,8 @@ BY_QUEUE = "by_queue"
 """Sparse index of the QUEUED jobs of each route (``queue`` = route, set only while QUEUED), oldest first."""
 BY_PENDING_ALERT = "by_pending_alert"
 """Sparse index of the jobs whose alert is not yet published (alert_due set), by when it was claimed."""
+BY_PENDING_TAGS = "by_pending_tags"
+"""Sparse index of the ended jobs whose input outcome tags are not all written (tags_due set), by claim time."""
 BY_OBJECT = "by_object"
 """Index of the items that stand for one input object (jobs, batch members, skipped arrivals) by uri and version."""
 INDEX_KEYS = {
@@ -48,6 +50,7 @@ INDEX_KEYS = {
     BY_QUEUE: ("queue", "queued_at"),
     BY_PENDING_ALERT: ("alert_due", "alert_claimed_at"),
     BY_OBJECT: ("object_uri", "object_version"),
+    BY_PENDING_TAGS: ("tags_due", "tags_claimed_at"),
 }
 OBJECT_URI = "object_uri"
 OBJECT_VERSION = "object_version"
@@ -171,7 +174,8 @@ def object_index(record: dict[str, Any]) -> dict[str, str]:
 def encode_job(job: Job, source: str = "launcher") -> dict[str, Any]:
     """A new job's item, as its claim writes it, indexed by its input object when it has one (and in its
     route's queue, by_queue, when it is created QUEUED)."""
-    item = {name: value for name, value in asdict(job).items() if value is not None}
+    # A new job has no input outcome tags to write yet (the tags_* fields belong to its end).
+    item = {name: value for name, value in asdict(job).items() if value is not None and not name.startswith("tags_")}
     item["state"] = job.state.value
     item["inputs"] = [each.to_item() for each in job.inputs]  # inputs.py: the shape jobs were always stored in
     item["history"] = [{"at": job.created_at, "state": job.state.value, "source": source}]
@@ -190,6 +194,8 @@ def decode_job(item: dict[str, Any]) -> Job:
     values["alert_pending"] = bool(data.get("alert_pending", False))
     values["max_attempts"] = int(data.get("max_attempts", 1))
     values["inputs"] = inputs_from_items(data.get("inputs"))
+    values["tags_cursor"] = int(data.get("tags_cursor", 0))
+    values["tags_counts"] = {name: int(count) for name, count in (data.get("tags_counts") or {}).items()}
     if values.get("timeout_minutes") is not None:
         values["timeout_minutes"] = int(values["timeout_minutes"])
     return Job(**values)

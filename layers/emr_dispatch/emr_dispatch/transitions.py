@@ -41,6 +41,8 @@ _VALUE = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 # The alert outbox's fields: a transition that ends in an alert claims it in the same write (outbox.py).
 OUTBOX_FIELDS = frozenset({"alert_pending", "alert_claimed_at", "alert_due"})
 _RECORD = frozenset({"updated_at", "history"})
+# Input outcome tags: a terminal write of a route with on_end.tag_inputs opens the work in the same write (tagging.py).
+TAG_FIELDS = frozenset({"tags_due", "tags_claimed_at", "tags_cursor"})
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class JobWrite(Update):
 
 def _advance(target: JobState) -> Transition:
     """What an event, a describe call or a controller decision moves a job forward with."""
-    ends = {"ended_at", "expires_at", *OUTBOX_FIELDS} if target.is_terminal else set()
+    ends = {"ended_at", "expires_at", *OUTBOX_FIELDS, *TAG_FIELDS} if target.is_terminal else set()
     return Transition(
         name=f"advance to {target.value}",
         sources=tuple(target.predecessors()),

@@ -44,6 +44,7 @@ def _outcomes() -> OutcomeRecorder:
     from emr_dispatch.alerts import Alerter
     from emr_dispatch.control import QueueSignal
     from emr_dispatch.outcomes import OutcomeRecorder
+    from emr_dispatch.tagging import InputTagger, TagWork
 
     settings = get_settings()
     return OutcomeRecorder(
@@ -52,6 +53,7 @@ def _outcomes() -> OutcomeRecorder:
         _capacity(),
         QueueSignal(settings.arrivals_queue_url),
         _routes,  # read on the first failure that needs a retry policy, not at the tracker's init
+        tags=TagWork(_ledger().table, InputTagger(aws.s3())),
     )
 
 

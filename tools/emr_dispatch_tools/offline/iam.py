@@ -156,6 +156,16 @@ _RENAMED_ACTIONS = {
     ("sns", "PublishBatch"): "Publish",
     ("lambda", "Invoke"): "InvokeFunction",
 }
+_VERSIONED_ACTIONS = {
+    # S3 operations authorized as another action when the request names a version (VersionId): Service
+    # Authorization Reference (Amazon S3) and the S3 API reference's permissions section of each operation.
+    "GetObject": "GetObjectVersion",
+    "HeadObject": "GetObjectVersion",
+    "GetObjectTagging": "GetObjectVersionTagging",
+    "PutObjectTagging": "PutObjectVersionTagging",
+    "DeleteObjectTagging": "DeleteObjectVersionTagging",
+    "DeleteObject": "DeleteObjectVersion",
+}
 _NO_AUTHORIZATION = frozenset({("sts", "GetCallerIdentity")})
 """Operations IAM does not authorize ("No permissions are required", STS API reference)."""
 
@@ -319,6 +329,8 @@ def _expand(prefix: str, operation: str, params: Mapping[str, Any]) -> list[tupl
         return [("GetObject", source), ("PutObject", params)]
     if prefix == "s3" and operation == "DeleteObjects":
         return [("DeleteObject", {"Bucket": params["Bucket"], "Key": o["Key"]}) for o in params["Delete"]["Objects"]]
+    if prefix == "s3" and params.get("VersionId") and operation in _VERSIONED_ACTIONS:
+        return [(_VERSIONED_ACTIONS[operation], params)]
     return [(_RENAMED_ACTIONS.get((prefix, operation), operation), params)]
 
 
