@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emr_dispatch import NAME_PREFIX
-from emr_dispatch.engines import declaration
+from emr_dispatch import engines
 from emr_dispatch.limits import OWN_TAGS, blank
 from emr_dispatch.placeholders import ALL_PLACEHOLDERS, placeholders_in, render
 
@@ -29,7 +28,7 @@ _LONGEST_VALUES = {
 def limit_problems(route: RouteFields) -> list[str]:
     """What the engine's API would refuse at every start of this route (each engine's declaration cites its
     limits), one line per problem: refused once, when the routes file is loaded."""
-    limits = declaration(route.engine).limits
+    limits = engines.declaration(route.engine).limits
     problems = limits.tags.problems(route.tags, len(OWN_TAGS))
     possibly_empty = possibly_empty_placeholders(route)
     longest_values = {**_LONGEST_VALUES, "route": route.name, "job_id": "j" * (len(route.name) + 17)}
@@ -53,6 +52,8 @@ def _step_problems(
     possibly_empty: dict[str, str],
     longest_values: dict[str, str],
 ) -> list[str]:
+    from emr_dispatch import NAME_PREFIX
+
     problems = []
     if len(NAME_PREFIX + step.name) > STEP_NAME_MAX:
         problems.append(
