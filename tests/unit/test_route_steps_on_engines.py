@@ -74,7 +74,7 @@ def test_emr_on_ec2_runs_all_three_kinds_up_to_emrs_256_steps() -> None:
 
 def test_step_names_are_unique_and_fit_emrs_step_name_with_the_prefix() -> None:
     # Given two steps with one name, and a name that EMR's 256 characters cannot hold after "emr-dispatch-"
-    assert "used twice: clean" in _refused(job=None, steps=[SPARK, SPARK])
+    assert "step names must be unique" in _refused(job=None, steps=[SPARK, SPARK])
     assert "steps[0].name" in _refused(job=None, steps=[{**COMMAND, "name": "n" * 250}])
 
 

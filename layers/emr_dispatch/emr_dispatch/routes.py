@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 from emr_dispatch.engines import DECLARATIONS, ENGINE_NAMES, declaration
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job
+from emr_dispatch.key_rules import key_refusal, steps_key_refusal
 from emr_dispatch.limits import OWN_TAGS
 from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import (
@@ -92,13 +92,8 @@ class RouteFields(_Model):
         return job_as_steps(self.job, self.name)
 
     def refuses_key(self, key: str) -> str | None:
-        """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
-        with the key's own text, so a key beginning with "-" would read as an option to the application."""
-        if key.startswith("-") and any(
-            argument.startswith("{key}") for step in self.run_steps() for argument in step.leading_arguments()
-        ):
-            return "object key begins with '-' and an application argument begins with {key}: it would be an option"
-        return None
+        """Why this route refuses an object key, or None (key_rules.py: where its steps put the key)."""
+        return steps_key_refusal(self.run_steps(), key)
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
@@ -116,14 +111,11 @@ class RouteFields(_Model):
         """Exactly one of job and steps, and only steps the route's engine runs (its declaration says which)."""
         if (self.job is None) == (self.steps is None):
             raise ValueError("job, steps: give exactly one (job: one Spark application; steps: an ordered list)")
-        if self.steps is not None:
-            names = [step.name for step in self.steps]
-            twice = sorted({name for name in names if names.count(name) > 1})
-            if twice:
-                raise ValueError(f"steps: step names must be unique in a route (used twice: {', '.join(twice)})")
-            problems = declaration(self.engine).steps_problems(self.engine_settings(), self.steps)
-            if problems:
-                raise ValueError("; ".join(problems))
+        problems = declaration(self.engine).steps_problems(self.engine_settings(), self.steps) if self.steps else []
+        if self.steps and len({step.name for step in self.steps}) < len(self.steps):
+            problems.insert(0, "steps: step names must be unique in a route")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -326,19 +318,6 @@ class RouteDecision:
 
     route: Route | None
     reason: str = ""
-
-
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def key_refusal(key: str) -> str | None:
-    """Why an object key is refused whatever the route, or None. Control characters (line breaks, NUL, escapes)
-    are never part of a data file's name: EMR's APIs reject most of them, YARN writes application arguments
-    into a launch script, and they forge lines in logs and alerts. Everything else stays data."""
-    found = _CONTROL_CHARACTER.search(key)
-    if found:
-        return f"object key has a control character (U+{ord(found.group()):04X} at {found.start()}): refused"
-    return None
 
 
 def _known_location(template: str, known: dict[str, str]) -> str:
