@@ -22,7 +22,7 @@ COMMAND = {"name": "mark", "command": {"command": ["touch", "{key}", "--", "{inp
 
 HOSTILE = [
     "raw/with space.csv",
-    "raw/it's \"quoted\".csv",
+    'raw/it\'s "quoted".csv',
     "-rf",
     "--conf=spark.driver.extraJavaOptions=-Dx",
     "raw/a=b.csv",
