@@ -14,7 +14,7 @@ from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps
 from emr_dispatch.job_steps import initial_steps
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch_tools.render import step_lines
-from sample_events import load_event
+from sample_events import STEP_EVENT_FILES, load_event
 
 NAMES = ("emr-dispatch-clean", "emr-dispatch-load", "emr-dispatch-publish")
 
@@ -125,3 +125,26 @@ def test_jobs_show_lists_each_step_with_its_state_and_times() -> None:
         "2. load  RUNNING  2026-11-23T09:01:31Z → -  s-2",
         "3. publish  PENDING",
     ]
+
+
+def test_the_step_samples_mean_what_they_say_for_a_job_of_three_steps() -> None:
+    # Given events/ samples of the orders-warehouse route's steps (real Step Status Change shapes)
+    parsed = {name: parse_event(load_event(name)) for name in STEP_EVENT_FILES}
+    assert all(event is not None and event.kind == "step" for event in parsed.values())
+    hive_failed, cancelled = parsed["emr-step-hive-failed.json"], parsed["emr-step-cancelled.json"]
+    assert hive_failed is not None
+    assert cancelled is not None
+    # Then the Hive step's failure (TERMINATE_CLUSTER) fails the job at once, naming it
+    update = interpret_steps(hive_failed, _job(), _never)
+    assert update is not None
+    assert (update.state, update.detail["step_name"]) == (JobState.FAILED, NAMES[1])
+    # And the step cancelled after it decides nothing (the failure already did)
+    assert interpret_steps(cancelled, _job(), _never) is None
+    # And the last step failing with CONTINUE fails the job once ListSteps shows the steps are over
+    continued = parsed["emr-step-failed-continue.json"]
+    assert continued is not None
+    assert continued.action_on_failure == "CONTINUE"
+    listed = _listed("COMPLETED", "COMPLETED", "FAILED")
+    update = interpret_steps(continued, _job(), lambda cluster: listed[::-1])
+    assert update is not None
+    assert (update.state, update.detail["step_name"]) == (JobState.FAILED, NAMES[2])
