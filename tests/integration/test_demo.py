@@ -18,8 +18,9 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     assert report.problems == []
     for engine in ENGINES:
         assert {job.state.value for job in report.jobs if job.engine == engine} == {"SUCCEEDED", "FAILED"}
-    # And ops got one alert per failure (3) and one notice for the retry after the Spot loss
-    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 3 + ["RETRYING"]
+    # And ops got one alert per failure (4: one per engine, and the three-step cluster failing at its Hive step) and
+    # one notice for the retry after the Spot loss
+    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 4 + ["RETRYING"]
     (retried,) = [job for job in report.jobs if job.attempts]
     assert (retried.state.value, retried.attempt, retried.launch_options) == ("SUCCEEDED", 2, {"market": "ON_DEMAND"})
     # And with every event lost, the first sweep recorded every first attempt's end, the next the retry's
@@ -57,7 +58,7 @@ def test_the_demos_first_screen_is_its_summary(
     for engine in ENGINES:
         assert engine in first_screen
     assert "failure alert(s)" in first_screen
-    assert "cleaned up: 4 of 4 EMR clusters terminated" in first_screen
+    assert "cleaned up: 6 of 6 EMR clusters terminated" in first_screen
     # ... no line of the summary is wider than the terminal, and the demo ends with the next commands to try
     summary = lines[: next(i for i, line in enumerate(lines) if line.startswith("The detail"))]
     assert len(summary) <= 24

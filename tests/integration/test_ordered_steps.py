@@ -17,6 +17,7 @@ from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.lambda_events import scheduled_event
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline import contracts, iam
 from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
 from moto_helpers import REGION, Published
 
@@ -90,6 +91,8 @@ def test_a_three_step_cluster_succeeds_when_every_step_completed(
     ]
     # When EMR runs them all
     events = list(EmrEc2Simulator().run(cluster_id))
+    listed_before = contracts.LEDGER.operations["emr.ListSteps"]
+    tracker_calls = iam.LEDGER.by_principal["TrackerFunction"]
     results = _track(stack, events)
     # Then the first step's completion does not end the job: the last one's does
     job = _job(ledger, job_id)
@@ -99,6 +102,11 @@ def test_a_three_step_cluster_succeeds_when_every_step_completed(
     assert [state for _, state in _steps(job)] == ["COMPLETED"] * 3
     assert all(job.steps[f"s{i}"].get("started_at") and job.steps[f"s{i}"].get("ended_at") for i in range(3))
     assert alerts() == []
+    # And the tracker's ListSteps (the end of a job of several steps) was checked against EMR's model and the
+    # tracker's role (a violation or a denial would have failed this test through the offline checks' plugin)
+    assert contracts.LEDGER.operations["emr.ListSteps"] > listed_before
+    assert iam.LEDGER.by_principal["TrackerFunction"] > tracker_calls
+    assert "elasticmapreduce:ListSteps" in iam.LEDGER.actions
 
 
 def test_events_out_of_order_and_twice_never_move_a_step_back_nor_end_the_job_early(

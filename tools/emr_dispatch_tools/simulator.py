@@ -125,9 +125,10 @@ class EmrEc2Simulator:
         self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED, fail_at: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Drive one cluster and its steps, in order, to its end, yielding each state-change event. With
-        STEP_FAILURE, the step named ``fail_at`` (default: the first) fails; what follows is what its
-        ActionOnFailure makes EMR do: TERMINATE_CLUSTER cancels the pending steps and ends the cluster with errors,
-        CANCEL_AND_WAIT cancels them and leaves the cluster WAITING, CONTINUE runs the next steps."""
+        STEP_FAILURE, the step named ``fail_at`` fails (default: the cluster's first Hive step, else its first);
+        what follows is what its ActionOnFailure makes EMR do: TERMINATE_CLUSTER cancels the pending steps and
+        ends the cluster with errors, CANCEL_AND_WAIT cancels them and leaves the cluster WAITING, CONTINUE runs
+        the next steps."""
         # moto's models are edited in place; typed loosely because the simulator adds attributes.
         cluster: Any = emr_backends[self._account_id][self._region].clusters[cluster_id]
         steps: list[Any] = list(cluster.steps)
@@ -146,7 +147,8 @@ class EmrEc2Simulator:
         yield self._cluster_event(cluster, "RUNNING", None)
         if not steps:
             return
-        failing = (fail_at or steps[0].name) if outcome is Outcome.STEP_FAILURE else None
+        hive = [step.name for step in steps if step.args[:1] == ["hive-script"]]
+        failing = (fail_at or (hive or [steps[0].name])[0]) if outcome is Outcome.STEP_FAILURE else None
         for index, step in enumerate(steps):
             step.state = "RUNNING"
             step.start_date_time = self._clock.moment()
