@@ -19,7 +19,7 @@ from emr_dispatch_tools.lambda_events import scheduled_event
 from emr_dispatch_tools.moto_stack import DeployedStack
 from emr_dispatch_tools.offline import contracts, iam
 from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
-from moto_helpers import REGION, Published
+from moto_helpers import REGION, Published, cluster_state
 
 Alerts = Callable[[], list[Published]]
 
@@ -191,3 +191,21 @@ def test_with_every_event_lost_the_sweeper_reads_the_steps_and_ends_the_job(
     else:
         assert job.state is JobState.FAILED
         assert [state for _, state in _steps(job)] == ["COMPLETED", "FAILED", "CANCELLED"]
+
+
+def test_cancel_and_wait_fails_the_job_at_the_step_and_emr_dispatch_ends_the_waiting_cluster(
+    stack: DeployedStack, ledger: Ledger, alerts: Alerts, tmp_path: Path
+) -> None:
+    # Given a job whose Hive step fails with cancel_and_wait (EMR cancels the steps after it and the cluster WAITS)
+    routes = _routes(tmp_path, hive_action="cancel_and_wait")
+    job_id, cluster_id = _launch(stack, routes)
+    # When EMR runs it
+    _track(stack, list(EmrEc2Simulator().run(cluster_id, Outcome.STEP_FAILURE)))
+    # Then the job FAILED at that step, and the cluster left waiting was terminated by emr-dispatch
+    job = _job(ledger, job_id)
+    assert job.state is JobState.FAILED
+    assert [state for _, state in _steps(job)] == ["COMPLETED", "FAILED", "CANCELLED"]
+    assert cluster_state(cluster_id) in ("TERMINATING", "TERMINATED")
+    assert any("terminat" in action for action in job.actions)
+    (alert,) = alerts()
+    assert "Step name:  load" in alert.message

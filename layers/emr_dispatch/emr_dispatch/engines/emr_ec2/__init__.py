@@ -32,6 +32,7 @@ from emr_dispatch.engines.emr_ec2.events import (
     text,
 )
 from emr_dispatch.engines.emr_ec2.request import (
+    HADOOP_JAR_STEP_MAX,
     LOG_PREFIX,
     NAME,
     NAME_MAX,
@@ -94,7 +95,13 @@ DECLARATION = EngineDeclaration(
     route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
     engine_class="emr_dispatch.engines.emr_ec2:build",
     log_prefix=LOG_PREFIX,
-    limits=ApiLimits(name_max=NAME_MAX, entry_point_max=10280, argument_max=10280, tags=TAG_RULES),
+    limits=ApiLimits(
+        name_max=NAME_MAX,
+        entry_point_max=10280,
+        argument_max=10280,
+        tags=TAG_RULES,
+        step_total_max=HADOOP_JAR_STEP_MAX,
+    ),
     failure_causes=FailureCauses(
         capacity=frozenset({"INSTANCE_FAILURE"}),
         spot=frozenset({"INSTANCE_FLEET_TIMEOUT"}),  # fleets could not get their (Spot) capacity in time
