@@ -106,7 +106,7 @@ def test_the_default_stack_comes_from_samconfig(
 def test_routes_check_accepts_the_shipped_routes() -> None:
     result = runner.invoke(app, ["routes", "check", str(ROOT / "config" / "routes.yaml")])
     assert result.exit_code == 0, result.output
-    assert "5 route(s) valid" in result.stdout
+    assert "6 route(s) valid" in result.stdout
 
 
 def test_routes_check_names_the_route_and_field_of_an_invalid_file(tmp_path: Path) -> None:
