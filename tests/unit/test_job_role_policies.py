@@ -53,7 +53,8 @@ def test_each_job_role_reads_and_writes_what_its_engine_and_routes_use(block: st
     reads, writes = _granted(policy, "s3:GetObject"), _granted(policy, "s3:PutObject")
     # Then the role reads every route's script and the batch manifests ...
     for route in routes:
-        assert _work_prefix(route.job.entry_point) in reads, route.name
+        for script in (script for step in route.run_steps() for script in step.scripts()):
+            assert _work_prefix(script) in reads, route.name
         if route.output:
             assert _work_prefix(route.output) in writes, route.name
     assert f"arn:aws:s3:::WORK/{MANIFEST_PREFIX}*" in reads
