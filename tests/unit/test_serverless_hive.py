@@ -7,6 +7,8 @@ hive.metastore.warehouse.dir in every example)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from typing import Any
 
@@ -14,10 +16,12 @@ import pytest
 from botocore.model import StructureShape
 from botocore.session import get_session
 
-from builders import job
-from emr_dispatch.engines.emr_serverless import hive
-from emr_dispatch.errors import EngineError
+from builders import job, route, settings
+from emr_dispatch.engines.emr_serverless import EmrServerlessEngine, hive
+from emr_dispatch.engines.emr_serverless.route_settings import EmrServerlessSettings
+from emr_dispatch.errors import EngineError, RoutesError
 from emr_dispatch.route_steps import HiveStep
+from emr_dispatch.routes import Route, parse_routes
 
 _VALUES = {
     "work_bucket": "work-bucket",
@@ -178,7 +182,104 @@ def test_the_driver_refuses_what_exceeds_the_models_lengths() -> None:
     assert "initQueryFile" in str(raised.value)
 
 
-def _route() -> Any:
-    from builders import route
+def _route(**hive_overrides: Any) -> Route:
+    """An emr-serverless route whose one step is a Hive step."""
+    raw = {"script": "s3://{work_bucket}/hive/orders.q", "variables": {"INPUT": "{input_uri}"}, **hive_overrides}
+    return route("emr-serverless", job=None, steps=[{"name": "load", "hive": raw}])
 
-    return route("emr-serverless")
+
+class _NoActiveJobs:
+    def has_active_jobs(self, engine: str, detail: str, value: str) -> bool:
+        return False
+
+
+def _engine(**overrides: Any) -> EmrServerlessEngine:
+    return EmrServerlessEngine(settings(**overrides), _NoActiveJobs())
+
+
+# ------------------------------------------------------------------ the route and its request
+def test_a_hive_route_starts_on_the_stacks_hive_application_with_a_hive_driver() -> None:
+    # Given an emr-serverless route whose step is a Hive step, and a stack with a Spark and a Hive application
+    hive_route = _route(init_script="s3://{work_bucket}/hive/init.q")
+    # When the StartJobRun request of a job is built
+    request = _engine().build_start_job_run_request(job(engine="emr-serverless", key="raw/o.csv"), hive_route)
+    # Then it goes to the HIVE application with a hive driver (and no sparkSubmit), logs as for Spark
+    assert request["applicationId"] == "00fhive456serverless"
+    assert set(request["jobDriver"]) == {"hive"}
+    assert request["jobDriver"]["hive"]["query"] == "s3://work-bucket/hive/orders.q"
+    assert request["jobDriver"]["hive"]["initQueryFile"] == "s3://work-bucket/hive/init.q"
+    assert "--hivevar INPUT=s3://landing/raw/o.csv" in request["jobDriver"]["hive"]["parameters"]
+    logs = request["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
+    assert logs == "s3://work-bucket/emr-serverless-logs/"
+    # And a Spark route of the same stack keeps the Spark application
+    spark = _engine().build_start_job_run_request(job(engine="emr-serverless"), route("emr-serverless"))
+    assert spark["applicationId"] == "00fabc123serverless"
+    assert set(spark["jobDriver"]) == {"sparkSubmit"}
+
+
+def test_a_routes_own_application_wins_and_no_hive_application_is_a_clear_error() -> None:
+    # Given a Hive route naming its own application
+    own = _route()
+    own = own.model_copy(update={"emr_serverless": EmrServerlessSettings(application_id="00fown")})
+    a_job = job(engine="emr-serverless", key="raw/o.csv")
+    assert _engine().build_start_job_run_request(a_job, own)["applicationId"] == "00fown"
+    # And a stack without a Hive application, which never falls back to the Spark one
+    with pytest.raises(EngineError) as raised:
+        _engine(emr_serverless_hive_application_id="").build_start_job_run_request(a_job, _route())
+    assert raised.value.code == "NO_APPLICATION"
+    assert "EmrServerlessHiveApplicationId" in str(raised.value)
+
+
+def test_a_hive_job_runs_logs_are_the_hive_drivers() -> None:
+    # Given a Hive job started on EMR Serverless (moto-free: the engine's client answers StartJobRun)
+    class _Client:
+        def start_job_run(self, **request: Any) -> dict[str, Any]:
+            return {"applicationId": request["applicationId"], "jobRunId": "00run1", "arn": "arn"}
+
+    engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client=_Client())  # type: ignore[arg-type]
+    started = engine.start(job(engine="emr-serverless", key="raw/o.csv"), _route())
+    started_job = dataclasses.replace(
+        job(engine="emr-serverless"), engine_id=started.engine_id, engine_details=started.details
+    )
+    # Then its log locations are under HIVE_DRIVER, as EMR Serverless writes them for Hive
+    assert engine.log_locations(started_job) == [
+        "s3://work-bucket/emr-serverless-logs/applications/00fhive456serverless/jobs/00run1/HIVE_DRIVER/stderr.gz",
+        "s3://work-bucket/emr-serverless-logs/applications/00fhive456serverless/jobs/00run1/HIVE_DRIVER/stdout.gz",
+    ]
+
+
+def test_routes_check_refuses_hive_text_that_would_split_and_actions_on_failure() -> None:
+    # Given Hive routes on emr-serverless with a hiveconf value holding a space, and an action on failure
+    with pytest.raises(RoutesError) as spaced:
+        _route(hiveconf={"mapreduce.job.name": "nightly orders"})
+    with pytest.raises(RoutesError) as action:
+        route(
+            "emr-serverless",
+            job=None,
+            steps=[{"name": "l", "action_on_failure": "continue", "hive": {"script": "s3://b/q"}}],
+        )
+    # Then each is refused naming the route and the field
+    assert "route 'orders'" in str(spaced.value.problems)
+    assert "steps[0].hive.hiveconf.mapreduce.job.name" in "\n".join(spaced.value.problems)
+    assert "steps[0].action_on_failure: EMR Serverless has no action on failure" in "\n".join(action.value.problems)
+
+
+def test_an_init_script_longer_than_init_query_file_allows_is_refused_at_routes_check() -> None:
+    # Given an init script that can render longer than Hive.initQueryFile's 256 characters
+    with pytest.raises(RoutesError) as refused:
+        _route(init_script="s3://{work_bucket}/" + "i" * 200 + ".q")
+    # Then routes check says so, naming the field and the model's member
+    assert "steps[0].hive.init_script: can render" in "\n".join(refused.value.problems)
+    assert "Hive.initQueryFile" in "\n".join(refused.value.problems)
+
+
+def test_an_arriving_object_whose_key_would_split_is_skipped_with_the_reason() -> None:
+    # Given a routes file with a Hive route on emr-serverless
+    routes = parse_routes({"version": 1, "routes": [json.loads(_route().model_dump_json(exclude_none=True))]})
+    # When objects arrive
+    hostile = routes.decide("landing", "raw/a b --hiveconf x=y.csv", "work-bucket")
+    fine = routes.decide("landing", "raw/dt=2026-12-01/a.csv", "work-bucket")
+    # Then the hostile one is skipped with the reason, the other is taken
+    assert hostile.route is None
+    assert "hive variable INPUT" in hostile.reason
+    assert fine.route is not None

@@ -98,7 +98,8 @@ class RouteFields(_Model):
             argument.startswith("{key}") for step in self.run_steps() for argument in step.leading_arguments()
         ):
             return "object key begins with '-' and an application argument begins with {key}: it would be an option"
-        return None
+        key_check = declaration(self.engine).key_check
+        return key_check(self.run_steps(), key) if key_check else None
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""

@@ -29,7 +29,7 @@ from emr_dispatch.engines.declaration import (
     StackSetting,
     stack_setting,
 )
-from emr_dispatch.engines.emr_serverless.hive import hive_driver, hive_step
+from emr_dispatch.engines.emr_serverless.hive import hive_driver, hive_step, steps_key_refusal, steps_problems
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.limits import TagRules
@@ -90,6 +90,11 @@ DECLARATION = EngineDeclaration(
     # EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
     start_per_second=1.0,
     start_burst=25,
+    # A job run runs one Spark application or one Hive query (StartJobRun jobDriver: sparkSubmit or hive).
+    step_kinds=("spark", "hive"),
+    max_steps=1,
+    steps_check=steps_problems,
+    key_check=steps_key_refusal,
 )
 _STATES = {
     "RUNNING": JobState.RUNNING,

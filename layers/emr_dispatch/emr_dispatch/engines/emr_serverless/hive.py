@@ -13,16 +13,16 @@ arrives (``key_refusal``): skipped with the reason, never crashing a batch, neve
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from emr_dispatch.engines.base import INVALID_REQUEST, placeholder_values
+from emr_dispatch.engines.base import INVALID_REQUEST, placeholder_values, single_step
 from emr_dispatch.errors import EngineError
 from emr_dispatch.placeholders import INPUT_PLACEHOLDERS, placeholders_in, render
 
 if TYPE_CHECKING:
     from emr_dispatch.jobs import Job
-    from emr_dispatch.route_steps import HiveStep
+    from emr_dispatch.route_steps import HiveStep, Step
     from emr_dispatch.routes import RouteFields
 
 QUERY_MAX = 10280
@@ -124,6 +124,44 @@ def route_problems(step: HiveStep, where: str) -> list[str]:
 
 def hive_step(route: RouteFields) -> HiveStep | None:
     """The route's Hive step, if its one step is one (EMR Serverless runs one step per job: its declaration)."""
-    steps: Any = getattr(route, "steps", None) or ()
-    step: HiveStep | None = steps[0].hive if len(steps) == 1 else None
-    return step
+    return single_step(route).hive
+
+
+def steps_problems(settings: Any, steps: Sequence[Step]) -> list[str]:
+    """What EMR Serverless refuses in a route's steps beyond their kinds and count (the declaration's
+    steps_check): a job run has no action on failure, a Hive step's own text must stay one word in the
+    parameters string, and its init script must fit initQueryFile."""
+    problems = [
+        f"steps[{index}].action_on_failure: EMR Serverless has no action on failure (EMR on EC2 steps have)"
+        for index, step in enumerate(steps)
+        if step.action_on_failure != "terminate_cluster"
+    ]
+    for index, step in enumerate(steps):
+        if step.hive is None:
+            continue
+        where = f"steps[{index}].hive"
+        problems += route_problems(step.hive, where)
+        if step.hive.init_script:
+            longest = len(render(step.hive.init_script, _LONGEST_STATIC))
+            if longest > INIT_QUERY_FILE_MAX:
+                problems.append(
+                    f"{where}.init_script: can render {longest} characters; EMR Serverless allows"
+                    f" {INIT_QUERY_FILE_MAX} (Hive.initQueryFile)"
+                )
+    return problems
+
+
+def steps_key_refusal(steps: Sequence[Step], key: str) -> str | None:
+    """The declaration's key_check: why a route with these steps refuses an object key (key_refusal)."""
+    return next((reason for step in steps if step.hive and (reason := key_refusal(step.hive, key))), None)
+
+
+_LONGEST_STATIC = {
+    "work_bucket": "b" * 63,
+    "route": "r" * 40,
+    "job_id": "j" * 57,
+    "attempt": "99",
+    "output_uri": "s" * 1024,
+    "inputs_manifest_uri": "s" * 1024,
+}
+"""The longest values a script's static placeholders take (S3 bucket names ≤ 63, route names ≤ 40, job ids ≤ 57)."""
