@@ -56,15 +56,17 @@ def word_problem(value: str) -> str | None:
     return None
 
 
-def hive_parameters(step: HiveStep, values: Mapping[str, str]) -> str:
+def hive_parameters(step: HiveStep, values: Mapping[str, str], checked: Mapping[str, str] | None = None) -> str:
     """The ``parameters`` string: the default and the route's ``--hiveconf`` properties, then ``--hivevar``
-    variables, each ``name=value`` rendered and checked to stay one word (EngineError otherwise)."""
+    variables, each ``name=value`` rendered and checked to stay one word (EngineError otherwise). ``checked``:
+    the values the check renders with (default ``values``); `routes explain` without a stack renders the work
+    bucket as ``<WorkBucket>``, which is no bucket name, so its check stands a real-looking bucket in."""
     conf = {**DEFAULT_HIVECONF, **step.hiveconf}
     words: list[str] = []
     for flag, where, settings in (("--hiveconf", "hiveconf", conf), ("--hivevar", "variables", step.variables)):
         for name, template in settings.items():
             value = render(template, values)
-            problem = word_problem(value)
+            problem = word_problem(render(template, checked or values))
             if problem:
                 raise EngineError(
                     f"hive {where}.{name} renders {value!r}, which has {problem}: EMR Serverless reads its Hive"
@@ -82,7 +84,10 @@ def hive_driver(job: Job, route: RouteFields, step: HiveStep, work_bucket: str) 
     driver = {"query": render(step.script, values)}
     if step.init_script:
         driver["initQueryFile"] = render(step.init_script, values)
-    driver["parameters"] = hive_parameters(step, values)
+    # A bucket name is one word (S3 bucket naming rules): the check stands one in for the work bucket, whatever
+    # `routes explain` shows in its place; everything else is checked as rendered.
+    checked = placeholder_values(job, route, "work-bucket")
+    driver["parameters"] = hive_parameters(step, values, checked)
     for field, limit in (("query", QUERY_MAX), ("initQueryFile", INIT_QUERY_FILE_MAX), ("parameters", PARAMETERS_MAX)):
         if len(driver.get(field, "")) > limit:
             raise EngineError(
