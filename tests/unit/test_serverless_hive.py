@@ -283,3 +283,14 @@ def test_an_arriving_object_whose_key_would_split_is_skipped_with_the_reason() -
     assert hostile.route is None
     assert "hive variable INPUT" in hostile.reason
     assert fine.route is not None
+
+
+def test_a_route_reading_the_hive_scratch_and_warehouse_is_a_loop() -> None:
+    # Given a Hive route on emr-serverless and a route that reads the work bucket's emr-serverless-hive/ prefix
+    hive_route = json.loads(_route().model_dump_json(exclude_none=True))
+    reader = {**hive_route, "name": "reader", "match": {"prefix": "emr-serverless-hive/"}}
+    # When the routes file is checked
+    with pytest.raises(RoutesError) as refused:
+        parse_routes({"version": 1, "routes": [hive_route, reader]})
+    # Then it is refused as an S3 → EMR → S3 loop through Hive's default directories
+    assert "Hive scratch and warehouse" in "\n".join(refused.value.problems)

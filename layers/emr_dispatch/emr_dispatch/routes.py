@@ -106,6 +106,9 @@ class RouteFields(_Model):
         written: list[tuple[str, str, str | None]] = [
             ("engine logs", declaration(self.engine).log_uri("{work_bucket}"), ".gz")
         ]
+        written += [
+            (what, f"s3://{{work_bucket}}/{prefix}", None) for what, prefix in declaration(self.engine).work_prefixes
+        ]
         if self.output:
             written.insert(0, ("output", self.output, None))
         if self.batching.mode == "batch":
@@ -269,6 +272,11 @@ class RoutesFile(_Model):
         """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
         or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
         locations = [(f"{declared.name} logs", declared.log_uri(work_bucket)) for declared in DECLARATIONS]
+        locations += [
+            (f"{declared.name} {what}", f"s3://{work_bucket}/{prefix}")
+            for declared in DECLARATIONS
+            for what, prefix in declared.work_prefixes
+        ]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
             if route.output:

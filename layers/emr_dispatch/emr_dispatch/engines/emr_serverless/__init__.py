@@ -29,7 +29,13 @@ from emr_dispatch.engines.declaration import (
     StackSetting,
     stack_setting,
 )
-from emr_dispatch.engines.emr_serverless.hive import hive_driver, hive_step, steps_key_refusal, steps_problems
+from emr_dispatch.engines.emr_serverless.hive import (
+    HIVE_PREFIX,
+    hive_driver,
+    hive_step,
+    steps_key_refusal,
+    steps_problems,
+)
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.limits import TagRules
@@ -95,6 +101,7 @@ DECLARATION = EngineDeclaration(
     max_steps=1,
     steps_check=steps_problems,
     key_check=steps_key_refusal,
+    work_prefixes=(("Hive scratch and warehouse", HIVE_PREFIX),),
 )
 _STATES = {
     "RUNNING": JobState.RUNNING,
