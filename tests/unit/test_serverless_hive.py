@@ -294,3 +294,32 @@ def test_a_route_reading_the_hive_scratch_and_warehouse_is_a_loop() -> None:
         parse_routes({"version": 1, "routes": [hive_route, reader]})
     # Then it is refused as an S3 → EMR → S3 loop through Hive's default directories
     assert "Hive scratch and warehouse" in "\n".join(refused.value.problems)
+
+
+def test_the_orphan_search_lists_runs_of_both_stack_applications() -> None:
+    # Given EMR Serverless answering ListJobRuns for the stack's Spark and Hive applications
+    class _Pages:
+        def __init__(self, runs: dict[str, list[dict[str, str]]]) -> None:
+            self.runs = runs
+
+        def paginate(self, applicationId: str, states: list[str]) -> list[dict[str, Any]]:
+            return [{"jobRuns": self.runs.get(applicationId, [])}]
+
+    class _Client:
+        def get_paginator(self, name: str) -> _Pages:
+            assert name == "list_job_runs"
+            return _Pages(
+                {
+                    "00fabc123serverless": [{"id": "r1", "name": "emr-dispatch-returns-0123456789abcdef-a1"}],
+                    "00fhive456serverless": [
+                        {"id": "r2", "name": "emr-dispatch-refunds-hive-0123456789abcdef-a1"},
+                        {"id": "r3", "name": "someone-elses-run"},
+                    ],
+                }
+            )
+
+    engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client=_Client())  # type: ignore[arg-type]
+    # When the sweeper asks what runs
+    running = engine.list_running()
+    # Then emr-dispatch's runs of both applications are found, nobody else's
+    assert sorted(r.engine_id for r in running) == ["00fabc123serverless/r1", "00fhive456serverless/r2"]
