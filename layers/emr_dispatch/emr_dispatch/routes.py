@@ -93,7 +93,8 @@ class RouteFields(_Model):
 
     def refuses_key(self, key: str) -> str | None:
         """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
-        with the key's own text, so a key beginning with "-" would read as an option to the application."""
+        with the key's own text, so a key beginning with "-" would read as an option to the application. The
+        engine may refuse more (its declaration's key_check: EMR Serverless, a key a Hive variable cannot carry)."""
         if key.startswith("-") and any(
             argument.startswith("{key}") for step in self.run_steps() for argument in step.leading_arguments()
         ):
