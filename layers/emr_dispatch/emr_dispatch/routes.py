@@ -92,13 +92,21 @@ class RouteFields(_Model):
         return job_as_steps(self.job, self.name)
 
     def refuses_key(self, key: str) -> str | None:
-        """Why this route refuses an object key, or None (key_rules.py: where its steps put the key)."""
-        return steps_key_refusal(self.run_steps(), key)
+        """Why this route refuses an object key, or None: where its steps put the key (key_rules.py), then what its
+        engine refuses (its declaration's key_check: EMR Serverless, a key a Hive variable cannot carry)."""
+        refused = steps_key_refusal(self.run_steps(), key)
+        if refused:
+            return refused
+        key_check = declaration(self.engine).key_check
+        return key_check(self.run_steps(), key) if key_check else None
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
         written: list[tuple[str, str, str | None]] = [
             ("engine logs", declaration(self.engine).log_uri("{work_bucket}"), ".gz")
+        ]
+        written += [
+            (what, f"s3://{{work_bucket}}/{prefix}", None) for what, prefix in declaration(self.engine).work_prefixes
         ]
         if self.output:
             written.insert(0, ("output", self.output, None))
@@ -260,6 +268,11 @@ class RoutesFile(_Model):
         """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
         or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
         locations = [(f"{declared.name} logs", declared.log_uri(work_bucket)) for declared in DECLARATIONS]
+        locations += [
+            (f"{declared.name} {what}", f"s3://{work_bucket}/{prefix}")
+            for declared in DECLARATIONS
+            for what, prefix in declared.work_prefixes
+        ]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
             if route.output:

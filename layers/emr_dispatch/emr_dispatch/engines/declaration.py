@@ -110,6 +110,11 @@ class EngineDeclaration:
     step_kinds: tuple[str, ...] = ("spark",)
     max_steps: int = 1
     steps_check: Callable[[Any, Sequence[Any]], list[str]] | None = None
+    # ``key_check`` (steps, key) → why the engine refuses an object key for these steps (None: it takes it); the
+    # object is skipped with the reason when it arrives (EMR Serverless: a Hive variable's one-string parameters).
+    key_check: Callable[[Sequence[Any], str], str | None] | None = None
+    # Other key prefixes of the work bucket its jobs write (what, prefix): never inputs, like its logs.
+    work_prefixes: tuple[tuple[str, str], ...] = ()
 
     def steps_problems(self, settings: Any, steps: Sequence[Any], given: bool = True) -> list[str]:
         """Why this engine cannot run these steps (route_steps.Step), naming each field; empty: it can. ``given``:
