@@ -28,7 +28,6 @@ def _route(step: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="findings-hive.md H1: routes check misses an output that is not one word")
 def test_a_route_every_start_of_which_is_refused_is_refused_at_load() -> None:
     # Given a Hive step whose variable carries {output_uri}, the route's output holding a space
     raw = _route(
@@ -85,7 +84,6 @@ def test_hive_scratch_and_warehouse_overridden_into_a_matched_prefix_is_refused_
     assert decision.route is None
 
 
-@pytest.mark.xfail(strict=True, reason="findings-hive.md H5: a key no variable carries is refused for {bucket}")
 def test_a_key_that_no_hive_variable_carries_is_not_refused() -> None:
     # Given a Hive step whose only input-derived variable is the bucket (bucket names are one word by S3's rules)
     step = {"name": "q", "hive": {"script": "s3://{work_bucket}/q.sql", "variables": {"SRC": "{bucket}"}}}

@@ -136,7 +136,9 @@ class RouteFields(_Model):
             twice = sorted({name for name in names if names.count(name) > 1})
             if twice:
                 raise ValueError(f"steps: step names must be unique in a route (used twice: {', '.join(twice)})")
-            problems = declaration(self.engine).steps_problems(self.engine_settings(), self.steps)
+            declared = declaration(self.engine)
+            problems = declared.steps_problems(self.engine_settings(), self.steps)
+            problems += declared.route_check(self) if declared.route_check else []
             if problems:
                 raise ValueError("; ".join(problems))
         return self

@@ -33,6 +33,7 @@ from emr_dispatch.engines.emr_serverless.hive import (
     HIVE_PREFIX,
     hive_driver,
     hive_step,
+    route_check,
     steps_key_refusal,
     steps_problems,
 )
@@ -101,6 +102,7 @@ DECLARATION = EngineDeclaration(
     max_steps=1,
     steps_check=steps_problems,
     key_check=steps_key_refusal,
+    route_check=route_check,
     work_prefixes=(("Hive scratch and warehouse", HIVE_PREFIX),),
 )
 _STATES = {
