@@ -47,7 +47,6 @@ def test_a_route_every_start_of_which_is_refused_is_refused_at_load() -> None:
         pytest.fail(f"routes check accepted a route whose every start is refused: {exc}")
 
 
-@pytest.mark.xfail(strict=True, reason="findings-hive.md H2: the shipped Hive example moves the landed input")
 def test_the_shipped_hive_example_never_moves_or_deletes_the_landed_input() -> None:
     # Given the refunds-hive route's scripts (config/routes.yaml)
     script = (ROOT / "jobs" / "load_refunds.q").read_text()
@@ -56,7 +55,6 @@ def test_the_shipped_hive_example_never_moves_or_deletes_the_landed_input() -> N
     assert not re.search(r"LOAD\s+DATA\s+INPATH\s+'\$\{INPUT\}'", script, re.IGNORECASE)
 
 
-@pytest.mark.xfail(strict=True, reason="findings-hive.md H3: a persistent table created once at job 1's folder")
 def test_the_shipped_hive_example_reads_only_its_own_jobs_data() -> None:
     # Given the init script: a table created IF NOT EXISTS at the job's own output folder
     init = (ROOT / "jobs" / "create_refunds.q").read_text()
