@@ -45,7 +45,6 @@ def test_a_lone_continue_step_that_failed_does_not_succeed_the_job_on_the_cluste
     assert update.state is JobState.FAILED
 
 
-@pytest.mark.xfail(strict=True, reason="findings-steps.md S2: {key} in a shell script of a command step")
 def test_a_key_inside_a_bash_c_script_is_refused_or_the_route_is() -> None:
     # Given a command step whose program is a shell running a script that holds the key
     steps = [{"name": "copy", "command": {"command": ["bash", "-c", "aws s3 cp s3://{bucket}/{key} /tmp/in"]}}]
@@ -59,7 +58,6 @@ def test_a_key_inside_a_bash_c_script_is_refused_or_the_route_is() -> None:
     assert decision.route is None
 
 
-@pytest.mark.xfail(strict=True, reason="findings-steps.md S2: {key} in hive -e text of a command step")
 def test_a_key_inside_a_hive_e_query_is_refused_or_the_route_is() -> None:
     # Given a command step running Hive's CLI on a query that holds the key (bypassing the hive step's key rules)
     steps = [{"name": "q", "command": {"command": ["hive", "-e", "SELECT * FROM t WHERE f = '{key}'"]}}]
