@@ -112,7 +112,6 @@ def test_a_cluster_end_with_a_step_not_yet_ended_in_list_steps_does_not_succeed_
     assert update is None or update.state is JobState.FAILED
 
 
-@pytest.mark.xfail(strict=True, reason="findings-steps.md S5: the demo's warehouse table lives on the cluster")
 def test_the_shipped_hive_step_loads_into_storage_that_outlives_the_cluster() -> None:
     # Given the orders-warehouse route (config/routes.yaml) and its Hive script; EMR keeps Hive's metastore in a
     # MySQL database on the primary node ("When a cluster terminates ... local data is lost", EMR Release Guide,
@@ -125,5 +124,25 @@ def test_the_shipped_hive_step_loads_into_storage_that_outlives_the_cluster() ->
         step.hive and "hive.metastore.warehouse.dir" in step.hive.hiveconf for step in route.run_steps()
     )
     # Then the table it loads is external (LOCATION in S3) or the route moves the metastore/warehouse off the cluster
-    managed_orders = re.search(r"CREATE TABLE IF NOT EXISTS orders \([^;]*?;", script, re.DOTALL)
+    managed_orders = re.search(r"CREATE (?:EXTERNAL )?TABLE IF NOT EXISTS orders \([^;]*?;", script, re.DOTALL)
     assert warehouse_outside or (managed_orders is not None and "LOCATION" in managed_orders.group())
+
+
+def test_the_shipped_hive_steps_tables_are_external_in_s3_and_its_staging_table_is_the_jobs_own() -> None:
+    # Given the orders-warehouse route's Hive script and the variables the route gives it
+    root = Path(__file__).resolve().parents[2]
+    script = (root / "jobs" / "load_orders.q").read_text()
+    route = next(r for r in load_routes_file(root / "config" / "routes.yaml").routes if r.name == "orders-warehouse")
+    load = next(step for step in route.run_steps() if step.hive is not None)
+    assert load.hive is not None
+    # Then the warehouse table is EXTERNAL at a location in S3 the route gives (outliving the cluster), shared by
+    # every job (no job-derived placeholder in it), and under the route's output (never an arrival of any route)
+    assert re.search(r"CREATE EXTERNAL TABLE IF NOT EXISTS orders \([^;]*LOCATION '\$\{WAREHOUSE\}orders/';", script)
+    warehouse = load.hive.variables["WAREHOUSE"]
+    assert warehouse.startswith("s3://{work_bucket}/output/{route}/")
+    assert "{job_id}" not in warehouse
+    assert "{key}" not in warehouse
+    # And the staging table over the job's cleaned folder is session-only (TEMPORARY): with a metastore that
+    # outlives the job, a later job never reads an earlier job's folder through it
+    assert re.search(r"CREATE TEMPORARY EXTERNAL TABLE orders_clean_staging \(", script)
+    assert "IF NOT EXISTS orders_clean_staging" not in script
