@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import builders
 from emr_dispatch.engines.emr_ec2.events import parse_event
 from emr_dispatch.engines.emr_ec2.steps import interpret_steps
@@ -71,7 +69,6 @@ def test_a_key_inside_a_hive_e_query_is_refused_or_the_route_is() -> None:
     assert decision.route is None
 
 
-@pytest.mark.xfail(strict=True, reason="findings-steps.md S3: the route snapshot outgrows a DynamoDB item")
 def test_a_route_whose_snapshot_cannot_fit_a_job_item_is_refused_at_load() -> None:
     # Given 60 steps (EMR allows 256), each within EMR's 10,240 characters per HadoopJarStep
     steps = [
