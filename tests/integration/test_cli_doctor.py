@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 from moto_patches import answer_eventbridge_configuration
 from typer.testing import CliRunner
@@ -17,6 +19,8 @@ from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.cli import EXIT_NO_STACK, EXIT_UNHEALTHY, app
 from emr_dispatch_tools.cli.doctor import EMR_CLEANUP_ROLE, bucket_region
 
+ROOT = Path(__file__).resolve().parents[2]
+ROUTES = ROOT / "config" / "routes.yaml"
 REGION = "us-east-1"
 STACK = "emr-dispatch-doctor"
 runner = CliRunner()
@@ -65,8 +69,14 @@ def _brought_bucket(name: str, region: str, eventbridge: bool) -> None:
         )
 
 
-def _doctor() -> tuple[int, dict[str, str], dict[str, dict[str, str]]]:
-    result = runner.invoke(app, ["doctor", "--stack", STACK, "--region", REGION, "--output", "json"])
+def _application(kind: str) -> str:
+    client = boto3.client("emr-serverless", region_name=REGION)
+    created = client.create_application(name=kind.lower(), releaseLabel="emr-7.5.0", type=kind, clientToken=kind)
+    return created["applicationId"]
+
+
+def _doctor(*extra: str) -> tuple[int, dict[str, str], dict[str, dict[str, str]]]:
+    result = runner.invoke(app, ["doctor", "--stack", STACK, "--region", REGION, "--output", "json", *extra])
     report = json.loads(result.stdout)
     return (
         result.exit_code,
@@ -78,9 +88,12 @@ def _doctor() -> tuple[int, dict[str, str], dict[str, dict[str, str]]]:
 def test_a_prepared_account_with_a_good_brought_bucket_is_healthy(account: None) -> None:
     # Given default EMR roles, EMR's cleanup role, and a brought landing bucket in the stack's Region with
     # EventBridge notifications on
+    # and the HIVE application the shipped Hive route (refunds-hive) runs on
     _prepared_account()
     _brought_bucket("partner-drops", REGION, eventbridge=True)
-    moto_stack.deploy(STACK, parameters={"LandingBucketName": "partner-drops"}, region=REGION)
+    hive = _application("HIVE")
+    parameters = {"LandingBucketName": "partner-drops", "EmrServerlessHiveApplicationId": hive}
+    moto_stack.deploy(STACK, parameters=parameters, region=REGION)
     # When the doctor checks the stack
     code, statuses, checks = _doctor()
     # Then everything it checks is fine and it exits 0
@@ -157,3 +170,30 @@ def test_a_spark_application_named_as_the_hive_application_is_a_problem_with_its
     assert "--type HIVE" in checks["EMR Serverless Hive application"]["fix"]
     # And an empty parameter is skipped, not a problem (routes may name their own)
     assert statuses["EMR Serverless application"] == "skipped"
+
+
+def test_shipped_hive_routes_without_an_application_are_a_problem_naming_them(account: None) -> None:
+    # Given a stack without EmrServerlessHiveApplicationId, its shipped routes holding refunds-hive (no
+    # application of its own)
+    moto_stack.deploy(STACK, region=REGION)
+    # When the doctor checks it with the shipped routes file
+    code, statuses, checks = _doctor("--routes", str(ROUTES))
+    # Then the Hive application is a problem naming the route and both fixes
+    assert code == EXIT_UNHEALTHY
+    hive = checks["EMR Serverless Hive application"]
+    assert statuses["EMR Serverless Hive application"] == "problem"
+    assert "refunds-hive" in hive["message"]
+    assert "--type HIVE" in hive["fix"]
+    assert "application_id" in hive["fix"]
+
+
+def test_without_hive_routes_an_empty_hive_application_is_skipped(account: None, tmp_path: Path) -> None:
+    # Given routes with no Hive route (the shipped file without refunds-hive)
+    raw = yaml.safe_load(ROUTES.read_text())
+    raw["routes"] = [route for route in raw["routes"] if route["name"] != "refunds-hive"]
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(yaml.safe_dump(raw))
+    moto_stack.deploy(STACK, region=REGION)
+    # When the doctor checks the stack with them, Then the empty parameter is skipped, as before
+    _, statuses, _ = _doctor("--routes", str(routes))
+    assert statuses["EMR Serverless Hive application"] == "skipped"

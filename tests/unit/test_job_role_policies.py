@@ -82,3 +82,19 @@ def test_the_serverless_job_role_reads_and_writes_hives_default_scratch_and_ware
             assert prefix in _granted(policy, action), (location, action)
     # And nothing of another engine's Hive prefix (EMR on EKS runs no Hive)
     assert not any("hive" in resource for resource in _granted(_policies()["job-role-emr-eks"], "s3:PutObject"))
+
+
+def test_the_serverless_job_role_reads_the_output_a_hive_route_writes() -> None:
+    # Given the shipped Hive routes: their scripts read what they write under the output (a manifest, staged files)
+    policy = _policies()["job-role-emr-serverless"]
+    hive_routes = [
+        route
+        for route in load_routes_file(ROOT / "config" / "routes.yaml").routes
+        if route.engine == "emr-serverless" and any(step.hive for step in route.run_steps())
+    ]
+    assert hive_routes
+    # Then the role reads its output as well as writing it, and reads, never deletes, the landing bucket
+    for route in hive_routes:
+        assert route.output
+        assert _work_prefix(route.output) in _granted(policy, "s3:GetObject"), route.name
+    assert not any("LANDING" in resource for resource in _granted(policy, "s3:DeleteObject"))

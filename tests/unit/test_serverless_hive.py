@@ -323,3 +323,27 @@ def test_the_orphan_search_lists_runs_of_both_stack_applications() -> None:
     running = engine.list_running()
     # Then emr-dispatch's runs of both applications are found, nobody else's
     assert sorted(r.engine_id for r in running) == ["00fabc123serverless/r1", "00fhive456serverless/r2"]
+
+
+def _hive_raw(output: str, **hive_fields: Any) -> dict[str, Any]:
+    step = {"name": "q", "hive": {"script": "s3://{work_bucket}/q.sql", **hive_fields}}
+    route = {"name": "hv", "match": {"bucket": "landing"}, "engine": "emr-serverless", "emr_serverless": {}}
+    return {"version": 1, "routes": [{**route, "output": output, "steps": [step]}]}
+
+
+@pytest.mark.parametrize("where", ["variables", "hiveconf"])
+def test_a_parameter_holding_an_output_that_is_not_one_word_is_refused_at_load(where: str) -> None:
+    # Given a Hive parameter carrying {output_uri}, the route's output holding a space
+    raw = _hive_raw("s3://{work_bucket}/out dir/{route}/", **{where: {"OUT": "{output_uri}"}})
+    # When loaded, Then the route is refused, naming the field and the output as the cause
+    with pytest.raises(RoutesError, match=rf"steps\[0\]\.hive\.{where}\.OUT: .*the route's output"):
+        parse_routes(raw)
+
+
+def test_a_parameter_holding_a_one_word_output_is_taken_and_starts() -> None:
+    # Given the same step with an output made of one word (placeholders rendered with their values)
+    routes = parse_routes(_hive_raw("s3://{work_bucket}/out/{route}/{job_id}/", variables={"OUT": "{output_uri}"}))
+    # When a job of it is built, Then the parameters carry the output
+    engine = EmrServerlessEngine(settings(), active_jobs=None)  # type: ignore[arg-type]  # no start: no slots read
+    request = engine.build_start_job_run_request(job(route_name="hv", engine="emr-serverless"), routes.routes[0])
+    assert "--hivevar OUT=s3://" in request["jobDriver"]["hive"]["parameters"]

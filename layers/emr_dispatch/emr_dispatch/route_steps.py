@@ -9,6 +9,7 @@ variable — never an option, a program, a script or a parameter. Loaded with th
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -27,6 +28,11 @@ HiveVariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$
 HiveConfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,255}$")]
 StepName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\u0020-\ud7ff\ue000-\ufffd]+$")]
 """EMR StepConfig.Name: XmlStringMaxLen256 (botocore emr model), no line breaks here."""
+
+_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+_LOCATION_NAME = re.compile(r"(dir|directory|location)$")
+"""A hiveconf property naming a directory Hive writes: the last part of its name ends in dir or location
+(hive.exec.scratchdir, hive.metastore.warehouse.dir, hive.metastore.warehouse.external.dir, hive.querylog.location)."""
 
 _INPUT_HINT = "input placeholders are only allowed where the value stays data"
 
@@ -50,6 +56,20 @@ class HiveStep(RouteModel):
         for name, value in self.variables.items():
             check_template(value, ALL_PLACEHOLDERS, f"variables.{name}", "")
         return self
+
+    def written_locations(self, output: str | None) -> list[tuple[str, str]]:
+        """(property, s3:// location template) of every hiveconf directory in S3 this step's jobs write (the
+        scratch and warehouse directories, any ``*dir`` or ``*location`` property): never inputs. ``output``: the
+        route's output template, which ``{output_uri}`` stands for. Non-S3 values (HDFS, local) are no loop."""
+        written = []
+        for name, value in self.hiveconf.items():
+            if not _LOCATION_NAME.search(name.rsplit(".", 1)[-1].lower()):
+                continue
+            location = value.replace("{output_uri}", output or "", 1) if value.startswith("{output_uri}") else value
+            scheme = next((scheme for scheme in _S3_SCHEMES if location.lower().startswith(scheme)), None)
+            if scheme is not None:
+                written.append((name, "s3://" + location[len(scheme) :]))
+        return written
 
 
 class CommandStep(RouteModel):

@@ -112,18 +112,33 @@ class RouteFields(_Model):
             written.insert(0, ("output", self.output, None))
         if self.batching.mode == "batch":
             written.append(("input manifests", f"s3://{{work_bucket}}/{MANIFEST_PREFIX}", ".json"))
-        return written
+        return written + [(what, location, None) for what, location in self.step_writes()]
+
+    def step_writes(self) -> list[tuple[str, str]]:
+        """(what, s3:// location template) its steps write beyond the output, on any engine: a Hive step's
+        scratch, warehouse and other directories its hiveconf sets (the engine's defaults are its work_prefixes)."""
+        return [
+            (f"step {step.name!r} hiveconf {name}", location)
+            for step in self.run_steps()
+            if step.hive is not None
+            for name, location in step.hive.written_locations(self.output)
+        ]
 
     @model_validator(mode="after")
     def _job_or_steps(self) -> RouteFields:
         """Exactly one of job and steps, and only steps the route's engine runs (its declaration says which)."""
         if (self.job is None) == (self.steps is None):
             raise ValueError("job, steps: give exactly one (job: one Spark application; steps: an ordered list)")
-        problems = declaration(self.engine).steps_problems(self.engine_settings(), self.steps) if self.steps else []
-        if self.steps and len({step.name for step in self.steps}) < len(self.steps):
-            problems.insert(0, "steps: step names must be unique in a route")
-        if problems:
-            raise ValueError("; ".join(problems))
+        if self.steps is not None:
+            names = [step.name for step in self.steps]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"steps: step names must be unique in a route (used twice: {', '.join(twice)})")
+            declared = declaration(self.engine)
+            problems = declared.steps_problems(self.engine_settings(), self.steps)
+            problems += declared.route_check(self) if declared.route_check else []
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -275,9 +290,11 @@ class RoutesFile(_Model):
         ]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
+            known = {"work_bucket": work_bucket, "route": route.name}
             if route.output:
-                known = {"work_bucket": work_bucket, "route": route.name}
                 locations.append((f"the output of route {route.name!r}", _known_location(route.output, known)))
+            for what, location in route.step_writes():
+                locations.append((f"route {route.name!r} {what}", _known_location(location, known)))
         for what, location in locations:
             written_bucket, _, prefix = location.removeprefix("s3://").partition("/")
             if written_bucket in (bucket, "") and key.startswith(prefix):

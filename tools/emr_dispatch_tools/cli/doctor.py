@@ -8,20 +8,25 @@ application and EMR on EKS virtual cluster its parameters name. Read-only: it ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
 from botocore.exceptions import ClientError
 
+from emr_dispatch.errors import RoutesError
+from emr_dispatch.routes import Route, load_routes_file
 from emr_dispatch_tools.cli.common import (
+    DEFAULT_ROUTES,
     EXIT_UNHEALTHY,
     Deployment,
     Output,
     OutputOption,
     ProfileOption,
     RegionOption,
+    RoutesOption,
     StackOption,
     command,
     console,
@@ -58,11 +63,19 @@ def bucket_region(location: dict[str, Any]) -> str:
 class Doctor:
     """The checks, over one deployment's clients (a moto account in tests)."""
 
-    def __init__(self, client: Callable[[str], Any], region: str, parameters: dict[str, str], outputs: dict[str, str]):
+    def __init__(
+        self,
+        client: Callable[[str], Any],
+        region: str,
+        parameters: dict[str, str],
+        outputs: dict[str, str],
+        routes: Sequence[Route] | None = None,
+    ):
         self._client = client
         self._region = region
         self._parameters = parameters
         self._outputs = outputs
+        self._routes = routes  # the routes file the stack ships, when the doctor could read it
 
     def run(self) -> list[Check]:
         return [
@@ -190,7 +203,18 @@ class Doctor:
         return self._serverless_application("EMR Serverless application", "EmrServerlessApplicationId", "SPARK")
 
     def serverless_hive_application(self) -> Check:
-        return self._serverless_application("EMR Serverless Hive application", "EmrServerlessHiveApplicationId", "HIVE")
+        what, parameter = "EMR Serverless Hive application", "EmrServerlessHiveApplicationId"
+        needing = [route.name for route in self._routes or () if _needs_stack_hive_application(route)]
+        if needing and not self._parameters.get(parameter, ""):
+            return Check(
+                what,
+                PROBLEM,
+                f"{parameter} is empty and {len(needing)} Hive route(s) name no application of their own"
+                f" ({', '.join(needing)}): every start of them is refused",
+                f"create an application with --type HIVE and redeploy with {parameter} set to its id, or set"
+                " emr_serverless.application_id in those routes",
+            )
+        return self._serverless_application(what, parameter, "HIVE")
 
     def _serverless_application(self, what: str, parameter: str, kind: str) -> Check:
         """The application a stack parameter names: it exists, can still run jobs, and is of the type its jobs
@@ -235,6 +259,22 @@ class Doctor:
         return Check(what, OK, f"virtual cluster {cluster_id} is RUNNING")
 
 
+def _needs_stack_hive_application(route: Route) -> bool:
+    """A Hive route on EMR Serverless that names no application: its jobs run on EmrServerlessHiveApplicationId."""
+    if route.engine != "emr-serverless" or not any(step.hive for step in route.run_steps()):
+        return False
+    return not getattr(route.engine_settings(), "application_id", None)
+
+
+def shipped_routes(path: Path) -> list[Route] | None:
+    """The routes of the file the stack ships, or None when it cannot be read here (its checks are then skipped;
+    `emr-dispatch routes check` says why a file is invalid)."""
+    try:
+        return list(load_routes_file(path).routes)
+    except (FileNotFoundError, RoutesError):
+        return None
+
+
 def stack_parameters(deployment: Deployment) -> dict[str, str]:
     stacks = deployment.client("cloudformation").describe_stacks(StackName=deployment.stack)["Stacks"]
     return {item["ParameterKey"]: item.get("ParameterValue", "") for item in stacks[0].get("Parameters", [])}
@@ -249,13 +289,15 @@ def doctor(
     region: RegionOption = None,
     profile: ProfileOption = None,
     output: OutputOption = Output.table,
+    routes_file: RoutesOption = DEFAULT_ROUTES,
 ) -> None:
     """Check a deployed stack's surroundings: the landing bucket's Region and EventBridge notifications, the
-    roles its parameters name, EMR's service-linked role, the engines it points at. Read-only; exits 9 when
-    something needs fixing."""
+    roles its parameters name, EMR's service-linked role, the engines it points at (and that the shipped routes
+    need). Read-only; exits 9 when something needs fixing."""
     deployment = Deployment.connect(stack, region, profile)
     outputs = deployment.outputs  # also says "no such stack" (exit 6) before anything else
-    doctor_ = Doctor(deployment.client, deployment.region, stack_parameters(deployment), outputs)
+    parameters = stack_parameters(deployment)
+    doctor_ = Doctor(deployment.client, deployment.region, parameters, outputs, shipped_routes(routes_file))
     checks = doctor_.run()
     problems = [check for check in checks if check.status == PROBLEM]
     if output is Output.json:

@@ -113,6 +113,9 @@ class EngineDeclaration:
     # ``key_check`` (steps, key) → why the engine refuses an object key for these steps (None: it takes it); the
     # object is skipped with the reason when it arrives (EMR Serverless: a Hive variable's one-string parameters).
     key_check: Callable[[Sequence[Any], str], str | None] | None = None
+    # ``route_check`` (route) → what every start of a route's steps would be refused for, seen with the whole route
+    # (EMR Serverless: a Hive parameter holding {output_uri} is one word only if the route's output is).
+    route_check: Callable[[Any], list[str]] | None = None
     # Other key prefixes of the work bucket its jobs write (what, prefix): never inputs, like its logs.
     work_prefixes: tuple[tuple[str, str], ...] = ()
 

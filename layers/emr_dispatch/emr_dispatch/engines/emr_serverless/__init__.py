@@ -20,7 +20,6 @@ from emr_dispatch.engines.base import (
     spark_driver,
     start_error,
     tags_for,
-    text_field,
 )
 from emr_dispatch.engines.declaration import (
     ApiLimits,
@@ -29,15 +28,17 @@ from emr_dispatch.engines.declaration import (
     StackSetting,
     stack_setting,
 )
+from emr_dispatch.engines.emr_serverless.events import NAME, RETRY_EVENT, STATE_EVENT, interpret, parse_event
 from emr_dispatch.engines.emr_serverless.hive import (
     HIVE_PREFIX,
     hive_driver,
     hive_step,
+    route_check,
     steps_key_refusal,
     steps_problems,
 )
-from emr_dispatch.errors import EngineError, MalformedEventError
-from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
+from emr_dispatch.errors import EngineError
+from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.settings import Settings
 
@@ -47,9 +48,6 @@ if TYPE_CHECKING:
     from emr_dispatch.engines.emr_serverless.route_settings import EmrServerlessSettings
     from emr_dispatch.routes import Route
 
-NAME = "emr-serverless"
-STATE_EVENT = "EMR Serverless Job Run State Change"
-RETRY_EVENT = "EMR Serverless Job Run Retry"
 APPLICATION = StackSetting("EMR_SERVERLESS_APPLICATION_ID", shown_as="<EmrServerlessApplicationId>")
 JOB_ROLE = StackSetting("EMR_SERVERLESS_JOB_ROLE_ARN", shown_as="<EmrServerlessJobRoleName as an ARN>")
 HIVE_APPLICATION = StackSetting("EMR_SERVERLESS_HIVE_APPLICATION_ID", shown_as="<EmrServerlessHiveApplicationId>")
@@ -101,14 +99,9 @@ DECLARATION = EngineDeclaration(
     max_steps=1,
     steps_check=steps_problems,
     key_check=steps_key_refusal,
+    route_check=route_check,
     work_prefixes=(("Hive scratch and warehouse", HIVE_PREFIX),),
 )
-_STATES = {
-    "RUNNING": JobState.RUNNING,
-    "SUCCESS": JobState.SUCCEEDED,
-    "FAILED": JobState.FAILED,
-    "CANCELLED": JobState.CANCELLED,
-}
 ENGINE_TIMEOUT_MARGIN_MINUTES = 15
 """EMR Serverless' own timeout is the route's plus this: three sweeps (every 5 minutes) to record TIMED_OUT, alert
 and cancel before the engine cancels the run itself, which would look like a plain cancel (docs/decisions.md)."""
@@ -214,26 +207,7 @@ class EmrServerlessEngine:
         return True
 
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
-        detail_type = event.get("detail-type")
-        if detail_type not in (STATE_EVENT, RETRY_EVENT):
-            return None
-        detail = event.get("detail")
-        if not isinstance(detail, dict):
-            raise MalformedEventError(f"{detail_type}: detail is missing or not an object")
-        application_id = text_field(detail, "applicationId")
-        job_run_id = text_field(detail, "jobRunId", "id")
-        state = text_field(detail, "state") or ""
-        if not application_id or not job_run_id or (detail_type == STATE_EVENT and not state):
-            raise MalformedEventError(f"{detail_type}: applicationId, jobRunId or state is missing")
-        return EngineEvent(
-            engine=NAME,
-            engine_id=f"{application_id}/{job_run_id}",
-            kind="retry" if detail_type == RETRY_EVENT else "job-run",
-            state=state,
-            name=text_field(detail, "jobRunName", "name") or "",
-            reason_message=text_field(detail, "stateDetails", "message"),
-            time=str(event.get("time", "")),
-        )
+        return parse_event(event)
 
     def describe(self, job: Job) -> EngineEvent | None:
         details = job.engine_details
@@ -245,7 +219,7 @@ class EmrServerlessEngine:
             engine_id=str(job.engine_id),
             kind="job-run",
             state=str(run.get("state", "")),
-            reason_message=_text(run.get("stateDetails")),
+            reason_message=str(run["stateDetails"]) if run.get("stateDetails") else None,
         )
 
     def _get_job_run(self, job: Job) -> dict[str, Any]:
@@ -257,14 +231,7 @@ class EmrServerlessEngine:
         return dict(run["jobRun"])
 
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
-        if event.kind == "retry":
-            # The engine retries the run itself: the job is (again) running; the ledger records it.
-            return StateUpdate(JobState.RUNNING, "job-run RETRY", "ENGINE_RETRY", event.reason_message)
-        target = _STATES.get(event.state)
-        if target is None:
-            return None  # SUBMITTED, PENDING, SCHEDULED, QUEUED, CANCELLING
-        code = f"JOB_RUN_{event.state}" if target.is_terminal else None
-        return StateUpdate(target, f"job-run {event.state}", code, event.reason_message)
+        return interpret(event)
 
     def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
         """Every terminal state: GetJobRun carries stateDetails, duration and billed resources."""
@@ -354,7 +321,3 @@ def engine_timeout_minutes(route_timeout_minutes: int) -> int:
     """executionTimeoutMinutes of a route's runs: beyond the route's timeout by a margin, within the API's maximum
     (at the maximum the two coincide; a run EMR Serverless cancels past the deadline is still TIMED_OUT)."""
     return min(route_timeout_minutes + ENGINE_TIMEOUT_MARGIN_MINUTES, MAX_EXECUTION_TIMEOUT_MINUTES)
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value else None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emr_dispatch.engines.base import INVALID_REQUEST, placeholder_values, single_step
 from emr_dispatch.errors import EngineError
-from emr_dispatch.placeholders import INPUT_PLACEHOLDERS, placeholders_in, render
+from emr_dispatch.placeholders import ALL_PLACEHOLDERS, placeholders_in, render
 
 if TYPE_CHECKING:
     from emr_dispatch.jobs import Job
@@ -30,6 +30,9 @@ INIT_QUERY_FILE_MAX = 256
 PARAMETERS_MAX = 102400
 """emr-serverless Hive.query, Hive.initQueryFile, Hive.parameters: String, 1 to these lengths, pattern .*\\S.*
 (botocore emr-serverless service-2.json, shape Hive)."""
+
+KEY_CARRIERS = frozenset({"key", "input_uri"})
+"""The placeholders that carry an object key into a variable ({bucket} alone does not: a bucket name is one word)."""
 
 HIVE_PREFIX = "emr-serverless-hive/"
 """Key prefix, in the work bucket, of the Hive scratch and warehouse directories a route does not set."""
@@ -100,7 +103,7 @@ def hive_driver(job: Job, route: RouteFields, step: HiveStep, work_bucket: str) 
 def key_refusal(step: HiveStep, key: str) -> str | None:
     """Why an object key is refused by this Hive step, or None: a key that a variable would carry but that is
     not one word (a space, a quote, "$", ";"…) — the object is skipped with this reason."""
-    carriers = sorted(name for name, value in step.variables.items() if placeholders_in(value) & INPUT_PLACEHOLDERS)
+    carriers = sorted(name for name, value in step.variables.items() if placeholders_in(value) & KEY_CARRIERS)
     problem = word_problem(key) if carriers else None
     if problem is None:
         return None
@@ -110,21 +113,38 @@ def key_refusal(step: HiveStep, key: str) -> str | None:
     )
 
 
-def route_problems(step: HiveStep, where: str) -> list[str]:
+def route_problems(step: HiveStep, where: str, output: str | None = None, route_name: str = "route") -> list[str]:
     """What every start of this Hive step would be refused for, found when the routes file is loaded: the
-    route's own text in the parameters (hiveconf values, the fixed part of variable values) that is not one
-    word. Rendered values are checked again at each start (hive_parameters)."""
+    route's own text in the parameters (hiveconf values, the fixed part of variable values, the route's output
+    where {output_uri} stands) that is not one word. Rendered values are checked again at each start."""
+    stand_ins = {placeholder: "x" for placeholder in ALL_PLACEHOLDERS} | {
+        "work_bucket": "work-bucket",  # a bucket name is one word (S3 bucket naming rules)
+        "route": route_name,
+        "job_id": "j",
+        "attempt": "1",
+    }
+    stand_ins["output_uri"] = render(output, stand_ins) if output else ""
     problems = []
     for field, settings in (("hiveconf", step.hiveconf), ("variables", step.variables)):
         for name, template in settings.items():
-            fixed = render(template, {placeholder: "x" for placeholder in placeholders_in(template)})
-            problem = word_problem(fixed)
+            problem = word_problem(render(template, stand_ins))
             if problem:
+                because = " (the route's output)" if "output_uri" in placeholders_in(template) else ""
                 problems.append(
-                    f"{where}.{field}.{name}: {template!r} has {problem}; EMR Serverless reads Hive parameters as"
-                    f" one string: use only {WORD_CHARACTERS}"
+                    f"{where}.{field}.{name}: {template!r} renders with {problem}{because}; EMR Serverless reads"
+                    f" Hive parameters as one string: use only {WORD_CHARACTERS}"
                 )
     return problems
+
+
+def route_check(route: RouteFields) -> list[str]:
+    """The declaration's route_check: every Hive step's parameters, with the route's output (route_problems)."""
+    return [
+        problem
+        for index, step in enumerate(route.run_steps())
+        if step.hive is not None
+        for problem in route_problems(step.hive, f"steps[{index}].hive", route.output, route.name)
+    ]
 
 
 def hive_step(route: RouteFields) -> HiveStep | None:
@@ -145,7 +165,6 @@ def steps_problems(settings: Any, steps: Sequence[Step]) -> list[str]:
         if step.hive is None:
             continue
         where = f"steps[{index}].hive"
-        problems += route_problems(step.hive, where)
         if step.hive.init_script:
             longest = len(render(step.hive.init_script, _LONGEST_STATIC))
             if longest > INIT_QUERY_FILE_MAX:
