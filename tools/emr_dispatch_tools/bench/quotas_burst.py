@@ -28,6 +28,7 @@ from emr_dispatch_tools.bench import quotas_world as world
 from emr_dispatch_tools.bench.burst import REGION, Burst
 from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
 from emr_dispatch_tools.offline.drive import QueueDriver
+from emr_dispatch_tools.offline.moto_direct import direct_requests
 from emr_dispatch_tools.offline.moto_speed import faster_moto
 from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, EMR, SERVERLESS, MeterReport, QuotaMeter
 
@@ -112,7 +113,7 @@ def _run(burst: Burst, name: str) -> QuotaRun:
 
     result = QuotaRun(name, objects=len(burst.objects), deliveries=len(burst.order))
     began = time.perf_counter()
-    with mock_aws(), faster_moto(), tallied_logs():
+    with mock_aws(), faster_moto(), direct_requests(), tallied_logs():
         deployed = moto_stack.deploy_with_engines("emr-dispatch-quotas", region=REGION)
         application_id = deployed.parameters["EmrServerlessApplicationId"]
         virtual_cluster_id = deployed.parameters["EmrEksVirtualClusterId"]
