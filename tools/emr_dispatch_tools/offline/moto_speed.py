@@ -13,6 +13,9 @@ partition; a query of an index reads the items of that index partition, from an 
 keeps none): built on the index's first query, refreshed for the key of every write moto's backend makes
 (PutItem, UpdateItem, DeleteItem, and each item of a transaction, also a cancelled one). moto still filters,
 sorts, limits and pages what it is given.
+Its sort of the found items is keyed on plain strings when every sort attribute is a string (the same order as
+DynamoType's comparisons, without one per step), and the found items are not deep-copied before moto projects
+and filters them (both make new items or only read; the handler renders them at once).
 
 ``faster_moto`` installs both. Tests (tests/integration/test_moto_speed.py) hold both to moto's own answers.
 """
@@ -27,6 +30,8 @@ from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import dynamo_type as _dynamo_type
+from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 
 _OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
@@ -170,6 +175,40 @@ class _Indexes:
             index.refresh(hash_key, range_key)
 
 
+def _sorted_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's sort of query results, keyed on the values when every sort attribute is a string: DynamoType
+    compares two strings as Python does (``__eq__`` on type and value, ``__lt__`` on the value), so the order is
+    the same, without a DynamoType comparison per step. Anything else: moto's own sort."""
+
+    def sorted_items(
+        self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
+    ) -> Any:
+        names = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        keys = []
+        for item in items:
+            values = [item.attrs.get(name) for name in names]
+            if any(value is None or value.type != "S" for value in values):
+                return original(self, hash_key_attrs, range_key_attrs, items)
+            keys.append(tuple(value.value for value in values))
+        order = sorted(range(len(items)), key=keys.__getitem__)  # stable, as list.sort
+        items[:] = [items[i] for i in order]
+        return items
+
+    return sorted_items
+
+
+def _no_results_copy(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Table.query copies the items it found before projecting and filtering them, which only make new items
+    (Item.project) or read them; the handler renders them at once. A list of items is handed over as is."""
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, list) and all(isinstance(item, Item) for item in value):
+            return list(value)
+        return original(value, memo)
+
+    return deepcopy
+
+
 _WRITES = ("put_item", "update_item", "delete_item")  # every write of moto's backend (transactions call these)
 
 
@@ -178,6 +217,7 @@ def partition_queries() -> Iterator[None]:
     """Inside the block, moto's Query reads only the asked partition: of the table, or of an index (from an index
     kept beside the table, refreshed after every write moto's backend makes)."""
     original: Callable[..., Any] = Table.query
+    sorted_items: Callable[..., Any] = Table.sorted_items
     writes: dict[str, Callable[..., Any]] = {name: getattr(DynamoDBBackend, name) for name in _WRITES}
     transact: Callable[..., Any] = DynamoDBBackend.transact_write_items
     indexes = _Indexes()
@@ -221,6 +261,11 @@ def partition_queries() -> Iterator[None]:
                         indexes.written(self, request["TableName"], attributes)
 
     Table.query = query  # type: ignore[method-assign]
+    Table.sorted_items = _sorted_items(Table.sorted_items)  # type: ignore[method-assign]
+    module_copy = getattr(table_module, "copy")  # noqa: B009 - moto's module does not export it
+    shim = types.SimpleNamespace(**{name: getattr(copy, name) for name in ("copy", "deepcopy")})
+    shim.deepcopy = _no_results_copy(copy.deepcopy)
+    setattr(table_module, "copy", shim)  # noqa: B010
     for name in _WRITES:
         setattr(DynamoDBBackend, name, indexed(name))
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
@@ -228,6 +273,8 @@ def partition_queries() -> Iterator[None]:
         yield
     finally:
         Table.query = original  # type: ignore[method-assign]
+        Table.sorted_items = sorted_items  # type: ignore[method-assign]
+        setattr(table_module, "copy", module_copy)  # noqa: B010
         for name, write in writes.items():
             setattr(DynamoDBBackend, name, write)
         DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
