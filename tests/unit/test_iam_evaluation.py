@@ -16,7 +16,7 @@ from emr_dispatch.engines.emr_ec2 import build_run_job_flow_request
 from emr_dispatch.engines.emr_eks import EmrEksEngine
 from emr_dispatch.engines.emr_serverless import EmrServerlessEngine
 from emr_dispatch_tools.moto_stack import TEMPLATE
-from emr_dispatch_tools.offline import iam, sar, stack_policies
+from emr_dispatch_tools.offline import iam, iam_requests, sar, stack_policies
 
 ACCOUNT = stack_policies.ACCOUNT
 PARAMETERS = {"EmrServerlessJobRoleName": "serverless-job", "EmrEksJobRoleName": "eks-job"}
@@ -53,7 +53,7 @@ def _stack_key(monkeypatch: pytest.MonkeyPatch) -> None:
     def encryption_key(service: str, arn: str, region: str) -> str | None:
         return key if arn.split("/index/")[0] in ours else None
 
-    monkeypatch.setattr(iam, "_encryption_key", encryption_key)
+    monkeypatch.setattr(iam_requests, "_encryption_key", encryption_key)
 
 
 def denials(who: iam.Principal, service: str, operation: str, params: dict[str, Any]) -> list[str]:
