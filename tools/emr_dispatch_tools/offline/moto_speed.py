@@ -111,8 +111,8 @@ def item_level_rollback() -> Iterator[None]:
 
 
 class _Index:
-    """One global or local secondary index of a moto table: the primary keys of the items in each index partition
-    (by the index's hash value), read from moto's own items. Built when first queried, then refreshed for every key
+    """One global or local secondary index of a moto table: moto's items in each index partition (by the index's
+    hash value), by primary key. Built when first queried, then refreshed for every key
     a write names (``refresh``), so it follows moto's in-place updates too."""
 
     def __init__(self, table: Table, index_name: str) -> None:
@@ -121,7 +121,7 @@ class _Index:
         self.attribute = (
             "" if index is None else next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
         )
-        self._partitions: dict[tuple[str, Any], dict[tuple[Any, Any], None]] = {}
+        self._partitions: dict[tuple[str, Any], dict[tuple[Any, Any], Any]] = {}  # → moto's Item (current)
         self._where: dict[tuple[Any, Any], tuple[str, Any]] = {}
         for partition in table.items.values():
             for item in _items_of(table, partition):
@@ -136,12 +136,11 @@ class _Index:
         value = item.attrs.get(self.attribute) if item is not None else None
         if value is not None:
             where = (value.type, _hashable(value.value))
-            self._partitions.setdefault(where, {})[key] = None
+            self._partitions.setdefault(where, {})[key] = item
             self._where[key] = where
 
     def items(self, hash_value: Any) -> list[Any]:
-        keys = self._partitions.get((hash_value.type, _hashable(hash_value.value)), {})
-        return [item for key in keys if (item := self._table.get_item(*key)) is not None]
+        return list(self._partitions.get((hash_value.type, _hashable(hash_value.value)), {}).values())
 
 
 def _hashable(value: Any) -> Any:
