@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-QUOTA_ARRIVALS = 10_000
+QUOTA_ARRIVALS = 2_000
 SWEEP_JOBS = 2_000
 
 
