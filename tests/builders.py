@@ -18,6 +18,7 @@ _ENGINE_VARIABLES = {
     "emr_subnet_id": "EMR_SUBNET_ID",
     "emr_serverless_application_id": "EMR_SERVERLESS_APPLICATION_ID",
     "emr_serverless_job_role_arn": "EMR_SERVERLESS_JOB_ROLE_ARN",
+    "emr_serverless_hive_application_id": "EMR_SERVERLESS_HIVE_APPLICATION_ID",
     "emr_eks_virtual_cluster_id": "EMR_EKS_VIRTUAL_CLUSTER_ID",
     "emr_eks_job_role_arn": "EMR_EKS_JOB_ROLE_ARN",
 }
@@ -38,6 +39,7 @@ def settings(**overrides: Any) -> Settings:
         "emr_subnet_id": "",
         "emr_serverless_application_id": "00fabc123serverless",
         "emr_serverless_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/serverless-job",
+        "emr_serverless_hive_application_id": "00fhive456serverless",
         "emr_eks_virtual_cluster_id": "vc123eks",
         "emr_eks_job_role_arn": f"arn:aws:iam::{ACCOUNT}:role/eks-job",
     }

@@ -128,3 +128,32 @@ def test_no_such_stack_exits_6(account: None) -> None:
 @pytest.mark.parametrize(("location", "region"), [({}, "us-east-1"), ({"LocationConstraint": "EU"}, "eu-west-1")])
 def test_bucket_locations_read_as_regions(location: dict[str, str], region: str) -> None:
     assert bucket_region(location) == region
+
+
+def test_the_serverless_applications_are_checked_for_the_type_their_jobs_need(account: None) -> None:
+    # Given a stack deployed with a SPARK and a HIVE application, as moto_stack.deploy_with_engines makes
+    moto_stack.deploy_with_engines(STACK, region=REGION)
+    # When the doctor checks it
+    _, statuses, checks = _doctor()
+    # Then both applications are found of the right type
+    assert statuses["EMR Serverless application"] == "ok", checks["EMR Serverless application"]
+    assert statuses["EMR Serverless Hive application"] == "ok", checks["EMR Serverless Hive application"]
+    assert "(HIVE)" in checks["EMR Serverless Hive application"]["message"]
+
+
+def test_a_spark_application_named_as_the_hive_application_is_a_problem_with_its_fix(account: None) -> None:
+    # Given a stack whose Hive application parameter names an application of type SPARK
+    spark = boto3.client("emr-serverless", region_name=REGION).create_application(
+        name="spark-only", releaseLabel="emr-7.5.0", type="SPARK", clientToken="doctor-spark"
+    )["applicationId"]
+    moto_stack.deploy(STACK, parameters={"EmrServerlessHiveApplicationId": spark}, region=REGION)
+    # When the doctor checks it
+    code, statuses, checks = _doctor()
+    # Then the Hive application is a problem naming the type found and needed, and how to fix it
+    assert code == EXIT_UNHEALTHY
+    assert statuses["EMR Serverless Hive application"] == "problem"
+    # (GetApplication spells types "Spark"/"Hive", CreateApplication takes "SPARK"/"HIVE": compared either way)
+    assert "type spark" in checks["EMR Serverless Hive application"]["message"].lower()
+    assert "--type HIVE" in checks["EMR Serverless Hive application"]["fix"]
+    # And an empty parameter is skipped, not a problem (routes may name their own)
+    assert statuses["EMR Serverless application"] == "skipped"

@@ -18,8 +18,16 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     assert report.problems == []
     for engine in ENGINES:
         assert {job.state.value for job in report.jobs if job.engine == engine} == {"SUCCEEDED", "FAILED"}
-    # And ops got one alert per failure (3) and one notice for the retry after the Spot loss
-    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 3 + ["RETRYING"]
+    # And ops got one alert per failure (one per engine, and the Hive job's) and one notice for the retry after the
+    # Spot loss
+    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 4 + ["RETRYING"]
+    # And the Hive jobs ran on the stack's HIVE application, the failed one alerted with EMR Serverless' stateDetails
+    hive_application = report.stack.parameters["EmrServerlessHiveApplicationId"]
+    hive_jobs = [job for job in report.jobs if job.inputs[0].key in demo.HIVE_KEYS]
+    assert {job.engine_details["application_id"] for job in hive_jobs} == {hive_application}
+    assert {job.state.value for job in hive_jobs} == {"SUCCEEDED", "FAILED"}
+    (failed_hive,) = [job for job in hive_jobs if job.state.value == "FAILED"]
+    assert any(str(failed_hive.reason_message) in str(alert["message"]) for alert in report.alerts)
     (retried,) = [job for job in report.jobs if job.attempts]
     assert (retried.state.value, retried.attempt, retried.launch_options) == ("SUCCEEDED", 2, {"market": "ON_DEMAND"})
     # And with every event lost, the first sweep recorded every first attempt's end, the next the retry's

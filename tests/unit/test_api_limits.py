@@ -218,6 +218,7 @@ def test_an_argument_that_renders_empty_is_refused_before_any_engine_call(engine
     # Given a route that reached the launcher with {output_uri} alone and no output (a routes layer built
     # before `routes check` refused it: model_copy skips validation as an older release's load did)
     checked = route(engine)
+    assert checked.job is not None
     unchecked = checked.model_copy(
         update={
             "output": None,

@@ -53,7 +53,8 @@ def test_each_job_role_reads_and_writes_what_its_engine_and_routes_use(block: st
     reads, writes = _granted(policy, "s3:GetObject"), _granted(policy, "s3:PutObject")
     # Then the role reads every route's script and the batch manifests ...
     for route in routes:
-        assert _work_prefix(route.job.entry_point) in reads, route.name
+        for script in (script for step in route.run_steps() for script in step.scripts()):
+            assert _work_prefix(script) in reads, route.name
         if route.output:
             assert _work_prefix(route.output) in writes, route.name
     assert f"arn:aws:s3:::WORK/{MANIFEST_PREFIX}*" in reads
@@ -66,3 +67,18 @@ def test_each_job_role_reads_and_writes_what_its_engine_and_routes_use(block: st
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions)
         assert statement["Resource"] != "*"
+
+
+def test_the_serverless_job_role_reads_and_writes_hives_default_scratch_and_warehouse() -> None:
+    # Given the documented EMR Serverless job-role policy and the Hive defaults emr-dispatch passes
+    from emr_dispatch.engines.emr_serverless.hive import DEFAULT_HIVECONF
+
+    policy = _policies()["job-role-emr-serverless"]
+    # Then the role reads and writes under both (EMR Serverless User Guide: "Read and write to S3 buckets where
+    # your Hive Scratch directory and Hive Metastore warehouse directory reside")
+    for location in DEFAULT_HIVECONF.values():
+        prefix = "arn:aws:s3:::WORK/" + location.removeprefix("s3://{work_bucket}/").split("/", 1)[0] + "/*"
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert prefix in _granted(policy, action), (location, action)
+    # And nothing of another engine's Hive prefix (EMR on EKS runs no Hive)
+    assert not any("hive" in resource for resource in _granted(_policies()["job-role-emr-eks"], "s3:PutObject"))

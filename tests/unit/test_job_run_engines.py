@@ -242,6 +242,8 @@ JOB_RUN_EVENT_FILES = {
     "emr-serverless-job-run-success.json": ("emr-serverless", JobState.SUCCEEDED),
     "emr-serverless-job-run-failed.json": ("emr-serverless", JobState.FAILED),
     "emr-serverless-job-run-retry.json": ("emr-serverless", JobState.RUNNING),
+    # The refunds-hive route's Hive job run failing on the HIVE application: the same event as a Spark run's
+    "emr-serverless-hive-job-run-failed.json": ("emr-serverless", JobState.FAILED),
     "emr-eks-job-run-running.json": ("emr-eks", JobState.RUNNING),
     "emr-eks-job-run-completed.json": ("emr-eks", JobState.SUCCEEDED),
     "emr-eks-job-run-failed.json": ("emr-eks", JobState.FAILED),

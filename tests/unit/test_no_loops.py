@@ -80,6 +80,7 @@ def _routes(**first: Any) -> RoutesFile:
         (WORK, f"{LOG_PREFIXES['emr-serverless']}applications/a/jobs/j/SPARK_DRIVER/stdout.gz", "emr-serverless logs"),
         (WORK, f"{LOG_PREFIXES['emr-eks']}vc/jobs/j/stdout.gz", "emr-eks logs"),
         (WORK, f"{MANIFEST_PREFIX}orders/batch-1.json", "input manifests"),
+        (WORK, "emr-serverless-hive/warehouse/refunds/000000_0", "emr-serverless Hive scratch and warehouse"),
     ],
 )
 def test_objects_emr_dispatch_wrote_are_skipped_with_the_reason(bucket: str, key: str, what: str) -> None:

@@ -78,3 +78,23 @@ def test_a_prefix_is_not_an_object() -> None:
     assert result.exit_code == EXIT_USAGE
     result = runner.invoke(app, ["routes", "explain", "landing/raw/orders/x.csv", "--routes", str(ROUTES)])
     assert result.exit_code == EXIT_USAGE
+
+
+def test_a_hive_object_shows_its_hive_request_and_a_key_hive_cannot_carry_is_a_skip() -> None:
+    # When a refunds file (route refunds-hive: one Hive step on EMR Serverless) is explained
+    explained = _explain("s3://landing/raw/refunds/2026-11-23/refunds-0001.csv")
+    # Then the request goes to the stack's Hive application with the query, the init file and the rendered
+    # parameters, as StartJobRun's jobDriver.hive takes them
+    assert (explained["outcome"], explained["route"]) == ("start", "refunds-hive")
+    request = explained["request"]
+    assert request["applicationId"] == "<EmrServerlessHiveApplicationId>"
+    hive = request["jobDriver"]["hive"]
+    assert hive["query"] == "s3://<WorkBucket>/jobs/load_refunds.q"
+    assert hive["initQueryFile"] == "s3://<WorkBucket>/jobs/create_refunds.q"
+    words = hive["parameters"].split(" ")
+    assert words[words.index("--hivevar") + 1] == "INPUT=s3://landing/raw/refunds/2026-11-23/refunds-0001.csv"
+    assert f"JOB_ID={explained['job_id']}" in words
+    # And a key with a space is a skip, with the reason, before any request
+    skipped = _explain("s3://landing/raw/refunds/2026-11-23/refunds 0002.csv")
+    assert skipped["outcome"] == "skip"
+    assert "hive variable INPUT" in json.dumps(skipped)

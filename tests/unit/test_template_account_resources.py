@@ -75,6 +75,7 @@ def _model_rule(service: str, operation: str, member: str) -> tuple[re.Pattern[s
         ("EmrEksJobRoleName", "iam", "GetRole", "RoleName", True),
         ("EmrInstanceProfileName", "iam", "GetInstanceProfile", "InstanceProfileName", False),
         ("EmrServerlessApplicationId", "emr-serverless", "StartJobRun", "applicationId", True),
+        ("EmrServerlessHiveApplicationId", "emr-serverless", "StartJobRun", "applicationId", True),
         ("EmrEksVirtualClusterId", "emr-containers", "StartJobRun", "virtualClusterId", True),
     ],
 )

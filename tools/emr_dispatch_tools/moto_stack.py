@@ -237,8 +237,8 @@ def attach(
 
 
 def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east-1") -> DeployedStack:
-    """Deploy as an account that already runs all three engines would: an EMR Serverless application
-    (stopped, tagged for emr-dispatch to start and stop) and an EMR on EKS virtual cluster, whose ids
+    """Deploy as an account that already runs all three engines would: EMR Serverless applications of type
+    SPARK and HIVE (stopped, tagged for emr-dispatch to start and stop) and an EMR on EKS virtual cluster, whose ids
     and job roles are the stack's parameters."""
     serverless = boto3.client("emr-serverless", region_name=region)
     application_id = serverless.create_application(
@@ -249,6 +249,15 @@ def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east
         tags={"managed-by": "emr-dispatch"},
     )["applicationId"]
     serverless.stop_application(applicationId=application_id)
+    # Hive jobs run only on an application of type HIVE (EMR Serverless User Guide): a second one.
+    hive_application_id = serverless.create_application(
+        name="shared-hive",
+        releaseLabel="emr-7.5.0",
+        type="HIVE",
+        clientToken="moto-hive-application",
+        tags={"managed-by": "emr-dispatch"},
+    )["applicationId"]
+    serverless.stop_application(applicationId=hive_application_id)
     virtual_cluster_id = boto3.client("emr-containers", region_name=region).create_virtual_cluster(
         name="analytics",
         clientToken="moto-virtual-cluster",
@@ -259,6 +268,7 @@ def deploy_with_engines(stack_name: str = "emr-dispatch", region: str = "us-east
         region=region,
         parameters={
             "EmrServerlessApplicationId": application_id,
+            "EmrServerlessHiveApplicationId": hive_application_id,
             "EmrServerlessJobRoleName": "emr-dispatch-serverless-job",
             "EmrEksVirtualClusterId": virtual_cluster_id,
             "EmrEksJobRoleName": "emr-dispatch-eks-job",

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emr_dispatch import NAME_PREFIX
 from emr_dispatch.engines import declaration
 from emr_dispatch.limits import OWN_TAGS, blank
 from emr_dispatch.placeholders import ALL_PLACEHOLDERS, placeholders_in, render
 
 if TYPE_CHECKING:
+    from emr_dispatch.route_steps import Step
     from emr_dispatch.routes import RouteFields
+
+STEP_NAME_MAX = 256
+"""emr StepConfig.Name: XmlStringMaxLen256 (botocore's emr model)."""
 
 _LONGEST_VALUES = {
     "work_bucket": "b" * 63,  # S3 bucket names: at most 63 characters
@@ -27,30 +32,70 @@ def limit_problems(route: RouteFields) -> list[str]:
     limits = declaration(route.engine).limits
     problems = limits.tags.problems(route.tags, len(OWN_TAGS))
     possibly_empty = possibly_empty_placeholders(route)
-    spark = route.job
-    for index, argument in enumerate(spark.arguments):
+    longest_values = {**_LONGEST_VALUES, "route": route.name, "job_id": "j" * (len(route.name) + 17)}
+    for where, step in _steps_with_fields(route):
+        problems += _step_problems(route.engine, limits.entry_point_max, where, step, possibly_empty, longest_values)
+    return problems
+
+
+def _steps_with_fields(route: RouteFields) -> list[tuple[str, Step]]:
+    """(field prefix, step): ``job.`` for the single-job form, ``steps[i].<kind>.`` for each step."""
+    if route.steps is None:
+        return [("job.", step) for step in route.run_steps()]
+    return [(f"steps[{index}].{step.kind}.", step) for index, step in enumerate(route.steps)]
+
+
+def _step_problems(
+    engine: str,
+    entry_point_max: int,
+    where: str,
+    step: Step,
+    possibly_empty: dict[str, str],
+    longest_values: dict[str, str],
+) -> list[str]:
+    problems = []
+    if len(NAME_PREFIX + step.name) > STEP_NAME_MAX:
+        problems.append(
+            f"{where.split('.')[0]}.name: EMR names the step {NAME_PREFIX}<name>: at most"
+            f" {STEP_NAME_MAX - len(NAME_PREFIX)} characters"
+        )
+    for field, argument in _data_fields(step):
         rendered = render(argument, {name: "" if name in possibly_empty else "x" for name in ALL_PLACEHOLDERS})
-        if blank(rendered):
+        if step.hive is None and blank(rendered):
             empty_here = sorted(placeholders_in(argument) & possibly_empty.keys())
             because = "; ".join(possibly_empty[name] for name in empty_here)
             problems.append(
-                f"job.arguments[{index}]: {argument!r} can render an empty argument"
+                f"{where}{field}: {argument!r} can render an empty argument"
                 + (f" ({because})" if because else "")
                 + " — EMR on EKS refuses it and on every engine it shifts the application's arguments"
             )
-    for index, parameter in enumerate(spark.spark_submit_parameters):
-        if blank(parameter) or (placeholders_in(parameter) & possibly_empty.keys()):
-            problems.append(f"job.spark_submit_parameters[{index}]: {parameter!r} can render empty")
-    if "output_uri" in placeholders_in(spark.entry_point) and "output_uri" in possibly_empty:
-        problems.append("job.entry_point: uses {output_uri} but the route has no output")
-    job_id = "j" * (len(route.name) + 17)  # <route>-<16 hex digits>
-    longest = len(render(spark.entry_point, {**_LONGEST_VALUES, "route": route.name, "job_id": job_id}))
-    if longest > limits.entry_point_max:
-        problems.append(
-            f"job.entry_point: can render {longest} characters; {route.engine} allows"
-            f" {limits.entry_point_max} (EntryPointPath)"
+    statics: list[tuple[str, str]] = []
+    if step.spark is not None:
+        for index, parameter in enumerate(step.spark.spark_submit_parameters):
+            if blank(parameter) or (placeholders_in(parameter) & possibly_empty.keys()):
+                problems.append(f"{where}spark_submit_parameters[{index}]: {parameter!r} can render empty")
+        statics.append(("entry_point", step.spark.entry_point))
+    if step.hive is not None:
+        statics += [("script", step.hive.script)] + (
+            [("init_script", step.hive.init_script)] if step.hive.init_script else []
         )
+    if step.command is not None:
+        statics.append(("command[0]", step.command.command[0]))
+    for field, template in statics:
+        if "output_uri" in placeholders_in(template) and "output_uri" in possibly_empty:
+            problems.append(f"{where}{field}: uses {{output_uri}} but the route has no output")
+        longest = len(render(template, longest_values))
+        if longest > entry_point_max:
+            problems.append(
+                f"{where}{field}: can render {longest} characters; {engine} allows {entry_point_max} (EntryPointPath)"
+            )
     return problems
+
+
+def _data_fields(step: Step) -> list[tuple[str, str]]:
+    """(field relative to the step's kind, template) of every data place of a step."""
+    prefix = f"{step.kind}."
+    return [(where.removeprefix(prefix), template) for where, template in step.data_arguments()]
 
 
 def possibly_empty_placeholders(route: RouteFields) -> dict[str, str]:

@@ -99,6 +99,15 @@ class Step(RouteModel):
             return [(f"command.command[{i}]", a) for i, a in enumerate(self.command.command) if i > 0]
         return []
 
+    def scripts(self) -> list[str]:
+        """The S3 templates of the code this step runs (the job role must read them): the Spark entry point, or
+        the Hive script and init script; a command runs a program already on the cluster."""
+        if self.spark is not None:
+            return [self.spark.entry_point]
+        if self.hive is not None:
+            return [self.hive.script] + ([self.hive.init_script] if self.hive.init_script else [])
+        return []
+
     def leading_arguments(self) -> list[str]:
         """Templates whose rendered value begins a word the program reads (a key beginning with "-" there
         would read as an option): Spark application arguments and command arguments, not Hive variables."""

@@ -31,6 +31,7 @@ from emr_dispatch.route_parts import RetryPolicy as RetryPolicy
 from emr_dispatch.route_parts import RouteModel as _Model
 from emr_dispatch.route_parts import SparkJob as SparkJob
 from emr_dispatch.route_parts import check_template as _check_template
+from emr_dispatch.route_steps import Step, job_as_steps
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
@@ -52,7 +53,10 @@ class RouteFields(_Model):
     description: str = ""
     match: Match
     engine: EngineName
-    job: SparkJob
+    job: SparkJob | None = Field(default=None, description="one Spark application (the same as one spark step)")
+    steps: list[Step] | None = Field(
+        default=None, min_length=1, max_length=256, description="an ordered list of steps, instead of job"
+    )
     output: S3Template | None = Field(default=None, description="rendered into {output_uri}")
     timeout_minutes: int = Field(default=120, ge=1, le=10080)
     max_concurrent: int | None = Field(default=None, ge=1, le=1000, description="jobs of this route at once")
@@ -78,23 +82,54 @@ class RouteFields(_Model):
         if the route is later edited or removed (docs/decisions.md)."""
         return self.model_dump_json()
 
+    def run_steps(self) -> tuple[Step, ...]:
+        """The steps a job of this route runs, in order: ``steps``, or ``job`` as one Spark step named after the
+        route (its EMR step name stays ``emr-dispatch-<route>``)."""
+        if self.steps is not None:
+            return tuple(self.steps)
+        if self.job is None:  # unreachable for a validated route: it has job or steps
+            raise RoutesError([f"route {self.name!r}: job, steps: give exactly one"], "route")
+        return job_as_steps(self.job, self.name)
+
     def refuses_key(self, key: str) -> str | None:
         """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
-        with the key's own text, so a key beginning with "-" would read as an option to the application."""
-        if key.startswith("-") and any(argument.startswith("{key}") for argument in self.job.arguments):
+        with the key's own text, so a key beginning with "-" would read as an option to the application. The
+        engine may refuse more (its declaration's key_check: EMR Serverless, a key a Hive variable cannot carry)."""
+        if key.startswith("-") and any(
+            argument.startswith("{key}") for step in self.run_steps() for argument in step.leading_arguments()
+        ):
             return "object key begins with '-' and an application argument begins with {key}: it would be an option"
-        return None
+        key_check = declaration(self.engine).key_check
+        return key_check(self.run_steps(), key) if key_check else None
 
     def writes(self) -> list[tuple[str, str, str | None]]:
         """(what, s3:// location template, suffix of every file written there if known) of this route's jobs."""
         written: list[tuple[str, str, str | None]] = [
             ("engine logs", declaration(self.engine).log_uri("{work_bucket}"), ".gz")
         ]
+        written += [
+            (what, f"s3://{{work_bucket}}/{prefix}", None) for what, prefix in declaration(self.engine).work_prefixes
+        ]
         if self.output:
             written.insert(0, ("output", self.output, None))
         if self.batching.mode == "batch":
             written.append(("input manifests", f"s3://{{work_bucket}}/{MANIFEST_PREFIX}", ".json"))
         return written
+
+    @model_validator(mode="after")
+    def _job_or_steps(self) -> RouteFields:
+        """Exactly one of job and steps, and only steps the route's engine runs (its declaration says which)."""
+        if (self.job is None) == (self.steps is None):
+            raise ValueError("job, steps: give exactly one (job: one Spark application; steps: an ordered list)")
+        if self.steps is not None:
+            names = [step.name for step in self.steps]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"steps: step names must be unique in a route (used twice: {', '.join(twice)})")
+            problems = declaration(self.engine).steps_problems(self.engine_settings(), self.steps)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _engine_settings_present(self) -> RouteFields:
@@ -106,7 +141,12 @@ class RouteFields(_Model):
             raise ValueError(f"engine is {self.engine} but the route also has {', '.join(others)}")
         if self.output is not None:
             _check_template(self.output, STATIC_PLACEHOLDERS - {"output_uri"}, "output", "")
-        used = {name for argument in self.job.arguments for name in placeholders_in(argument)}
+        used = {
+            name
+            for step in self.run_steps()
+            for _, argument in step.data_arguments()
+            for name in placeholders_in(argument)
+        }
         if self.batching.mode == "batch" and used & {"key", "input_uri", "bucket"}:
             raise ValueError("a batch job has many inputs: pass {inputs_manifest_uri}, not {key}/{input_uri}/{bucket}")
         if self.batching.mode != "batch" and "inputs_manifest_uri" in used:
@@ -233,6 +273,11 @@ class RoutesFile(_Model):
         """What emr-dispatch writes where this object lies (a route's output, engine logs, batch manifests),
         or None. The routes check keeps inputs away from these; this catches what it could not foresee."""
         locations = [(f"{declared.name} logs", declared.log_uri(work_bucket)) for declared in DECLARATIONS]
+        locations += [
+            (f"{declared.name} {what}", f"s3://{work_bucket}/{prefix}")
+            for declared in DECLARATIONS
+            for what, prefix in declared.work_prefixes
+        ]
         locations.append(("input manifests", f"s3://{work_bucket}/{MANIFEST_PREFIX}"))
         for route in self.routes:
             if route.output:

@@ -73,6 +73,7 @@ class Doctor:
             self.role("EmrServerlessJobRoleName", "EMR Serverless job role"),
             self.role("EmrEksJobRoleName", "EMR on EKS job role"),
             self.serverless_application(),
+            self.serverless_hive_application(),
             self.virtual_cluster(),
         ]
 
@@ -186,10 +187,18 @@ class Doctor:
 
     # ------------------------------------------------------------------ engines
     def serverless_application(self) -> Check:
-        what = "EMR Serverless application"
-        application_id = self._parameters.get("EmrServerlessApplicationId", "")
+        return self._serverless_application("EMR Serverless application", "EmrServerlessApplicationId", "SPARK")
+
+    def serverless_hive_application(self) -> Check:
+        return self._serverless_application("EMR Serverless Hive application", "EmrServerlessHiveApplicationId", "HIVE")
+
+    def _serverless_application(self, what: str, parameter: str, kind: str) -> Check:
+        """The application a stack parameter names: it exists, can still run jobs, and is of the type its jobs
+        need (a Hive job runs only on an application of type HIVE, a Spark job on SPARK: EMR Serverless User
+        Guide; StartJobRun on the wrong type is refused at every start)."""
+        application_id = self._parameters.get(parameter, "")
         if not application_id:
-            return Check(what, SKIPPED, "EmrServerlessApplicationId is empty (routes may name their own)")
+            return Check(what, SKIPPED, f"{parameter} is empty (routes may name their own)")
         try:
             application = self._client("emr-serverless").get_application(applicationId=application_id)["application"]
         except ClientError as exc:
@@ -199,7 +208,15 @@ class Doctor:
         state = application.get("state", "?")
         if state == "TERMINATED":
             return Check(what, PROBLEM, f"application {application_id} is TERMINATED: no job can run on it")
-        return Check(what, OK, f"application {application_id} is {state}")
+        found = str(application.get("type", "?"))
+        if found.upper() != kind:
+            return Check(
+                what,
+                PROBLEM,
+                f"application {application_id} is of type {found}: {parameter} needs one of type {kind}",
+                f"create an application with --type {kind} and redeploy with {parameter} set to its id",
+            )
+        return Check(what, OK, f"application {application_id} ({kind}) is {state}")
 
     def virtual_cluster(self) -> Check:
         what = "EMR on EKS virtual cluster"

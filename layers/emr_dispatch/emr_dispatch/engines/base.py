@@ -16,6 +16,8 @@ from emr_dispatch.placeholders import render
 
 if TYPE_CHECKING:
     # Type-only: the tracker never loads routes, so it never pays for pydantic (docs/BENCHMARKS.md).
+    from emr_dispatch.route_parts import SparkJob
+    from emr_dispatch.route_steps import Step
     from emr_dispatch.routes import Route
 
 
@@ -170,20 +172,31 @@ def placeholder_values(job: Job, route: Route, work_bucket: str) -> dict[str, st
     return values
 
 
-def spark_submit_parts(job: Job, route: Route, work_bucket: str) -> tuple[list[str], str, list[str]]:
-    """(spark-submit parameters, entry point, application arguments), rendered.
+def single_step(route: Route) -> Step:
+    """The one step of a job-run engine's route (its declaration allows one; `routes check` refused more)."""
+    steps = route.run_steps()
+    if len(steps) != 1:  # unreachable for a validated route
+        raise EngineError(
+            f"route {route.name}: {route.engine} runs one step per job, not {len(steps)}", INVALID_REQUEST
+        )
+    return steps[0]
+
+
+def spark_submit_parts(
+    job: Job, route: Route, work_bucket: str, spark: SparkJob | None = None
+) -> tuple[list[str], str, list[str]]:
+    """(spark-submit parameters, entry point, application arguments) of a Spark step (default: the route's only
+    step), rendered.
 
     Key-derived values only ever appear in the application arguments, after the entry point, where
     spark-submit hands them to the application instead of reading them as its own options."""
     values = placeholder_values(job, route, work_bucket)
-    spark = route.job
-    arguments = [render(argument, values) for argument in spark.arguments]
-    empty = blank_arguments(arguments)
-    if empty:
-        # `routes check` refuses what it can foresee ({output_uri} without output); what only an object can
-        # cause (a marker at the bucket's root makes {key} empty) is refused here, before any engine call.
-        positions = ", ".join(f"arguments[{index}] ({spark.arguments[index]!r})" for index in empty)
-        raise EngineError(f"route {route.name}: {positions} rendered empty for job {job.job_id}", INVALID_REQUEST)
+    if spark is None:
+        step = single_step(route)
+        if step.spark is None:
+            raise EngineError(f"route {route.name}: step {step.name!r} is not a Spark step", INVALID_REQUEST)
+        spark = step.spark
+    arguments = render_data(job, route, [(f"arguments[{i}]", a) for i, a in enumerate(spark.arguments)], values)
     return (
         [render(parameter, values) for parameter in spark.spark_submit_parameters],
         render(spark.entry_point, values),
@@ -191,9 +204,21 @@ def spark_submit_parts(job: Job, route: Route, work_bucket: str) -> tuple[list[s
     )
 
 
+def render_data(job: Job, route: Route, templates: list[tuple[str, str]], values: dict[str, str]) -> list[str]:
+    """Rendered data arguments (application or command arguments); an empty one is refused before any engine
+    call: `routes check` refuses what it can foresee ({output_uri} without output); what only an object can
+    cause (a marker at the bucket's root makes {key} empty) is refused here."""
+    rendered = [render(template, values) for _, template in templates]
+    empty = blank_arguments(rendered)
+    if empty:
+        positions = ", ".join(f"{templates[index][0]} ({templates[index][1]!r})" for index in empty)
+        raise EngineError(f"route {route.name}: {positions} rendered empty for job {job.job_id}", INVALID_REQUEST)
+    return rendered
+
+
 def spark_driver(job: Job, route: Route, work_bucket: str) -> dict[str, Any]:
     """The Spark submit driver of the job-run engines (EMR Serverless sparkSubmit, EMR on EKS
-    sparkSubmitJobDriver): the same three fields in both APIs."""
+    sparkSubmitJobDriver): the same three fields in both APIs, from the route's only step."""
     parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket)
     driver: dict[str, Any] = {"entryPoint": entry_point, "entryPointArguments": arguments}
     if parameters:

@@ -9,7 +9,7 @@ Pure data and small functions: importing a declaration loads neither pydantic no
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,38 @@ class EngineDeclaration:
     start_burst: int = 1
     per_object_burst: str = ""  # what a burst does to an uncapped per-object route ({overall}: the overall cap)
     label: str = ""  # how people call it ("EMR on EC2")
+    # The step kinds (route_steps.STEP_KINDS) its start request can run, and how many steps one job may have;
+    # ``steps_check`` (engine settings, steps) → what else the engine refuses in a route's steps (EMR on EC2: actions
+    # on failure against step concurrency). Without one, a step's action_on_failure must stay the default.
+    step_kinds: tuple[str, ...] = ("spark",)
+    max_steps: int = 1
+    steps_check: Callable[[Any, Sequence[Any]], list[str]] | None = None
+    # ``key_check`` (steps, key) → why the engine refuses an object key for these steps (None: it takes it); the
+    # object is skipped with the reason when it arrives (EMR Serverless: a Hive variable's one-string parameters).
+    key_check: Callable[[Sequence[Any], str], str | None] | None = None
+    # Other key prefixes of the work bucket its jobs write (what, prefix): never inputs, like its logs.
+    work_prefixes: tuple[tuple[str, str], ...] = ()
+
+    def steps_problems(self, settings: Any, steps: Sequence[Any], given: bool = True) -> list[str]:
+        """Why this engine cannot run these steps (route_steps.Step), naming each field; empty: it can. ``given``:
+        the route wrote ``steps:`` (the single-job form is one Spark step, which every engine runs)."""
+        problems = [
+            f"steps[{index}].{step.kind}: {self.name} runs {' and '.join(self.step_kinds)} steps only"
+            for index, step in enumerate(steps)
+            if step.kind not in self.step_kinds
+        ]
+        if len(steps) > self.max_steps:
+            plural = "s" if self.max_steps > 1 else ""
+            problems.append(f"steps: {self.name} runs at most {self.max_steps} step{plural} per job (got {len(steps)})")
+        if self.steps_check is not None:
+            problems += self.steps_check(settings, steps) if given else []
+        else:
+            problems += [
+                f"steps[{index}].action_on_failure: {self.name} has no action on failure (EMR on EC2 steps have)"
+                for index, step in enumerate(steps)
+                if step.action_on_failure != "terminate_cluster"
+            ]
+        return problems
 
     @property
     def section(self) -> str:

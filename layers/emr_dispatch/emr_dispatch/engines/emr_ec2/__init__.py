@@ -47,6 +47,7 @@ from emr_dispatch.engines.emr_ec2.request import (
     spark_step_args,
     uses_spot,
 )
+from emr_dispatch.engines.emr_ec2.step_rules import steps_problems
 from emr_dispatch.errors import EngineError, EngineStartUnknownError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
@@ -104,6 +105,11 @@ DECLARATION = EngineDeclaration(
     # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
     start_per_second=0.5,
     start_burst=10,
+    # RunJobFlow runs steps of every kind through command-runner.jar; "You can have up to 256 PENDING and RUNNING
+    # steps in a cluster" (Amazon EMR Management Guide, "Submit work to an Amazon EMR cluster").
+    step_kinds=("spark", "hive", "command"),
+    max_steps=256,
+    steps_check=steps_problems,
     per_object_burst=(
         "every object starts its own EMR cluster and {overall} caps how many run at once (a burst of 1,000 files is"
         " 1,000 clusters; EMR allows 500 active clusters per account by default)"

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from emr_dispatch import NAME_PREFIX
-from emr_dispatch.engines.base import placeholder_values, resource_name, spark_submit_parts, tags_for
+from emr_dispatch.engines.base import (
+    INVALID_REQUEST,
+    placeholder_values,
+    render_data,
+    resource_name,
+    spark_submit_parts,
+    tags_for,
+)
 from emr_dispatch.engines.declaration import StackSetting, stack_setting
 from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import Job
@@ -16,6 +23,7 @@ from emr_dispatch.settings import Settings
 
 if TYPE_CHECKING:
     from emr_dispatch.engines.emr_ec2.route_settings import Ec2Fleets, EmrConfiguration, EmrEc2Settings
+    from emr_dispatch.route_steps import CommandStep, HiveStep, Step
     from emr_dispatch.routes import Route
 
 NAME = "emr-ec2"
@@ -25,6 +33,11 @@ SERVICE_ROLE = StackSetting("EMR_SERVICE_ROLE", "EMR_DefaultRole", "EMR_DefaultR
 INSTANCE_PROFILE = StackSetting("EMR_INSTANCE_PROFILE", "EMR_EC2_DefaultRole", "EMR_EC2_DefaultRole")
 SUBNET = StackSetting("EMR_SUBNET_ID")
 STACK_SETTINGS = (SERVICE_ROLE, INSTANCE_PROFILE, SUBNET)
+
+COMMAND_RUNNER = "command-runner.jar"
+HADOOP_JAR_STEP_MAX = 10240
+""""The string values passed into HadoopJarStep object cannot exceed a total of 10240 characters" (EMR API
+Reference, AddJobFlowSteps)."""
 
 ON_DEMAND = "ON_DEMAND"
 """launch_options["market"] of an EMR on EC2 attempt that must not use Spot."""
@@ -58,10 +71,69 @@ def cluster_name(job: Job) -> str:
     return resource_name(job, NAME_MAX)
 
 
-def spark_step_args(job: Job, route: Route, work_bucket: str) -> list[str]:
-    """command-runner.jar arguments: spark-submit, its parameters, the entry point, then the application's."""
-    parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket)
+def spark_step_args(job: Job, route: Route, work_bucket: str, step: Step | None = None) -> list[str]:
+    """command-runner.jar arguments of a Spark step (default: the route's first): spark-submit, its parameters,
+    the entry point, then the application's."""
+    spark = (step or route.run_steps()[0]).spark
+    if spark is None:
+        raise EngineError(f"route {route.name}: step is not a Spark step", INVALID_REQUEST)
+    parameters, entry_point, arguments = spark_submit_parts(job, route, work_bucket, spark)
     return ["spark-submit", "--deploy-mode", "cluster", *parameters, entry_point, *arguments]
+
+
+def hive_step_args(job: Job, route: Route, work_bucket: str, hive: HiveStep) -> list[str]:
+    """command-runner.jar arguments of a Hive step, as the AWS CLI's Hive step builds them on a release label
+    (hive-script --run-hive-script --args, then Hive's own): ``-f`` script, ``-i`` init script, ``-d NAME=value``
+    per variable, ``--hiveconf k=v``. A key-derived value only ever follows ``NAME=`` inside one word."""
+    values = placeholder_values(job, route, work_bucket)
+    args = ["hive-script", "--run-hive-script", "--args", "-f", render(hive.script, values)]
+    if hive.init_script:
+        args += ["-i", render(hive.init_script, values)]
+    for name, value in hive.variables.items():
+        args += ["-d", f"{name}={render(value, values)}"]
+    for name, value in hive.hiveconf.items():
+        args += ["--hiveconf", f"{name}={render(value, values)}"]
+    return args
+
+
+def command_step_args(job: Job, route: Route, work_bucket: str, command: CommandStep) -> list[str]:
+    """command-runner.jar arguments of a command step: the program, then its (data) arguments."""
+    values = placeholder_values(job, route, work_bucket)
+    templates = [(f"command[{i}]", argument) for i, argument in enumerate(command.command) if i > 0]
+    return [render(command.command[0], values), *render_data(job, route, templates, values)]
+
+
+def step_name(step: Step) -> str:
+    """EMR's name of a step: emr-dispatch's prefix (the tracker's rule routes step events by it), then the
+    step's own (the single-job form's step is named after its route: ``emr-dispatch-<route>`` as ever)."""
+    return f"{NAME_PREFIX}{step.name}"
+
+
+def step_configs(job: Job, route: Route, work_bucket: str) -> list[dict[str, Any]]:
+    """RunJobFlow's Steps: one StepConfig per step of the route, in order, each run by command-runner.jar."""
+    configs = []
+    for step in route.run_steps():
+        if step.hive is not None:
+            args = hive_step_args(job, route, work_bucket, step.hive)
+        elif step.command is not None:
+            args = command_step_args(job, route, work_bucket, step.command)
+        else:
+            args = spark_step_args(job, route, work_bucket, step)
+        total = sum(len(arg) for arg in args) + len(COMMAND_RUNNER)
+        if total > HADOOP_JAR_STEP_MAX:
+            raise EngineError(
+                f"route {route.name}: step {step.name!r} renders {total} characters for job {job.job_id};"
+                f" EMR allows {HADOOP_JAR_STEP_MAX} in a step's HadoopJarStep",
+                INVALID_REQUEST,
+            )
+        configs.append(
+            {
+                "Name": step_name(step),
+                "ActionOnFailure": step.action_on_failure.upper(),
+                "HadoopJarStep": {"Jar": COMMAND_RUNNER, "Args": args},
+            }
+        )
+    return configs
 
 
 def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> dict[str, Any]:
@@ -93,16 +165,7 @@ def build_run_job_flow_request(job: Job, route: Route, settings: Settings) -> di
         "ReleaseLabel": ec2.release_label,
         "Applications": [{"Name": name} for name in ec2.applications],
         "Instances": instances,
-        "Steps": [
-            {
-                "Name": f"{NAME_PREFIX}{route.name}",
-                "ActionOnFailure": "TERMINATE_CLUSTER",
-                "HadoopJarStep": {
-                    "Jar": "command-runner.jar",
-                    "Args": spark_step_args(job, route, settings.work_bucket),
-                },
-            }
-        ],
+        "Steps": step_configs(job, route, settings.work_bucket),
         "ServiceRole": stack_setting(settings, SERVICE_ROLE),
         "JobFlowRole": stack_setting(settings, INSTANCE_PROFILE),
         "VisibleToAllUsers": True,

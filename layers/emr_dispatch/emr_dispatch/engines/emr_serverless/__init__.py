@@ -29,6 +29,13 @@ from emr_dispatch.engines.declaration import (
     StackSetting,
     stack_setting,
 )
+from emr_dispatch.engines.emr_serverless.hive import (
+    HIVE_PREFIX,
+    hive_driver,
+    hive_step,
+    steps_key_refusal,
+    steps_problems,
+)
 from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.limits import TagRules
@@ -45,6 +52,11 @@ STATE_EVENT = "EMR Serverless Job Run State Change"
 RETRY_EVENT = "EMR Serverless Job Run Retry"
 APPLICATION = StackSetting("EMR_SERVERLESS_APPLICATION_ID", shown_as="<EmrServerlessApplicationId>")
 JOB_ROLE = StackSetting("EMR_SERVERLESS_JOB_ROLE_ARN", shown_as="<EmrServerlessJobRoleName as an ARN>")
+HIVE_APPLICATION = StackSetting("EMR_SERVERLESS_HIVE_APPLICATION_ID", shown_as="<EmrServerlessHiveApplicationId>")
+"""The application (type HIVE) of routes whose step is a Hive step and that name no application of their own."""
+DRIVER_LOGS = {"spark": "SPARK_DRIVER", "hive": "HIVE_DRIVER"}
+"""The driver's log folder of a job run: {logUri}applications/{app}/jobs/{run}/<this>/ (EMR Serverless User Guide,
+logging; aws-samples/emr-serverless-samples examples/hive for HIVE_DRIVER)."""
 
 SERVICE = "emr-serverless"  # boto3's and IAM's name
 
@@ -80,10 +92,16 @@ DECLARATION = EngineDeclaration(
     ),
     # EMR Serverless reports no failure code: only its stateDetails can say it was the service's fault.
     failure_causes=FailureCauses(internal_if_message_says=("JOB_RUN_",)),
-    stack_settings=(APPLICATION, JOB_ROLE),
+    stack_settings=(APPLICATION, JOB_ROLE, HIVE_APPLICATION),
     # EMR Serverless StartJobRun: 1 TPS, burst 25 (FACTS.md, issue 14).
     start_per_second=1.0,
     start_burst=25,
+    # A job run runs one Spark application or one Hive query (StartJobRun jobDriver: sparkSubmit or hive).
+    step_kinds=("spark", "hive"),
+    max_steps=1,
+    steps_check=steps_problems,
+    key_check=steps_key_refusal,
+    work_prefixes=(("Hive scratch and warehouse", HIVE_PREFIX),),
 )
 _STATES = {
     "RUNNING": JobState.RUNNING,
@@ -119,13 +137,17 @@ class EmrServerlessEngine:
     def build_start_job_run_request(self, job: Job, route: Route) -> dict[str, Any]:
         """The StartJobRun request of one attempt: pure, so its token and arguments are tested without AWS."""
         settings: EmrServerlessSettings = route.engine_settings()  # type: ignore[assignment]  # validated
-        driver = spark_driver(job, route, self._settings.work_bucket)
+        step = hive_step(route)
+        if step is None:
+            job_driver = {"sparkSubmit": spark_driver(job, route, self._settings.work_bucket)}
+        else:
+            job_driver = {"hive": hive_driver(job, route, step, self._settings.work_bucket)}
         return {
-            "applicationId": self.application_id(settings),
+            "applicationId": self.application_id(settings, hive=step is not None),
             "clientToken": client_token(job),
             "executionRoleArn": stack_setting(self._settings, JOB_ROLE),
             "name": resource_name(job, DECLARATION.limits.name_max),
-            "jobDriver": {"sparkSubmit": driver},
+            "jobDriver": job_driver,
             "configurationOverrides": {
                 "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self._log_uri()}}
             },
@@ -133,10 +155,18 @@ class EmrServerlessEngine:
             "tags": tags_for(job, route),
         }
 
-    def application_id(self, settings: EmrServerlessSettings) -> str:
-        application_id = settings.application_id or stack_setting(self._settings, APPLICATION)
+    def application_id(self, settings: EmrServerlessSettings, hive: bool = False) -> str:
+        """The route's own application, else the stack's of the job's kind: a Hive job runs only on an
+        application of type HIVE (EMR Serverless User Guide), so it never falls back to the Spark one."""
+        stack = HIVE_APPLICATION if hive else APPLICATION
+        application_id = settings.application_id or stack_setting(self._settings, stack)
         if not application_id:
-            raise EngineError("no EMR Serverless application: set the route's or the stack's", "NO_APPLICATION")
+            parameter = stack.shown_as.strip("<>")
+            kind = "Hive " if hive else ""
+            raise EngineError(
+                f"no EMR Serverless {kind}application: set the route's application_id or the stack's {parameter}",
+                "NO_APPLICATION",
+            )
         return application_id
 
     def build_request(self, job: Job, route: Route) -> dict[str, Any]:
@@ -168,6 +198,7 @@ class EmrServerlessEngine:
                 "client_token": request["clientToken"],
                 "log_uri": self._log_uri(),
                 "managed_application": managed,
+                "driver_logs": DRIVER_LOGS["hive" if "hive" in request["jobDriver"] else "spark"],
             },
         )
 
@@ -273,10 +304,15 @@ class EmrServerlessEngine:
         return [f"stopped application {application_id}: no emr-dispatch job active on it"]
 
     def list_running(self) -> list[RunningResource]:
-        """Job runs of the stack's application (applications a route names are not searched)."""
-        application_id = stack_setting(self._settings, APPLICATION)
-        if not application_id:
-            return []
+        """Job runs of the stack's applications, Spark and Hive (applications a route names are not searched)."""
+        found: list[RunningResource] = []
+        for setting in (APPLICATION, HIVE_APPLICATION):
+            application_id = stack_setting(self._settings, setting)
+            if application_id and not any(r.engine_id.startswith(f"{application_id}/") for r in found):
+                found += self._running_on(application_id)
+        return found
+
+    def _running_on(self, application_id: str) -> list[RunningResource]:
         found = []
         try:
             pages = self._client.get_paginator("list_job_runs").paginate(
@@ -306,9 +342,8 @@ class EmrServerlessEngine:
         details = job.engine_details
         if "job_run_id" not in details:
             return []
-        base = (
-            f"{details['log_uri']}applications/{details['application_id']}/jobs/{details['job_run_id']}/SPARK_DRIVER/"
-        )
+        driver = details.get("driver_logs", DRIVER_LOGS["spark"])  # jobs started before Hive: Spark
+        base = f"{details['log_uri']}applications/{details['application_id']}/jobs/{details['job_run_id']}/{driver}/"
         return [f"{base}stderr.gz", f"{base}stdout.gz"]
 
     def _log_uri(self) -> str:
