@@ -9,10 +9,12 @@ touched items up; these tests hold it to that answer on a table keyed like the l
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from emr_dispatch_tools.offline.moto_speed import faster_moto, item_level_rollback
 
@@ -177,3 +179,34 @@ def test_queries_of_the_table_and_of_an_index_answer_as_moto_does() -> None:
     # Then every page is the same, in the same order
     assert answered == expected
     assert all(pages and pages[0] for pages in expected[:1] + expected[2:])  # something to compare
+
+
+def _receipts_over_retention(faster: bool) -> list[list[str]]:
+    """Bodies received at 30 s and at 90 s after sending, on a queue that keeps messages 60 s, virtual clock."""
+    from datetime import UTC, datetime
+
+    from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+    from emr_dispatch_tools.offline.moto_speed import retention_from_the_queue
+
+    clock = VirtualClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    received = []
+    with mock_aws(), virtual_time(clock), retention_from_the_queue() if faster else contextlib.nullcontext():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(
+            QueueName="retained", Attributes={"MessageRetentionPeriod": "60", "VisibilityTimeout": "0"}
+        )["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="kept a minute")
+        for seconds in (30, 60):
+            clock.advance(seconds)
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            received.append([m["Body"] for m in messages])
+    return received
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_the_retention_check_reads_the_queue_as_moto_does_on_the_virtual_clock() -> None:
+    # Given a message on a queue that keeps messages 60 s, received at 30 s and at 90 s of virtual time
+    # When moto checks retention as it is, and through the queue's own attribute
+    expected, answered = _receipts_over_retention(False), _receipts_over_retention(True)
+    # Then both receive it at 30 s and not after its retention ran out (on the virtual clock, whatever the date)
+    assert answered == expected == [["kept a minute"], []]

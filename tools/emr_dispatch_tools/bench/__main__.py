@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-QUOTA_ARRIVALS = 500
+QUOTA_ARRIVALS = 2_000
 SWEEP_JOBS = 2_000
 
 
@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         paper,
         quotas_burst,
         quotas_report,
-        quotas_sweep,
         quotas_world,
     )
     from emr_dispatch_tools.bench.burst import ROUTES_YAML, make_burst
@@ -137,19 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         f"8. burst at quotas: {args.quota_arrivals:,} arrivals + {quota_burst.duplicates:,} re-deliveries over the "
         f"shipped routes, virtual clock (floor {floor.seconds / 3600:.2f} h), three launchers (checks off) …"
     )
-    quota_runs = []
-    for variant in quotas_burst.VARIANTS:
-        (run,) = quotas_burst.run_all(quota_burst, (variant,))
+    quota_runs, sweep = quotas_burst.run_in_parallel(args.quota_arrivals, args.duplicates, args.seed, args.sweep_jobs)
+    for run in quota_runs:
         console.print(
-            f"   {variant}: {run.resources:,} started, {run.duplicates:,} duplicates, {run.dead_lettered:,} "
+            f"   {run.name}: {run.resources:,} started, {run.duplicates:,} duplicates, {run.dead_lettered:,} "
             f"dead-lettered, drain {run.drain_seconds / 3600:.2f} h, {run.throttled:,} throttled "
             f"({run.wall_seconds:.0f} s)"
         )
-        quota_runs.append(run)
-    console.print(f"   the sweeper over {args.sweep_jobs:,} active jobs, metered …")
-    sweep = quotas_sweep.measure(args.sweep_jobs, args.seed)
     console.print(
-        f"   examined {sweep.examined:,}, {sum(sweep.throttled.values()):,} throttled ({sweep.wall_seconds:.0f} s)"
+        f"   the sweeper over {args.sweep_jobs:,} active jobs: examined {sweep.examined:,}, "
+        f"{sum(sweep.throttled.values()):,} throttled ({sweep.wall_seconds:.0f} s)"
     )
     took = time.perf_counter() - began
     load_after = os.getloadavg()

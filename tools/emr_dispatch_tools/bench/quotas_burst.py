@@ -16,7 +16,9 @@ would take most of the budget and say nothing the hot path's run does not.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emr_dispatch_tools import moto_stack
+from emr_dispatch_tools.bench import quotas_sweep
 from emr_dispatch_tools.bench import quotas_world as world
 from emr_dispatch_tools.bench.burst import REGION, Burst
 from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
 from emr_dispatch_tools.offline.drive import QueueDriver
+from emr_dispatch_tools.offline.moto_direct import direct_requests
 from emr_dispatch_tools.offline.moto_speed import faster_moto
 from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, EMR, SERVERLESS, MeterReport, QuotaMeter
 
@@ -104,6 +108,31 @@ def run_all(burst: Burst, variants: tuple[str, ...] = VARIANTS) -> list[QuotaRun
     return [_run(shipped, name) for name in variants]
 
 
+def run_in_parallel(
+    arrivals: int, duplicates: float, seed: int, sweep_jobs: int
+) -> tuple[list[QuotaRun], quotas_sweep.SweepMeasure]:
+    """The three variants and the metered sweep in two fresh processes (the machine's two cores): emr-dispatch in
+    one; today's behaviour, naive and the sweep in the other. Each builds its own moto world and the same burst."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        ours = pool.submit(_variants, arrivals, duplicates, seed, VARIANTS[:1])
+        others = pool.submit(_variants, arrivals, duplicates, seed, VARIANTS[1:], sweep_jobs)
+        (ours_run,), _ = ours.result()
+        other_runs, sweep = others.result()
+    if sweep is None:
+        raise RuntimeError("the metered sweep did not run")
+    return [ours_run, *other_runs], sweep
+
+
+def _variants(
+    arrivals: int, duplicates: float, seed: int, variants: tuple[str, ...], sweep_jobs: int = 0
+) -> tuple[list[QuotaRun], quotas_sweep.SweepMeasure | None]:
+    from emr_dispatch_tools.bench.burst import make_burst
+
+    runs = run_all(make_burst(arrivals, duplicates, seed), variants)
+    return runs, quotas_sweep.measure(sweep_jobs, seed) if sweep_jobs else None
+
+
 def _run(burst: Burst, name: str) -> QuotaRun:
     import boto3
     from moto import mock_aws
@@ -112,7 +141,7 @@ def _run(burst: Burst, name: str) -> QuotaRun:
 
     result = QuotaRun(name, objects=len(burst.objects), deliveries=len(burst.order))
     began = time.perf_counter()
-    with mock_aws(), faster_moto(), tallied_logs():
+    with mock_aws(), faster_moto(), direct_requests(), tallied_logs():
         deployed = moto_stack.deploy_with_engines("emr-dispatch-quotas", region=REGION)
         application_id = deployed.parameters["EmrServerlessApplicationId"]
         virtual_cluster_id = deployed.parameters["EmrEksVirtualClusterId"]

@@ -127,8 +127,13 @@ largest of: {bounds}) = {floor.seconds / 3600:.2f} h, set by **{floor.binding}**
   redelivers after 720 s and dead-letters after 5 receives. **naive**: one start per delivery, no claim.
 - The offline contract and IAM checks are **off** in this run (they are on in `make test`, where the same launcher,
   tracker and sweeper paths run against tight quotas: tests/integration/test_burst_at_quotas.py): at this size they
-  would take most of the budget. moto's DynamoDB transactions and queries run through offline/moto_speed.py, which
-  answers as moto does at a cost that does not grow with the ledger.
+  would take most of the budget. moto's DynamoDB runs in-process without HTTP (offline/moto_direct.py: moto's own
+  request parser, handler and backend, botocore's own response parser; data-plane answers rendered with json.dumps
+  instead of moto's serializer) and with item-level transaction backups, partition and index queries
+  (offline/moto_speed.py); moto's SQS checks retention from the queue itself. Tests hold each to moto's own answers
+  (tests/integration/test_moto_direct.py, test_moto_speed.py). The launcher, tracker and sweeper are the deployed
+  code, unchanged. emr-dispatch runs in one process, the two baselines and the sweep below in another (two cores):
+  "wall s" is each variant's own time in its process.
 {_sweep_text(sweep)}"""
 
 

@@ -16,6 +16,8 @@ from typing import Protocol
 from emr_dispatch import timeutil
 
 _MOTO_SQS_TIME = "unix_time_millis"  # moto's SQS reads "now" (delays, visibility) through this name
+_MOTO_SQS_SECONDS = "unix_time"  # ... and its retention check through this one: a message's sent time is virtual,
+# so a wall-clock "now" would expire every message once the wall clock passes the virtual start + retention
 
 
 class Clock(Protocol):
@@ -55,12 +57,17 @@ class VirtualClock:
         begin = start or datetime.now(UTC)
         self._start = begin.replace(microsecond=begin.microsecond // 1000 * 1000)
         self._elapsed = 0.0
+        self._start_epoch = self._start.timestamp()
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self._elapsed)
 
     def monotonic(self) -> float:
         return self._elapsed
+
+    def epoch_seconds(self) -> float:
+        """``now()`` as seconds since the epoch (moto's SQS asks for it per message: no datetime built)."""
+        return self._start_epoch + self._elapsed
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
@@ -79,20 +86,26 @@ class VirtualClock:
 def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
     """emr-dispatch reads its time from ``clock`` inside the block, and so do moto's SQS queues: a message sent
     with DelaySeconds (a start-queued request for when the next start is due) and a visibility timeout
-    become due on the virtual clock."""
+    become due on the virtual clock, and a message's retention period runs on it too."""
     import moto.sqs.models as sqs_models
 
     system_millis = getattr(sqs_models, _MOTO_SQS_TIME)
+    system_seconds = getattr(sqs_models, _MOTO_SQS_SECONDS)
 
     def virtual_millis(dt: datetime | None = None) -> float:
-        return system_millis(dt) if dt is not None else clock.now().timestamp() * 1000
+        return system_millis(dt) if dt is not None else clock.epoch_seconds() * 1000
+
+    def virtual_seconds(dt: datetime | None = None) -> float:
+        return system_seconds(dt) if dt is not None else clock.epoch_seconds()
 
     timeutil.use_clock(clock.now)
     timeutil.use_sleep(clock.sleep)
     setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
+    setattr(sqs_models, _MOTO_SQS_SECONDS, virtual_seconds)
     try:
         yield clock
     finally:
         timeutil.use_clock(None)
         timeutil.use_sleep(None)
         setattr(sqs_models, _MOTO_SQS_TIME, system_millis)
+        setattr(sqs_models, _MOTO_SQS_SECONDS, system_seconds)

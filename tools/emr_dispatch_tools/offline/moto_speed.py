@@ -9,7 +9,13 @@ afterwards are the same as moto's own.
 
 ``partition_queries``: moto's Query lists every item of the table, sorted, then keeps those of the partition (or
 of the index key) asked for: each query cost O(n log n) in the table's size. A query of the table reads only its
-partition; a query of an index still checks every item (moto keeps no index) but skips the sort it redoes after.
+partition; a query of an index reads the items of that index partition, from an index kept beside the table (moto
+keeps none): built on the index's first query, refreshed for the key of every write moto's backend makes
+(PutItem, UpdateItem, DeleteItem, and each item of a transaction, also a cancelled one). moto still filters,
+sorts, limits and pages what it is given.
+Its sort of the found items is keyed on plain strings when every sort attribute is a string (the same order as
+DynamoType's comparisons, without one per step), and the found items are not deep-copied before moto projects
+and filters them (both make new items or only read; the handler renders them at once).
 
 ``faster_moto`` installs both. Tests (tests/integration/test_moto_speed.py) hold both to moto's own answers.
 """
@@ -24,6 +30,8 @@ from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import dynamo_type as _dynamo_type
+from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 
 _OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
@@ -102,30 +110,173 @@ def item_level_rollback() -> Iterator[None]:
         setattr(models, "copy", module_copy)  # noqa: B010
 
 
+class _Index:
+    """One global or local secondary index of a moto table: moto's items in each index partition (by the index's
+    hash value), by primary key. Built when first queried, then refreshed for every key
+    a write names (``refresh``), so it follows moto's in-place updates too."""
+
+    def __init__(self, table: Table, index_name: str) -> None:
+        self._table = table
+        index = next((i for i in [*table.global_indexes, *table.indexes] if i.name == index_name), None)
+        self.attribute = (
+            "" if index is None else next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
+        )
+        self._partitions: dict[tuple[str, Any], dict[tuple[Any, Any], Any]] = {}  # → moto's Item (current)
+        self._where: dict[tuple[Any, Any], tuple[str, Any]] = {}
+        for partition in table.items.values():
+            for item in _items_of(table, partition):
+                self.refresh(item.hash_key, item.range_key)
+
+    def refresh(self, hash_key: Any, range_key: Any) -> None:
+        key = (hash_key, range_key)
+        before = self._where.pop(key, None)
+        if before is not None:
+            self._partitions[before].pop(key, None)
+        item = self._table.get_item(hash_key, range_key)
+        value = item.attrs.get(self.attribute) if item is not None else None
+        if value is not None:
+            where = (value.type, _hashable(value.value))
+            self._partitions.setdefault(where, {})[key] = item
+            self._where[key] = where
+
+    def items(self, hash_value: Any) -> list[Any]:
+        return list(self._partitions.get((hash_value.type, _hashable(hash_value.value)), {}).values())
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, list | dict) else value
+
+
+class _Indexes:
+    def __init__(self) -> None:
+        self._by_table: dict[int, tuple[Table, dict[str, _Index]]] = {}  # the table itself kept: ids stay unique
+
+    def of(self, table: Table, index_name: str) -> _Index:
+        _, indexes = self._by_table.setdefault(id(table), (table, {}))
+        if index_name not in indexes:
+            indexes[index_name] = _Index(table, index_name)
+        return indexes[index_name]
+
+    def written(self, backend: DynamoDBBackend, table_name: str, attributes: Any) -> None:
+        """Refresh the item at the key ``attributes`` names (an Item or a Key) in every index built for its table."""
+        table = backend.tables.get(table_name)
+        entry = self._by_table.get(id(table)) if table is not None else None
+        if table is None or entry is None or not isinstance(attributes, dict):
+            return
+        if table.hash_key_attr not in attributes:
+            return
+        range_attribute = table.range_key_attr
+        if range_attribute is not None and range_attribute not in attributes:
+            return
+        hash_key = _dynamo_type.DynamoType(attributes[table.hash_key_attr])
+        range_key = _dynamo_type.DynamoType(attributes[range_attribute]) if range_attribute is not None else None
+        for index in entry[1].values():
+            index.refresh(hash_key, range_key)
+
+
+def _sorted_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's sort of query results, keyed on the values when every sort attribute is a string: DynamoType
+    compares two strings as Python does (``__eq__`` on type and value, ``__lt__`` on the value), so the order is
+    the same, without a DynamoType comparison per step. Anything else: moto's own sort."""
+
+    def sorted_items(
+        self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
+    ) -> Any:
+        names = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        keys = []
+        for item in items:
+            values = [item.attrs.get(name) for name in names]
+            if any(value is None or value.type != "S" for value in values):
+                return original(self, hash_key_attrs, range_key_attrs, items)
+            keys.append(tuple(value.value for value in values))
+        order = sorted(range(len(items)), key=keys.__getitem__)  # stable, as list.sort
+        items[:] = [items[i] for i in order]
+        return items
+
+    return sorted_items
+
+
+def _no_results_copy(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Table.query copies the items it found before projecting and filtering them, which only make new items
+    (Item.project) or read them; the handler renders them at once. A list of items is handed over as is."""
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, list) and all(isinstance(item, Item) for item in value):
+            return list(value)
+        return original(value, memo)
+
+    return deepcopy
+
+
+_WRITES = ("put_item", "update_item", "delete_item")  # every write of moto's backend (transactions call these)
+
+
 @contextlib.contextmanager
 def partition_queries() -> Iterator[None]:
-    """Inside the block, moto's Query reads the asked partition only (table) or skips the whole-table sort (index)."""
+    """Inside the block, moto's Query reads only the asked partition: of the table, or of an index (from an index
+    kept beside the table, refreshed after every write moto's backend makes)."""
     original: Callable[..., Any] = Table.query
+    sorted_items: Callable[..., Any] = Table.sorted_items
+    writes: dict[str, Callable[..., Any]] = {name: getattr(DynamoDBBackend, name) for name in _WRITES}
+    transact: Callable[..., Any] = DynamoDBBackend.transact_write_items
+    indexes = _Indexes()
 
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name") if len(args) < 7 else args[6]
         if index_name:
-            every = [item for partition in self.items.values() for item in _items_of(self, partition)]
-            self.all_items = lambda: every  # type: ignore[method-assign]  # sorted again by moto after filtering
+            index = indexes.of(self, index_name)
+            asked = dict(kwargs.get("hash_key_conditions") or [])  # moto keeps the items matching all of them
+            if index.attribute not in asked:
+                return original(self, hash_key, *args, **kwargs)  # moto answers (every item, or its error)
+            found = index.items(asked[index.attribute])
         else:
             partition = self.items.get(hash_key) if hash_key is not None else None
             found = list(_items_of(self, partition)) if partition is not None else []
-            self.all_items = lambda: found  # type: ignore[method-assign]
+        self.all_items = lambda: found  # type: ignore[method-assign]  # moto filters, sorts and pages them
         try:
             return original(self, hash_key, *args, **kwargs)
         finally:
             del self.all_items
 
+    def indexed(name: str) -> Callable[..., Any]:
+        write = writes[name]
+
+        def wrapped(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return write(self, table_name, *args, **kwargs)
+            finally:
+                indexes.written(self, table_name, args[0] if args else kwargs.get("item_attrs", kwargs.get("key")))
+
+        return wrapped
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        try:
+            transact(self, transact_items)
+        finally:  # a cancelled transaction put its items back as they were: refresh them too
+            for entry in transact_items:
+                for operation, request in entry.items():
+                    if operation in _OPERATIONS and isinstance(request, dict) and "TableName" in request:
+                        attributes = request.get("Item") if operation == "Put" else request.get("Key")
+                        indexes.written(self, request["TableName"], attributes)
+
     Table.query = query  # type: ignore[method-assign]
+    Table.sorted_items = _sorted_items(Table.sorted_items)  # type: ignore[method-assign]
+    module_copy = getattr(table_module, "copy")  # noqa: B009 - moto's module does not export it
+    shim = types.SimpleNamespace(**{name: getattr(copy, name) for name in ("copy", "deepcopy")})
+    shim.deepcopy = _no_results_copy(copy.deepcopy)
+    setattr(table_module, "copy", shim)  # noqa: B010
+    for name in _WRITES:
+        setattr(DynamoDBBackend, name, indexed(name))
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     try:
         yield
     finally:
         Table.query = original  # type: ignore[method-assign]
+        Table.sorted_items = sorted_items  # type: ignore[method-assign]
+        setattr(table_module, "copy", module_copy)  # noqa: B010
+        for name, write in writes.items():
+            setattr(DynamoDBBackend, name, write)
+        DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
 
 
 def _items_of(table: Table, partition: Any) -> Any:
@@ -133,6 +284,27 @@ def _items_of(table: Table, partition: Any) -> Any:
 
 
 @contextlib.contextmanager
+def retention_from_the_queue() -> Iterator[None]:
+    """moto's ReceiveMessage checks each message's retention through GetQueueAttributes, which renders every
+    attribute of the queue, its message counts included (each a pass over all its messages), three times: a
+    receive cost grew with the square of the backlog. Inside the block the check reads the same value,
+    ``MessageRetentionPeriod``, from the queue itself, and compares it as moto does."""
+    import moto.sqs.models as sqs_models
+
+    original: Callable[..., Any] = sqs_models.SQSBackend.is_message_valid_based_on_retention_period
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > getattr(sqs_models, "unix_time")())  # noqa: B009 - not exported
+
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        sqs_models.SQSBackend.is_message_valid_based_on_retention_period = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
-    with item_level_rollback(), partition_queries():
+    with item_level_rollback(), partition_queries(), retention_from_the_queue():
         yield
