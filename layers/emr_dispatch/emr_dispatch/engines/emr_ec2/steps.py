@@ -30,6 +30,16 @@ ListSteps = Callable[[str], list[dict[str, Any]]]
 """cluster id → every step of the cluster as ListSteps returns them, in the order they were submitted."""
 
 
+LIST_STEPS_PAGE = 50
+"""Steps per ListSteps page ("The CLI automatically paginates results to return a list greater than 50 steps",
+botocore's emr model, ListSteps)."""
+
+
+def list_steps_pages(job: Job) -> int:
+    """How many ListSteps calls a describe of the job's cluster makes: one per 50 steps (at least one)."""
+    return max(1, -(-len(job.steps) // LIST_STEPS_PAGE))
+
+
 def step_statuses(steps: list[dict[str, Any]]) -> tuple[StepStatus, ...]:
     """ListSteps' steps as StepStatus (name, state, id, start and end times)."""
     found = []
