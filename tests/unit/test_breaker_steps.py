@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import builders
 from emr_dispatch.engines.emr_ec2.events import parse_event
 from emr_dispatch.engines.emr_ec2.steps import interpret_steps
-from emr_dispatch.errors import RoutesError
+from emr_dispatch.errors import EngineError, RoutesError
 from emr_dispatch.job_steps import initial_steps
 from emr_dispatch.jobs import JobState
 from emr_dispatch.routes import RoutesFile, load_routes_file, parse_routes
@@ -143,3 +145,29 @@ def test_the_shipped_hive_steps_tables_are_external_in_s3_and_its_staging_table_
     # outlives the job, a later job never reads an earlier job's folder through it
     assert re.search(r"CREATE TEMPORARY EXTERNAL TABLE orders_clean_staging \(", script)
     assert "IF NOT EXISTS orders_clean_staging" not in script
+
+
+def test_a_throttled_list_steps_at_a_clusters_end_leaves_the_job_to_the_sweeper() -> None:
+    # Given a one-step job whose cluster ended ALL_STEPS_COMPLETED before its step's event, while ListSteps is
+    # throttled (a burst of clusters ending at once: ListSteps allows a burst of 10, then 0.5/s)
+    job = builders.job(route_name="steps")
+    job.engine_id = "j-2AXXXXXXGAPLF"
+    job.steps = initial_steps(("emr-dispatch-only",))
+    cluster_end = parse_event(load_event("emr-cluster-terminated-completed.json"))
+    assert cluster_end is not None
+
+    def throttled(cluster_id: str) -> list[dict[str, Any]]:
+        raise EngineError(f"ListSteps {cluster_id} failed: Rate exceeded", "ThrottlingException")
+
+    # When the cluster's event is interpreted
+    update = interpret_steps(cluster_end, job, throttled)
+    # Then nothing is decided (never SUCCEEDED on doubt, the event's delivery not failed): the sweeper's paced
+    # describe decides later
+    assert update is None
+
+    # And any other ListSteps error still fails the event's delivery (retried, never swallowed)
+    def denied(cluster_id: str) -> list[dict[str, Any]]:
+        raise EngineError(f"ListSteps {cluster_id} failed: AccessDenied", "AccessDeniedException")
+
+    with pytest.raises(EngineError):
+        interpret_steps(cluster_end, job, denied)

@@ -17,11 +17,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from emr_dispatch.aws import THROTTLING_CODES
 from emr_dispatch.engines.base import EngineEvent, StepStatus
 from emr_dispatch.engines.emr_ec2.events import interpret as interpret_one
 from emr_dispatch.engines.emr_ec2.request import NAME
+from emr_dispatch.errors import EngineError
 from emr_dispatch.job_steps import FAILED_STEP_STATES, ordered_steps
 from emr_dispatch.jobs import Job, JobState, StateUpdate
+from emr_dispatch.observability import logger
 
 CONTINUE = "CONTINUE"
 _UNDECIDED = frozenset({"PENDING", "RUNNING", "CANCEL_PENDING"})
@@ -80,13 +83,16 @@ def interpret_steps(event: EngineEvent, job: Job, list_steps: ListSteps) -> Stat
         if event.state == "RUNNING" or (event.state == "COMPLETED" and not last):
             return StateUpdate(JobState.RUNNING, f"step {event.state}", detail={"step_id": event.sub_id})
         if last and (event.state == "COMPLETED" or event.state in FAILED_STEP_STATES):
-            return outcome(names, _with_event(_statuses(event, job, list_steps), event), f"step {event.state}")
+            listed = _statuses(event, job, list_steps)
+            return outcome(names, _with_event(listed, event), f"step {event.state}") if listed is not None else None
         return None
     if event.state == "TERMINATED" and event.reason_code == "ALL_STEPS_COMPLETED":
         # With CONTINUE, a cluster whose steps are over ends ALL_STEPS_COMPLETED even if one of them failed.
         # Decided on every step's state, even for one step (a lone CONTINUE step that failed ends the cluster so
         # too); a list that decides nothing yet (one lagging behind) leaves the job to the sweeper's next look.
         statuses = _statuses(event, job, list_steps)
+        if statuses is None:
+            return None
         return outcome(names, statuses, "cluster TERMINATED") or _first_failed(names, statuses, "cluster TERMINATED")
     return interpret_one(event)
 
@@ -158,11 +164,19 @@ def describe_steps(cluster_id: str, steps: list[dict[str, Any]], names: list[str
     )
 
 
-def _statuses(event: EngineEvent, job: Job, list_steps: ListSteps) -> tuple[StepStatus, ...]:
-    """Every step's status: the describe call's list when the event came with one, else ListSteps."""
+def _statuses(event: EngineEvent, job: Job, list_steps: ListSteps) -> tuple[StepStatus, ...] | None:
+    """Every step's status: the describe call's list when the event came with one, else ListSteps. None when
+    ListSteps is throttled (a burst of clusters ending at once): the job is left undecided for the sweeper, whose
+    describes are paced below ListSteps' quota, instead of failing the event's delivery."""
     if len(event.steps) >= len(job.steps):
         return event.steps
-    return step_statuses(list_steps(event.engine_id))
+    try:
+        return step_statuses(list_steps(event.engine_id))
+    except EngineError as exc:
+        if exc.code not in THROTTLING_CODES:
+            raise
+        logger.warning("list steps throttled", job_id=job.job_id, cluster_id=event.engine_id, event_state=event.state)
+        return None
 
 
 def _with_event(statuses: tuple[StepStatus, ...], event: EngineEvent) -> tuple[StepStatus, ...]:
