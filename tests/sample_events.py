@@ -31,6 +31,12 @@ EMR_EVENT_FILES = (
     "emr-step-completed.json",
     "emr-step-failed.json",
 )
+STEP_EVENT_FILES = (
+    "emr-step-hive-failed.json",
+    "emr-step-cancelled.json",
+    "emr-step-failed-continue.json",
+)
+"""Step events of a job of several steps (config/routes.yaml's orders-warehouse: clean, load, publish)."""
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from emr_dispatch import wiring
 from emr_dispatch_tools import moto_stack
 from emr_dispatch_tools.cli import EXIT_NOT_FOUND, EXIT_USAGE, app
-from sample_events import EVENTS_DIR, load_event
+from sample_events import EVENTS_DIR, STEP_EVENT_FILES, load_event
 
 runner = CliRunner()
 
@@ -51,6 +51,8 @@ EXPECTED: dict[str, tuple[str, Callable[[Any], bool]]] = {
         path.name: ("TrackerFunction", _the_sample_job)
         for path in [*EVENTS_DIR.glob("emr-cluster-*.json"), *EVENTS_DIR.glob("emr-step-*.json")]  # EMR on EC2
     },
+    # The orders-warehouse route's steps: a cluster of several steps that a fresh stack has no job for.
+    **{name: ("TrackerFunction", _unknown_to_the_ledger) for name in STEP_EVENT_FILES},
 }
 
 

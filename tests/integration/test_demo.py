@@ -18,9 +18,9 @@ def test_demo_ends_as_promised(aws_env: None, drop_events: bool) -> None:
     assert report.problems == []
     for engine in ENGINES:
         assert {job.state.value for job in report.jobs if job.engine == engine} == {"SUCCEEDED", "FAILED"}
-    # And ops got one alert per failure (one per engine, and the Hive job's) and one notice for the retry after the
-    # Spot loss
-    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 4 + ["RETRYING"]
+    # And ops got one alert per failure (one per engine, the Hive job's, and the three-step cluster failing at its
+    # Hive step) and one notice for the retry after the Spot loss
+    assert sorted(alert["attributes"]["state"]["Value"] for alert in report.alerts) == ["FAILED"] * 5 + ["RETRYING"]
     # And the Hive jobs ran on the stack's HIVE application, the failed one alerted with EMR Serverless' stateDetails
     hive_application = report.stack.parameters["EmrServerlessHiveApplicationId"]
     hive_jobs = [job for job in report.jobs if job.inputs[0].key in demo.HIVE_KEYS]
@@ -65,7 +65,7 @@ def test_the_demos_first_screen_is_its_summary(
     for engine in ENGINES:
         assert engine in first_screen
     assert "failure alert(s)" in first_screen
-    assert "cleaned up: 4 of 4 EMR clusters terminated" in first_screen
+    assert "cleaned up: 6 of 6 EMR clusters terminated" in first_screen
     # ... no line of the summary is wider than the terminal, and the demo ends with the next commands to try
     summary = lines[: next(i for i, line in enumerate(lines) if line.startswith("The detail"))]
     assert len(summary) <= 24

@@ -27,6 +27,7 @@ LATER = datetime.now(UTC) + timedelta(days=1)  # every job is past its route's t
 # terminate the cluster, record that, alert, clear the outbox.
 TRACK_PATH = [
     ("dynamodb", "Query"),
+    ("dynamodb", "UpdateItem"),  # the step's own state and end time (job_steps.py)
     ("emr", "DescribeCluster"),
     ("emr", "DescribeStep"),
     ("dynamodb", "TransactWriteItems"),  # FAILED and the capacity slots given back, in one transaction
@@ -46,6 +47,7 @@ SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
+    ("dynamodb", "UpdateItem"),  # the step RUNNING, as ListSteps says (job_steps.py)
     ("emr", "DescribeCluster"),
     ("emr", "ListSteps"),
     ("dynamodb", "TransactWriteItems"),
@@ -56,9 +58,9 @@ SWEEP_PATH = [
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
     ("emr", "ListClusters"),
-    # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, clicks-batch
-    # and all routes (one consistent query each); queued jobs; pending input tags (by_pending_tags)
-    *[("dynamodb", "Query")] * 9,
+    # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, orders-warehouse,
+    # clicks-batch and all routes (one consistent query each); queued jobs; pending input tags (by_pending_tags)
+    *[("dynamodb", "Query")] * 10,
 ]
 
 

@@ -74,7 +74,7 @@ def test_emr_on_ec2_runs_all_three_kinds_up_to_emrs_256_steps() -> None:
 
 def test_step_names_are_unique_and_fit_emrs_step_name_with_the_prefix() -> None:
     # Given two steps with one name, and a name that EMR's 256 characters cannot hold after "emr-dispatch-"
-    assert "used twice: clean" in _refused(job=None, steps=[SPARK, SPARK])
+    assert "step names must be unique" in _refused(job=None, steps=[SPARK, SPARK])
     assert "steps[0].name" in _refused(job=None, steps=[{**COMMAND, "name": "n" * 250}])
 
 
@@ -170,8 +170,12 @@ def test_run_job_flow_gets_one_step_config_per_step_in_order() -> None:
 
 
 def test_a_step_longer_than_emrs_hadoop_jar_step_total_is_refused_before_any_call() -> None:
-    # Given a command whose arguments render past the 10,240 characters EMR allows in one HadoopJarStep
-    long = route(job=None, steps=[{"name": "big", "command": {"command": ["echo", "x" * 10240]}}])
-    # Then building the request refuses it, naming the step
+    # Given a command whose own text already passes the 10,240 characters EMR allows in one HadoopJarStep
+    # ("The string values passed into HadoopJarStep object cannot exceed a total of 10240 characters")
+    problems = _refused(job=None, steps=[{"name": "big", "command": {"command": ["echo", "x" * 10240]}}])
+    # Then routes check refuses it, naming the step
+    assert "steps[0].command: its arguments render at least 10244 characters" in problems
+    # And one that only a long key takes past it is refused when its request is built, naming the step
+    near = route(job=None, steps=[{"name": "big", "command": {"command": ["echo", "x" * 10000, "{key}"]}}])
     with pytest.raises(EngineError, match="step 'big'"):
-        build_run_job_flow_request(job(), long, settings())
+        build_run_job_flow_request(job(key="raw/" + "k" * 600), near, settings())

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from emr_dispatch_tools.moto_stack import load_sam_template, matching_rules, rule_patterns
-from sample_events import EMR_EVENT_FILES, EVENTS_DIR, EXAMPLE_BUCKET, load_event
+from sample_events import EMR_EVENT_FILES, EVENTS_DIR, EXAMPLE_BUCKET, STEP_EVENT_FILES, load_event
 
 TRACKER_EMR_RULES = {"TrackerFunction.ClusterStateChange", "TrackerFunction.StepStatusChange"}
 
@@ -43,7 +43,7 @@ def test_sqs_batch_is_a_valid_sqs_event() -> None:
     assert bodies[2]["Event"] == "s3:TestEvent"
 
 
-@pytest.mark.parametrize("name", EMR_EVENT_FILES)
+@pytest.mark.parametrize("name", EMR_EVENT_FILES + STEP_EVENT_FILES)
 def test_emr_events_reach_the_tracker_through_the_template_rules(name: str) -> None:
     # Given an EMR event file and the EventBridge patterns of template.yaml (one source of truth)
     event = load_event(name)
@@ -55,7 +55,7 @@ def test_emr_events_reach_the_tracker_through_the_template_rules(name: str) -> N
     assert len(matched & TRACKER_EMR_RULES) == 1, matched
 
 
-@pytest.mark.parametrize("name", EMR_EVENT_FILES)
+@pytest.mark.parametrize("name", EMR_EVENT_FILES + STEP_EVENT_FILES)
 def test_events_of_clusters_not_named_by_emr_dispatch_are_filtered_out(name: str) -> None:
     # Given the same event from someone else's cluster or step
     event = load_event(name)

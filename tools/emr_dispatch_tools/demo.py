@@ -21,6 +21,7 @@ from emr_dispatch.engines import ENGINE_NAMES as ENGINES
 from emr_dispatch_tools.lambda_events import scheduled_event, sqs_event
 from emr_dispatch_tools.logs import diverted_logs
 from emr_dispatch_tools.offline.summary import Checked, checking
+from emr_dispatch_tools.render import step_lines
 
 DEMO_KEYS = {
     # key → how its job's first attempt ends (one route per engine, see config/routes.yaml); a retried attempt
@@ -28,6 +29,8 @@ DEMO_KEYS = {
     "raw/orders/2026-11-23/orders 1+2 café.csv": "succeed",  # EMR on EC2
     "raw/orders/2026-11-23/orders-corrupt.csv": "step-failure",
     "raw/orders/2026-11-23/orders-spot-loss.csv": "capacity-failure",  # retried on on-demand instances
+    "raw/orders-warehouse/2026-11-23/orders-0001.csv": "succeed",  # EMR on EC2, steps: Spark, Hive, command
+    "raw/orders-warehouse/2026-11-23/orders-bad-load.csv": "step-failure",  # fails at its Hive step
     "raw/returns/2026-11-23/returns-0001.csv": "succeed",  # EMR Serverless
     "raw/returns/2026-11-23/returns-corrupt.csv": "step-failure",
     "raw/refunds/2026-11-23/refunds-0001.csv": "succeed",  # EMR Serverless, a Hive job on the HIVE application
@@ -234,6 +237,12 @@ def run_story(
             console.print("  (every event delivered a second time, in reverse order: no job moved)")
 
         report.jobs = sorted(ledger.list_jobs(), key=lambda j: j.created_at)
+        console.rule("ordered steps: one cluster runs Spark, then Hive, then a command (emr-dispatch jobs show)")
+        for job in report.jobs:
+            if len(job.steps) > 1:
+                console.print(f"  {job.job_id} {job.state.value}: {job.reason_message}", markup=False, highlight=False)
+                for line in step_lines(job):
+                    console.print(f"    {line}", markup=False, highlight=False)
         console.rule("5. input outcome tags: each input object version says how its job ended")
         for key in DEMO_KEYS:
             tag_set = s3.get_object_tagging(Bucket=landing, Key=key)["TagSet"]
@@ -375,6 +384,7 @@ def _check(report: DemoReport) -> None:
         tags = report.input_tags.get(key, {})
         if {name: tags.get(name) for name in expected} != expected or not tags.get("emr-dispatch-job"):
             report.problems.append(f"the input {key} is tagged {tags}, expected {expected} and its job")
+    _check_steps(report)
     if not any(line["message"] == "duplicate arrival" for line in report.launches):
         report.problems.append("the redelivered arrival was not recognised as a duplicate")
     counted = (
@@ -384,6 +394,26 @@ def _check(report: DemoReport) -> None:
     )
     if counted != (failed, len(DEMO_KEYS) + retries, retries):
         report.problems.append(f"the metrics do not count the jobs: {report.metrics}")
+
+
+STEP_ENDS = {"succeed": ["COMPLETED"] * 3, "step-failure": ["COMPLETED", "FAILED", "CANCELLED"]}
+"""How each step of the demo's three-step jobs (Spark, Hive, command) ends: all complete, or the Hive step fails."""
+
+
+def _check_steps(report: DemoReport) -> None:
+    """Each multi-step job's steps ended as its cluster ran them, and the failed one's alert names its Hive step."""
+    from emr_dispatch.job_steps import ordered_steps
+
+    for job in (job for job in report.jobs if len(job.steps) > 1):
+        states = [str(step.get("state")) for step in ordered_steps(job)]
+        expected = STEP_ENDS[DEMO_KEYS[job.inputs[0].key]]
+        if states != expected:
+            report.problems.append(f"the steps of {job.job_id} ended {states}, not {expected}")
+        if job.state.value == "FAILED" and not any(
+            job.job_id in str(alert["message"]) and "Step name:  load" in str(alert["message"])
+            for alert in report.alerts
+        ):
+            report.problems.append(f"the alert of {job.job_id} does not name its failed step")
 
 
 def _check_hive(report: DemoReport) -> None:

@@ -82,6 +82,8 @@ def job_detail(job: Job) -> Table:
     ]
     if job.retry_at and not job.state.is_terminal and job.engine_id is None:
         rows.append(("next retry", f"attempt {job.attempt} starts at {job.retry_at} (not before)"))
+    if job.steps:
+        rows.append(("steps", "\n".join(step_lines(job))))
     if job.log_locations:
         rows.append(("logs", "\n".join(job.log_locations)))
     for earlier in job.attempts:
@@ -113,6 +115,22 @@ def attempt_lines(attempt: dict[str, Any]) -> str:
     if attempt.get("retry"):
         lines.append(f"then: {attempt['retry']}")
     return "\n".join(lines)
+
+
+def step_lines(job: Job) -> list[str]:
+    """One line per step of the job, in order: its name, state, start and end (and how long), its id."""
+    from emr_dispatch import NAME_PREFIX
+    from emr_dispatch.job_steps import ordered_steps
+    from emr_dispatch.timeutil import seconds_between
+
+    lines = []
+    for number, step in enumerate(ordered_steps(job), start=1):
+        started, ended = str(step.get("started_at") or ""), str(step.get("ended_at") or "")
+        took = f" ({_duration(seconds_between(started, ended))})" if started and ended else ""
+        times = f"{started or '-'} → {ended or '-'}{took}" if started or ended else ""
+        name = str(step.get("name", "")).removeprefix(NAME_PREFIX)
+        lines.append(f"{number}. {name}  {step.get('state', '?')}  {times}  {step.get('step_id', '')}".rstrip())
+    return lines
 
 
 def timeline_lines(job: Job) -> list[str]:

@@ -39,11 +39,18 @@ SPOT_LOSS = (
 )
 
 
+BOOTSTRAP_LOSS = ("BOOTSTRAP_FAILURE", "Master instance failed bootstrap action 1")
+
+
 class _Clock:
     """Event times that move forward, as a real lifecycle's would."""
 
     def __init__(self) -> None:
         self._now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def moment(self, seconds: int = 0) -> datetime:
+        """The time the next event will carry (plus ``seconds``), for moto's step timeline."""
+        return self._now + timedelta(seconds=seconds + 45)
 
     def tick(self, seconds: int = 45) -> str:
         self._now += timedelta(seconds=seconds)
@@ -114,53 +121,71 @@ class EmrEc2Simulator:
         clusters = emr_backends[self._account_id][self._region].clusters
         return {cluster_id: str(cluster.state) for cluster_id, cluster in clusters.items()}
 
-    def run(self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED) -> Iterator[dict[str, Any]]:
-        """Drive one cluster (and its single step) to its end, yielding each state-change event."""
+    def run(
+        self, cluster_id: str, outcome: Outcome = Outcome.SUCCEED, fail_at: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Drive one cluster and its steps, in order, to its end, yielding each state-change event. With
+        STEP_FAILURE, the step named ``fail_at`` fails (default: the cluster's first Hive step, else its first);
+        what follows is what its ActionOnFailure makes EMR do: TERMINATE_CLUSTER cancels the pending steps and
+        ends the cluster with errors, CANCEL_AND_WAIT cancels them and leaves the cluster WAITING, CONTINUE runs
+        the next steps."""
         # moto's models are edited in place; typed loosely because the simulator adds attributes.
         cluster: Any = emr_backends[self._account_id][self._region].clusters[cluster_id]
-        step: Any = cluster.steps[0] if cluster.steps else None
+        steps: list[Any] = list(cluster.steps)
         cluster.state = "STARTING"
-        if step is not None:
+        for step in steps:
             step.state = "PENDING"
         yield self._cluster_event(cluster, "STARTING", None)
-        if outcome is Outcome.CAPACITY_FAILURE:
-            _end(cluster, "TERMINATED_WITH_ERRORS", *SPOT_LOSS)
-            if step is not None:
+        if outcome in (Outcome.CAPACITY_FAILURE, Outcome.BOOTSTRAP_FAILURE):
+            reason = SPOT_LOSS if outcome is Outcome.CAPACITY_FAILURE else BOOTSTRAP_LOSS
+            _end(cluster, "TERMINATED_WITH_ERRORS", *reason)
+            for step in steps:
                 step.state = "CANCELLED"
-            yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", SPOT_LOSS)
-            return
-        if outcome is Outcome.BOOTSTRAP_FAILURE:
-            _end(cluster, "TERMINATED_WITH_ERRORS", "BOOTSTRAP_FAILURE", "Master instance failed bootstrap action 1")
-            if step is not None:
-                step.state = "CANCELLED"
-            yield self._cluster_event(
-                cluster, "TERMINATED_WITH_ERRORS", ("BOOTSTRAP_FAILURE", "Master instance failed bootstrap action 1")
-            )
+            yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", reason)
             return
         cluster.state = "RUNNING"
         yield self._cluster_event(cluster, "RUNNING", None)
-        if step is None:
+        if not steps:
             return
-        step.state = "RUNNING"
-        yield self._step_event(cluster, step, "RUNNING")
-        if outcome is Outcome.SUCCEED:
-            step.state = "COMPLETED"
-            cluster.state = "TERMINATING"
-            yield self._step_event(cluster, step, "COMPLETED")
-            _end(cluster, "TERMINATED", "ALL_STEPS_COMPLETED", "Steps completed")
-            yield self._cluster_event(cluster, "TERMINATED", ("ALL_STEPS_COMPLETED", "Steps completed"))
+        hive = [step.name for step in steps if step.args[:1] == ["hive-script"]]
+        failing = (fail_at or (hive or [steps[0].name])[0]) if outcome is Outcome.STEP_FAILURE else None
+        for index, step in enumerate(steps):
+            step.state = "RUNNING"
+            step.start_date_time = self._clock.moment()
+            yield self._step_event(cluster, step, "RUNNING")
+            step.end_date_time = self._clock.moment(30)
+            if step.name != failing:
+                step.state = "COMPLETED"
+                if index == len(steps) - 1:
+                    cluster.state = "TERMINATING"
+                yield self._step_event(cluster, step, "COMPLETED")
+                continue
+            step.__class__ = _FailedStep
+            step.failure_details = {
+                "Reason": "Exception in thread main: org.apache.spark.SparkException: Malformed CSV record",
+                "Message": "Job aborted due to stage failure: Malformed records are detected in record parsing.",
+                "LogFile": f"s3://{cluster.log_uri.split('://', 1)[-1]}{cluster.id}/steps/{step.id}/stderr.gz",
+            }
+            step.state = "FAILED"
+            if step.action_on_failure == "CONTINUE":
+                yield self._step_event(cluster, step, "FAILED")
+                continue
+            cluster.state = "TERMINATING" if step.action_on_failure != "CANCEL_AND_WAIT" else "RUNNING"
+            yield self._step_event(cluster, step, "FAILED")
+            for pending in steps[index + 1 :]:
+                pending.state = "CANCELLED"
+                yield self._step_event(cluster, pending, "CANCELLED")
+            if step.action_on_failure == "CANCEL_AND_WAIT":
+                cluster.state = "WAITING"
+                yield self._cluster_event(cluster, "WAITING", None)
+                return
+            _end(cluster, "TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
+            yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", ("STEP_FAILURE", "Shut down as step failed"))
             return
-        step.__class__ = _FailedStep
-        step.failure_details = {
-            "Reason": "Exception in thread main: org.apache.spark.SparkException: Malformed CSV record",
-            "Message": "Job aborted due to stage failure: Malformed records are detected in record parsing.",
-            "LogFile": f"s3://{cluster.log_uri.split('://', 1)[-1]}{cluster.id}/steps/{step.id}/stderr.gz",
-        }
-        step.state = "FAILED"
         cluster.state = "TERMINATING"
-        yield self._step_event(cluster, step, "FAILED")
-        _end(cluster, "TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
-        yield self._cluster_event(cluster, "TERMINATED_WITH_ERRORS", ("STEP_FAILURE", "Shut down as step failed"))
+        # With CONTINUE, a failed step still lets the cluster end as its steps are over.
+        _end(cluster, "TERMINATED", "ALL_STEPS_COMPLETED", "Steps completed")
+        yield self._cluster_event(cluster, "TERMINATED", ("ALL_STEPS_COMPLETED", "Steps completed"))
 
     # ---------------------------------------------------------------- event shapes (as AWS sends them)
     def _envelope(self, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, "less than 100 characters"
-_FAILURE_LABELS = [("step_id", "Step:"), ("reason", "Failure:"), ("message", "Detail:"), ("log_file", "Log file:")]
+_FAILURE_LABELS = [
+    ("step_name", "Step name:"),
+    ("step_id", "Step:"),
+    ("reason", "Failure:"),
+    ("message", "Detail:"),
+    ("log_file", "Log file:"),
+]
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class Job:
     starting_at: str | None = None  # a launcher took this attempt's start in hand at this time
     launch_options: dict[str, str] = field(default_factory=dict)  # e.g. {"market": "ON_DEMAND"} after Spot loss
     log_locations: list[str] = field(default_factory=list)  # where the engine put the logs of its end
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # each step's state and times (job_steps.py)
     wait_reason: str | None = None  # why a QUEUED job waits: a cap, the start rate, a throttle, a quota refusal
     wait_until: str | None = None  # when a waiting job is next tried; the sweeper nudges one left past it
     queued_at: str | None = None  # its place in its route's queue (by_queue index); kept when it is re-queued

@@ -225,7 +225,7 @@ class Launcher(Starter):
         engine = self._engines[route.engine]
         found = engine.find_started(taken)
         if found is not None:
-            self._ledger.record_submitted(taken, found.engine_id, found.details)
+            self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
             return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)
         return self._paced_start(taken, route, engine, uri, behind_backlog=True)
 

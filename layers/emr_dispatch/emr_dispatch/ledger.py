@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emr_dispatch.errors import LedgerError
+from emr_dispatch.job_steps import initial_steps, record_steps
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger_reads import LedgerReads
 from emr_dispatch.outbox import claim_with
@@ -32,6 +33,7 @@ from emr_dispatch.timeutil import epoch_seconds, now_iso
 from emr_dispatch.transitions import ABANDON_CLAIM, ADVANCE, BEGIN_ATTEMPT, RELEASE_START, RETRY, SUBMIT, TAKE_OVER
 
 if TYPE_CHECKING:
+    from emr_dispatch.engines.base import StepStatus
     from emr_dispatch.retries import Retry
 
 RETENTION_SECONDS = 90 * 24 * 3600
@@ -116,8 +118,11 @@ class Ledger(LedgerReads):
         """Give back an attempt's start (its engine start was throttled) so the retried request can take it."""
         self._apply(job.job_id, RELEASE_START.write(job))
 
-    def record_submitted(self, job: Job, engine_id: str, engine_details: dict[str, Any]) -> Job:
-        """SUBMITTING → SUBMITTED once the engine accepted the job."""
+    def record_submitted(
+        self, job: Job, engine_id: str, engine_details: dict[str, Any], step_names: tuple[str, ...] = ()
+    ) -> Job:
+        """SUBMITTING → SUBMITTED once the engine accepted the job (with its steps, each PENDING, when the engine
+        runs named steps)."""
         now = now_iso()
         entry = {
             "at": now,
@@ -128,6 +133,8 @@ class Ledger(LedgerReads):
         }
         write = _recorded(SUBMIT.write(job), now, entry)
         write.set("engine_id", engine_id).set("engine_details", engine_details, "details")
+        if step_names:
+            write.set("steps", initial_steps(step_names))
         updated = self._apply(job.job_id, write.set("submitted_at", now, "now"))
         if updated is None:
             raise LedgerError(f"job {job.job_id} left SUBMITTING before its engine id was recorded")
@@ -232,6 +239,10 @@ class Ledger(LedgerReads):
         write.append("attempts", [ended], "ended").append("actions", actions)
         write.set("reason_code", update.reason_code or "").set("reason_message", update.reason_message or "")
         return self._apply(job.job_id, claim_with(write, now))
+
+    def record_steps(self, job: Job, statuses: tuple[StepStatus, ...]) -> int:
+        """What the engine says about the job's steps, each moved forward only (job_steps.py)."""
+        return record_steps(self.table, job, statuses) if job.steps and statuses else 0
 
     def add_actions(self, job_id: str, actions: list[str]) -> None:
         """What the controller did for a job (not a state change: any state, the job must exist)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emr_dispatch import NAME_PREFIX
-from emr_dispatch.engines import declaration
+from emr_dispatch import engines
 from emr_dispatch.limits import OWN_TAGS, blank
 from emr_dispatch.placeholders import ALL_PLACEHOLDERS, placeholders_in, render
 
@@ -29,13 +28,30 @@ _LONGEST_VALUES = {
 def limit_problems(route: RouteFields) -> list[str]:
     """What the engine's API would refuse at every start of this route (each engine's declaration cites its
     limits), one line per problem: refused once, when the routes file is loaded."""
-    limits = declaration(route.engine).limits
+    limits = engines.declaration(route.engine).limits
     problems = limits.tags.problems(route.tags, len(OWN_TAGS))
     possibly_empty = possibly_empty_placeholders(route)
     longest_values = {**_LONGEST_VALUES, "route": route.name, "job_id": "j" * (len(route.name) + 17)}
     for where, step in _steps_with_fields(route):
         problems += _step_problems(route.engine, limits.entry_point_max, where, step, possibly_empty, longest_values)
+        shortest = sum(len(render(text, dict.fromkeys(ALL_PLACEHOLDERS, ""))) for text in _step_texts(step))
+        if limits.step_total_max is not None and shortest > limits.step_total_max:
+            problems.append(
+                f"{where.rstrip('.')}: its arguments render at least {shortest} characters; {route.engine} allows"
+                f" {limits.step_total_max} in one step"
+            )
     return problems
+
+
+def _step_texts(step: Step) -> list[str]:
+    """Every template a step's arguments are rendered from."""
+    if step.spark is not None:
+        return [step.spark.entry_point, *step.spark.spark_submit_parameters, *step.spark.arguments]
+    if step.hive is not None:
+        hive = step.hive
+        variables = [f"{name}={value}" for name, value in (hive.variables | hive.hiveconf).items()]
+        return [hive.script, *([hive.init_script] if hive.init_script else []), *variables]
+    return list(step.command.command) if step.command is not None else []
 
 
 def _steps_with_fields(route: RouteFields) -> list[tuple[str, Step]]:
@@ -53,6 +69,8 @@ def _step_problems(
     possibly_empty: dict[str, str],
     longest_values: dict[str, str],
 ) -> list[str]:
+    from emr_dispatch import NAME_PREFIX
+
     problems = []
     if len(NAME_PREFIX + step.name) > STEP_NAME_MAX:
         problems.append(

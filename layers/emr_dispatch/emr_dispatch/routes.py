@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 from emr_dispatch.engines import DECLARATIONS, ENGINE_NAMES, declaration
 from emr_dispatch.errors import RoutesError
 from emr_dispatch.jobs import Job
+from emr_dispatch.key_rules import key_refusal, steps_key_refusal
 from emr_dispatch.limits import OWN_TAGS
 from emr_dispatch.locations import MANIFEST_PREFIX
 from emr_dispatch.placeholders import (
@@ -92,13 +92,11 @@ class RouteFields(_Model):
         return job_as_steps(self.job, self.name)
 
     def refuses_key(self, key: str) -> str | None:
-        """Why this route refuses an object key, or None. An argument that begins with ``{key}`` would begin
-        with the key's own text, so a key beginning with "-" would read as an option to the application. The
-        engine may refuse more (its declaration's key_check: EMR Serverless, a key a Hive variable cannot carry)."""
-        if key.startswith("-") and any(
-            argument.startswith("{key}") for step in self.run_steps() for argument in step.leading_arguments()
-        ):
-            return "object key begins with '-' and an application argument begins with {key}: it would be an option"
+        """Why this route refuses an object key, or None: where its steps put the key (key_rules.py), then what its
+        engine refuses (its declaration's key_check: EMR Serverless, a key a Hive variable cannot carry)."""
+        refused = steps_key_refusal(self.run_steps(), key)
+        if refused:
+            return refused
         key_check = declaration(self.engine).key_check
         return key_check(self.run_steps(), key) if key_check else None
 
@@ -350,19 +348,6 @@ class RouteDecision:
 
     route: Route | None
     reason: str = ""
-
-
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def key_refusal(key: str) -> str | None:
-    """Why an object key is refused whatever the route, or None. Control characters (line breaks, NUL, escapes)
-    are never part of a data file's name: EMR's APIs reject most of them, YARN writes application arguments
-    into a launch script, and they forge lines in logs and alerts. Everything else stays data."""
-    found = _CONTROL_CHARACTER.search(key)
-    if found:
-        return f"object key has a control character (U+{ord(found.group()):04X} at {found.start()}): refused"
-    return None
 
 
 def _known_location(template: str, known: dict[str, str]) -> str:

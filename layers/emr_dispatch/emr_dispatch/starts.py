@@ -181,7 +181,7 @@ class Starter:
         if found is None:
             logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
             return self._paced_start(job, route, engine, uri, behind_backlog=True)
-        self._ledger.record_submitted(job, found.engine_id, found.details)
+        self._ledger.record_submitted(job, found.engine_id, found.details, found.step_names)
         logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
         return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
 
@@ -235,7 +235,7 @@ class Starter:
             logger.error("engine refused job", job_id=job.job_id, route=route.name, error=str(exc))
             status = "failed" if applied.job.state.is_terminal else "retrying"  # a service fault is retried
             return LaunchResult(status, exc.code, job.job_id, route.name, uri, applied.job.engine_id)
-        self._ledger.record_submitted(job, started.engine_id, started.details)
+        self._ledger.record_submitted(job, started.engine_id, started.details, started.step_names)
         metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)

@@ -181,6 +181,8 @@ class Sweeper:
     def _reconcile(self, job: Job, report: SweepReport) -> None:
         engine = self._engines[job.engine]
         truth = self._describe(job, engine)
+        if truth is not None:
+            self._ledger.record_steps(job, truth.steps)  # lost step events: the list says where each step is
         update = engine.interpret(truth, job) if truth is not None else None
         if update is not None and update.state.can_follow(job.state):
             applied = self._outcomes.apply(job, _from_sweep(update), engine, truth)
@@ -196,6 +198,8 @@ class Sweeper:
         except EngineError as exc:
             logger.warning("overdue job not described: timing it out", job_id=job.job_id, error=str(exc))
             truth = None
+        if truth is not None:
+            self._ledger.record_steps(job, truth.steps)
         update = engine.interpret(truth, job) if truth is not None else None
         if update is not None and update.state.is_terminal and update.state.can_follow(job.state):
             applied = self._outcomes.apply(job, _from_sweep(update), engine, truth)

@@ -41,6 +41,8 @@ class Tracker:
         if job is None:
             return _skipped("unknown engine resource", engine_id=engine_event.engine_id)
         correlate(job.job_id)
+        # A step's own state and times are kept whatever the job's state (a late event still says how it ended).
+        self._ledger.record_steps(job, engine_event.steps)
         if job.state.is_terminal:
             if job.alert_pending:
                 # If the publisher of this alert died before clearing it (its lease expired), this delivery sends it.

@@ -143,7 +143,7 @@ SUBMIT = Transition(
     "record the engine's acceptance",
     (JobState.SUBMITTING,),
     JobState.SUBMITTED,
-    sets=frozenset({*_RECORD, "engine_id", "engine_details", "submitted_at"}),
+    sets=frozenset({*_RECORD, "engine_id", "engine_details", "submitted_at", "steps"}),
 )
 START_FROM_QUEUE = Transition(
     "start from the queue",
@@ -169,7 +169,7 @@ RETRY = Transition(
     sets=frozenset(
         {*_RECORD, "retry_at", "launch_options", "attempts", "actions", "reason_code", "reason_message"} | OUTBOX_FIELDS
     ),
-    removes=("engine_id", "engine_details", "submitted_at", "starting_at", "failure"),
+    removes=("engine_id", "engine_details", "submitted_at", "starting_at", "failure", "steps"),
     backward=True,
 )
 BEGIN_ATTEMPT = Transition(
@@ -195,6 +195,7 @@ BEGIN_ATTEMPT = Transition(
         "retry_at",
         "starting_at",
         "log_locations",
+        "steps",
     ),
     backward=True,
 )

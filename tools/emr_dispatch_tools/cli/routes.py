@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.syntax import Syntax
@@ -132,7 +133,20 @@ def routes_explain(
                 highlight=False,
                 markup=False,
             )
+        for line in step_list(explanation.request):
+            console.print(line, highlight=False, markup=False)
         console.print(Syntax(json.dumps(explanation.request, indent=2, sort_keys=True), "json", word_wrap=True))
+
+
+def step_list(request: dict[str, Any]) -> list[str]:
+    """The steps a cluster request runs, in order, each with its action on failure and rendered arguments."""
+    steps = request.get("Steps") or []
+    lines = [f"steps:   {len(steps)}, in order"] if steps else []
+    for number, step in enumerate(steps, start=1):
+        jar = step.get("HadoopJarStep", {})
+        arguments = " ".join(shlex.quote(str(argument)) for argument in jar.get("Args", []))
+        lines.append(f"  {number}. {step.get('Name')} [{step.get('ActionOnFailure')}] {jar.get('Jar')}: {arguments}")
+    return lines
 
 
 def _landed(bucket: str, key: str, stack: str, region: str | None, profile: str | None) -> Arrival | None:

@@ -27,6 +27,18 @@ class StartedJob:
 
     engine_id: str
     details: dict[str, Any] = field(default_factory=dict)
+    step_names: tuple[str, ...] = ()  # the steps it runs, in order, as the engine names them (the ledger tracks each)
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """One step of a job as the engine reports it (an event, or a list of the job's steps): job_steps.py records it."""
+
+    name: str  # as the engine names it (StartedJob.step_names)
+    state: str
+    step_id: str = ""
+    started_at: str = ""
+    ended_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class EngineEvent:
     reason_code: str | None = None
     reason_message: str | None = None
     time: str = ""
+    action_on_failure: str = ""  # a step event's: what the engine does after this step fails
+    steps: tuple[StepStatus, ...] = ()  # what this event or describe call says about the job's steps
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class ApiLimits:
     entry_point_max: int  # EntryPointPath (or the step argument holding it)
     argument_max: int | None  # one application argument; None: the model sets none
     tags: TagRules
+    step_total_max: int | None = None  # all of one step's arguments together (EMR's HadoopJarStep); None: no limit
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,13 @@ from emr_dispatch.engines.declaration import (
 from emr_dispatch.engines.emr_ec2.events import (
     ALIVE_STATES,
     CLUSTER_EVENT,
-    FAILED_STEP_STATES,
     STEP_EVENT,
-    interpret,
     parse_event,
     s3_uri,
     text,
 )
 from emr_dispatch.engines.emr_ec2.request import (
+    HADOOP_JAR_STEP_MAX,
     LOG_PREFIX,
     NAME,
     NAME_MAX,
@@ -44,11 +43,14 @@ from emr_dispatch.engines.emr_ec2.request import (
     describe_launch_options,
     log_uri,
     retry_launch_options,
+    snapshot_step_names,
     spark_step_args,
     uses_spot,
 )
 from emr_dispatch.engines.emr_ec2.step_rules import steps_problems
+from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, step_statuses
 from emr_dispatch.errors import EngineError, EngineStartUnknownError
+from emr_dispatch.job_steps import ordered_steps
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
@@ -93,7 +95,13 @@ DECLARATION = EngineDeclaration(
     route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
     engine_class="emr_dispatch.engines.emr_ec2:build",
     log_prefix=LOG_PREFIX,
-    limits=ApiLimits(name_max=NAME_MAX, entry_point_max=10280, argument_max=10280, tags=TAG_RULES),
+    limits=ApiLimits(
+        name_max=NAME_MAX,
+        entry_point_max=10280,
+        argument_max=10280,
+        tags=TAG_RULES,
+        step_total_max=HADOOP_JAR_STEP_MAX,
+    ),
     failure_causes=FailureCauses(
         capacity=frozenset({"INSTANCE_FAILURE"}),
         spot=frozenset({"INSTANCE_FLEET_TIMEOUT"}),  # fleets could not get their (Spot) capacity in time
@@ -188,6 +196,7 @@ class EmrEc2Engine:
                 "log_uri": request["LogUri"],
                 "release_label": request["ReleaseLabel"],
             },
+            step_names=tuple(step["Name"] for step in request["Steps"]),
         )
 
     def _found_after_ambiguous_start(self, job: Job, exc: Exception) -> StartedJob | None:
@@ -216,6 +225,7 @@ class EmrEc2Engine:
                                 "log_uri": log_uri(self._settings),
                                 "recovered": True,
                             },
+                            step_names=snapshot_step_names(job),
                         )
         except ClientError as exc:
             raise EngineError(f"ListClusters failed while recovering job {job.job_id}: {exc}", error_code(exc)) from exc
@@ -226,27 +236,18 @@ class EmrEc2Engine:
         return parse_event(event)
 
     def describe(self, job: Job) -> EngineEvent | None:
-        """The step's end decides a job; before it, the cluster's state says how far it got."""
+        """The steps' end decides a job (steps.describe_steps); before it, the cluster's state says how far it
+        got. Either way the event carries every step's status for the ledger."""
         if not job.engine_id:
             return None
         cluster = self._describe_cluster(job.engine_id)
         status = cluster.get("Status", {})
         reason = status.get("StateChangeReason", {})
-        try:
-            steps = self._client.list_steps(ClusterId=job.engine_id).get("Steps", [])
-        except ClientError as exc:
-            raise EngineError(f"ListSteps {job.engine_id} failed: {exc}", error_code(exc)) from exc
-        step = steps[0] if steps else None
-        if step is not None and step.get("Status", {}).get("State") in ("COMPLETED", *FAILED_STEP_STATES):
-            return EngineEvent(
-                engine=NAME,
-                engine_id=job.engine_id,
-                kind="step",
-                state=step["Status"]["State"],
-                sub_id=step["Id"],
-                name=str(step.get("Name", "")),
-                reason_message=text(step["Status"].get("StateChangeReason", {}).get("Message")),
-            )
+        steps = self._steps(job.engine_id)
+        names = [str(step.get("name", "")) for step in ordered_steps(job)]
+        decided = describe_steps(job.engine_id, steps, names)
+        if decided is not None:
+            return decided
         return EngineEvent(
             engine=NAME,
             engine_id=job.engine_id,
@@ -255,10 +256,20 @@ class EmrEc2Engine:
             name=str(cluster.get("Name", "")),
             reason_code=text(reason.get("Code")),
             reason_message=text(reason.get("Message")),
+            steps=step_statuses(steps),
         )
 
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
-        return interpret(event)
+        return interpret_steps(event, job, self._steps)
+
+    def _steps(self, cluster_id: str) -> list[dict[str, Any]]:
+        """Every step of the cluster in the order it was submitted (ListSteps lists the newest first)."""
+        try:
+            pages = self._client.get_paginator("list_steps").paginate(ClusterId=cluster_id)
+            steps = [dict(step) for page in pages for step in page.get("Steps", [])]
+        except ClientError as exc:
+            raise EngineError(f"ListSteps {cluster_id} failed: {exc}", error_code(exc)) from exc
+        return steps[::-1]
 
     # ------------------------------------------------------------------ failure and cleanup
     def inspect(self, job: Job, event: EngineEvent, update: StateUpdate) -> Inspection | None:
@@ -275,10 +286,11 @@ class EmrEc2Engine:
             details["cluster_reason_code"] = reason["Code"]
         if reason.get("Message"):
             details["cluster_reason_message"] = reason["Message"]
-        step = self._failed_step(cluster_id, event.sub_id)
+        step = self._failed_step(cluster_id, update.detail.get("step_id") or event.sub_id)
         logs = [f"{log_uri}{cluster_id}/"] if log_uri else []
         if step:
             details["step_id"] = step["Id"]
+            details["step_name"] = str(step.get("Name", "")).removeprefix(NAME_PREFIX)
             details["step_state"] = step.get("Status", {}).get("State")
             failure = step.get("Status", {}).get("FailureDetails", {})
             for source, target in (("Reason", "reason"), ("Message", "message"), ("LogFile", "log_file")):

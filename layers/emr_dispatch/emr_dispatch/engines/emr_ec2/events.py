@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emr_dispatch.engines.base import EngineEvent, parse_reason
+from emr_dispatch.engines.base import EngineEvent, StepStatus, parse_reason
 from emr_dispatch.engines.emr_ec2.request import NAME
 from emr_dispatch.errors import MalformedEventError
 from emr_dispatch.jobs import JobState, StateUpdate
@@ -45,15 +45,22 @@ def parse_event(event: dict[str, Any]) -> EngineEvent | None:
     step_id = detail.get("stepId")
     if not isinstance(step_id, str) or not step_id:
         raise MalformedEventError(f"{detail_type}: stepId is missing")
+    name, time = str(detail.get("name", "")), str(event.get("time", ""))
+    ended = state in ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
+    status = StepStatus(
+        name, state, step_id, started_at=time if state == "RUNNING" else "", ended_at=time if ended else ""
+    )
     return EngineEvent(
         engine=NAME,
         engine_id=cluster_id,
         kind="step",
         state=state,
         sub_id=step_id,
-        name=str(detail.get("name", "")),
+        name=name,
         reason_message=text(detail.get("message")),
-        time=str(event.get("time", "")),
+        time=time,
+        action_on_failure=str(detail.get("actionOnFailure", "")),
+        steps=(status,),
     )
 
 

@@ -109,6 +109,15 @@ def step_name(step: Step) -> str:
     return f"{NAME_PREFIX}{step.name}"
 
 
+def snapshot_step_names(job: Job) -> tuple[str, ...]:
+    """The EMR names of the steps a job's attempt runs, from the route it was created under (its snapshot)."""
+    if not job.route_snapshot:
+        return ()
+    from emr_dispatch.routes import route_from_snapshot  # the launcher and sweeper load routes; the tracker never
+
+    return tuple(step_name(step) for step in route_from_snapshot(job.route_snapshot).run_steps())
+
+
 def step_configs(job: Job, route: Route, work_bucket: str) -> list[dict[str, Any]]:
     """RunJobFlow's Steps: one StepConfig per step of the route, in order, each run by command-runner.jar."""
     configs = []
