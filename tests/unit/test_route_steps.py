@@ -78,3 +78,49 @@ def test_the_single_job_form_is_one_spark_step_that_terminates_the_cluster() -> 
     assert [(s.name, s.kind, s.action_on_failure, s.spark) for s in steps] == [
         ("emr-dispatch-orders", "spark", "terminate_cluster", job)
     ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bash", "-c", "aws s3 cp s3://{bucket}/{key} /tmp/in"],
+        ["/bin/sh", "-c", "echo {key}"],
+        ["python3", "-c", "print('{key}')"],
+        ["/usr/bin/python3.11", "s3://{bucket}/{key}"],
+        ["spark-submit", "s3://{bucket}/{key}"],
+        ["hive", "-e", "SELECT * FROM t WHERE f = '{key}'"],
+        ["hive-script", "--run-hive-script", "--args", "-f", "{input_uri}"],
+        ["beeline", "-u", "jdbc:hive2://localhost:10000", "-e", "SELECT '{key}'"],
+        ["spark-sql", "-f", "{input_uri}"],
+        ["sudo", "-u", "hadoop", "bash", "-c", "ls {key}"],
+        ["env", "X={key}", "true"],
+        ["xargs", "{key}"],
+        ["find", "/data", "-name", "{key}"],
+        ["SED", "-e", "{key}"],
+    ],
+)
+def test_input_placeholders_are_refused_in_a_command_that_may_run_its_arguments_as_code(command: list[str]) -> None:
+    # Given a command step whose program is a shell, an interpreter, a SQL client or a launcher (one that may read
+    # an argument as code, a script to run or a program to start) with a key-derived value in its arguments
+    # When it is validated
+    # Then it is refused, naming the argument and the program (a key is only ever data)
+    with pytest.raises(ValidationError, match=r"command\[\d+\]: input placeholders are refused in a command that runs"):
+        Step.model_validate({"name": "s", "command": {"command": command}})
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["aws", "s3", "cp", "s3://{bucket}/{key}", "hdfs:///in/"],
+        ["hadoop", "fs", "-cp", "{input_uri}", "hdfs:///in/"],
+        ["s3-dist-cp", "--src", "{input_uri}", "--dest", "hdfs:///in/"],
+        ["bash", "-c", "aws s3 cp s3://{work_bucket}/x hdfs:///x"],
+        ["flush-tool", "publish", "{key}"],
+    ],
+)
+def test_a_command_that_reads_its_arguments_as_data_keeps_input_placeholders(command: list[str]) -> None:
+    # Given a command step whose program takes the key as a word of data (or a shell given no input placeholder)
+    # When it is validated
+    step = Step.model_validate({"name": "s", "command": {"command": command}})
+    # Then it is accepted
+    assert step.command is not None

@@ -4,6 +4,7 @@ the RunJobFlow Steps EMR on EC2 builds from them (StepConfig per step, command-r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -179,3 +180,21 @@ def test_a_step_longer_than_emrs_hadoop_jar_step_total_is_refused_before_any_cal
     near = route(job=None, steps=[{"name": "big", "command": {"command": ["echo", "x" * 10000, "{key}"]}}])
     with pytest.raises(EngineError, match="step 'big'"):
         build_run_job_flow_request(job(key="raw/" + "k" * 600), near, settings())
+
+
+def test_a_route_too_big_for_a_job_item_is_refused_naming_its_size_and_the_budget() -> None:
+    # Given steps each within EMR's 10,240 characters per HadoopJarStep, 35 of them a snapshot of about 315 KB:
+    # every job item carries the snapshot, and DynamoDB's item holds 400 KB (DynamoDB Developer Guide, quotas)
+    def steps(count: int) -> list[dict[str, Any]]:
+        return [
+            {"name": f"s{i}", "command": {"command": ["echo", "x" * 9000]}, "action_on_failure": "continue"}
+            for i in range(count)
+        ]
+
+    # When the routes file is loaded
+    problems = _refused(job=None, steps=steps(35))
+    # Then it is refused, naming the route's size and the budget, before any arrival fails at the ledger write
+    assert re.search(r"the route is 3[01]\d KB as each job item carries it", problems)
+    assert "together at most 300 KB (DynamoDB's item holds 400 KB" in problems
+    # And a route of 30 such steps (about 270 KB) still loads
+    assert route(job=None, steps=steps(30)).steps is not None

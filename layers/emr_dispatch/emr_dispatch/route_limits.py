@@ -24,6 +24,16 @@ _LONGEST_VALUES = {
 }
 """The longest values the static placeholders can take, to bound what an entry point renders to."""
 
+JOB_ITEM_MAX = 400 * 1024
+"""DynamoDB's item size limit, attribute names and values together (DynamoDB Developer Guide, "Service, account,
+and table quotas in Amazon DynamoDB"): every job item carries its route's snapshot."""
+JOB_FIELDS_RESERVE = 100 * 1024
+"""Left on a job item for everything but the snapshot and the steps map: input, engine details, attempts, alert
+and reasons (a few KB in practice; a quarter of the item kept so a long failure message never fails the write)."""
+_STEP_ENTRY_OVERHEAD = 160
+"""A step's entry in the job's ``steps`` map beside its name: the key, attribute names, state, rank, step id and
+two times (job_steps.py)."""
+
 
 def limit_problems(route: RouteFields) -> list[str]:
     """What the engine's API would refuse at every start of this route (each engine's declaration cites its
@@ -40,7 +50,24 @@ def limit_problems(route: RouteFields) -> list[str]:
                 f"{where.rstrip('.')}: its arguments render at least {shortest} characters; {route.engine} allows"
                 f" {limits.step_total_max} in one step"
             )
-    return problems
+    problem = snapshot_problem(route)
+    return problems + ([problem] if problem else [])
+
+
+def snapshot_problem(route: RouteFields) -> str | None:
+    """Why no job of this route could be written (its snapshot and steps map outgrow a DynamoDB item), or None."""
+    from emr_dispatch import NAME_PREFIX
+
+    snapshot = len(route.snapshot().encode())
+    steps_map = sum(len((NAME_PREFIX + step.name).encode()) + _STEP_ENTRY_OVERHEAD for step in route.run_steps())
+    budget = JOB_ITEM_MAX - JOB_FIELDS_RESERVE
+    if snapshot + steps_map <= budget:
+        return None
+    return (
+        f"the route is {snapshot // 1024} KB as each job item carries it (its snapshot) and its steps' ledger entries"
+        f" {steps_map // 1024} KB: together at most {budget // 1024} KB (DynamoDB's item holds {JOB_ITEM_MAX // 1024}"
+        " KB, the rest is kept for the job's own fields): shorten the arguments or split the steps across routes"
+    )
 
 
 def _step_texts(step: Step) -> list[str]:

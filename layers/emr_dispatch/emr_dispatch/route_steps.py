@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from emr_dispatch.placeholders import ALL_PLACEHOLDERS, STATIC_PLACEHOLDERS
+from emr_dispatch.placeholders import ALL_PLACEHOLDERS, INPUT_PLACEHOLDERS, STATIC_PLACEHOLDERS, placeholders_in
 from emr_dispatch.route_parts import RouteModel, S3Template, SparkJob, check_template
 
 StepKind = Literal["spark", "hive", "command"]
@@ -35,6 +35,17 @@ _LOCATION_NAME = re.compile(r"(dir|directory|location)$")
 (hive.exec.scratchdir, hive.metastore.warehouse.dir, hive.metastore.warehouse.external.dir, hive.querylog.location)."""
 
 _INPUT_HINT = "input placeholders are only allowed where the value stays data"
+
+_CODE_RUNNERS = re.compile(
+    r"(?:sh|ash|bash|dash|ksh|mksh|zsh|csh|tcsh|fish|busybox|env|sudo|su|nohup|timeout|nice|xargs|eval|exec|ssh|find|awk|gawk|mawk|sed|"
+    r"(?:python|pypy|perl|ruby|php|lua|node|java|scala|groovy|rscript|r)[0-9.]*|jshell|"
+    r"hive|hive-script|beeline|hplsql|spark-sql|spark-submit|spark-shell|pyspark|sparkr|pig|presto|presto-cli|trino|"
+    r"trino-cli|flink|sqlline|psql|mysql|sqlite3)"
+)
+"""Programs that read some argument as code, a script to run, or another program to start (shells, interpreters,
+SQL clients, launchers like env/sudo/xargs, find -exec, sed's e command): no input placeholder in a command that
+runs one (README "Step kinds"). Matched on the program's last path part, lower-cased, whole: a launcher (env,
+sudo, xargs...) is itself refused, so the program it would start needs no look."""
 
 
 class HiveStep(RouteModel):
@@ -74,8 +85,10 @@ class HiveStep(RouteModel):
 
 class CommandStep(RouteModel):
     """A command run by EMR's command-runner.jar: ``command[0]`` is the program, the rest its arguments. Input
-    placeholders are allowed in the arguments only; one that begins an argument can make a key that begins
-    with "-" read as an option, so such keys are refused at launch (Route.refuses_key)."""
+    placeholders are allowed in the arguments only, and not at all when the program is a shell, an interpreter, a
+    SQL client or a launcher (``_CODE_RUNNERS``: ``bash -c``, ``hive -e``, ``python3 {key}`` would run the key
+    as code, ``sudo``/``env``/``xargs`` start a program that may); one that begins an argument can make a key
+    that begins with "-" read as an option, so such keys are refused at launch (Route.refuses_key)."""
 
     command: list[str] = Field(min_length=1, max_length=256)
 
@@ -84,7 +97,21 @@ class CommandStep(RouteModel):
         check_template(self.command[0], STATIC_PLACEHOLDERS, "command[0]", "the program is never input-derived")
         for index, argument in enumerate(self.command[1:], start=1):
             check_template(argument, ALL_PLACEHOLDERS, f"command[{index}]", "")
+        runner = self.code_runner()
+        holding = [i for i, a in enumerate(self.command) if placeholders_in(a) & INPUT_PLACEHOLDERS]
+        if runner is not None and holding:
+            raise ValueError(
+                f"command[{holding[0]}]: input placeholders are refused in a command that runs {runner!r}, which"
+                " may read an argument as code or as the script to run (a key is only ever data): use a spark"
+                " step (arguments after the entry point) or a hive step's variables"
+            )
         return self
+
+    def code_runner(self) -> str | None:
+        """The program when it may run an argument as code or a script, or start another program
+        (``_CODE_RUNNERS``), else None."""
+        program = self.command[0]
+        return program if _CODE_RUNNERS.fullmatch(program.rsplit("/", 1)[-1].lower()) else None
 
 
 class Step(RouteModel):

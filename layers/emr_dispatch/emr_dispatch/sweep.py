@@ -118,7 +118,7 @@ class Sweeper:
             if report.examined >= self._budget:
                 report.budget_exhausted = True
                 break
-            if not pacer.wait_for(job.engine):
+            if not pacer.wait_for(job.engine, job):
                 report.budget_exhausted = True  # this engine's describes wait for the next run
                 continue
             report.examined += 1

@@ -23,11 +23,13 @@ class _Bucket:
     def __init__(self, burst: float, per_second: float, at: float) -> None:
         self.burst, self.per_second, self.tokens, self.at = burst, per_second, burst, at
 
-    def wait(self, now: float) -> float:
-        """Refill to ``now``; the seconds until a token is there (0: one is)."""
+    def wait(self, now: float, need: float = 1) -> float:
+        """Refill to ``now``; the seconds until ``need`` tokens are there (0: they are). A need above the burst
+        waits for a full bucket and leaves it below zero: the next describes wait for what it spent."""
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
         self.at = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_second
+        need = min(need, self.burst)
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.per_second
 
 
 class DescribePacer:
@@ -36,18 +38,23 @@ class DescribePacer:
         self._buckets: dict[str, _Bucket] = {}
         self._began = epoch_now()
 
-    def wait_for(self, engine: str) -> bool:
-        """Wait until the engine's next describe is due; False (at once) if that is past the reconcile time."""
-        rate: tuple[float, float] | None = getattr(self._engines.get(engine), "describe_rate", None)
+    def wait_for(self, engine: str, job: Any = None) -> bool:
+        """Wait until the engine's next describe (of ``job``) is due; False (at once) if that is past the reconcile
+        time. A describe costs what the engine's ``describe_cost(job)`` says (EMR on EC2: one token per ListSteps
+        page of a many-step cluster), else one token."""
+        found = self._engines.get(engine)
+        rate: tuple[float, float] | None = getattr(found, "describe_rate", None)
         if rate is None:
             return True
+        costing = getattr(found, "describe_cost", None)
+        cost = float(costing(job)) if costing is not None and job is not None else 1.0
         bucket = self._buckets.setdefault(engine, _Bucket(*rate, at=self._began))
         now = epoch_now()
-        wait = bucket.wait(now)
+        wait = bucket.wait(now, cost)
         if wait > 0:
             if now + wait - self._began > RECONCILE_SECONDS:
                 return False
             sleep(wait)
-            bucket.wait(epoch_now())
-        bucket.tokens -= 1
+            bucket.wait(epoch_now(), cost)
+        bucket.tokens -= cost
         return True

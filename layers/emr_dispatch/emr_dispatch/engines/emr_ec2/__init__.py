@@ -48,7 +48,7 @@ from emr_dispatch.engines.emr_ec2.request import (
     uses_spot,
 )
 from emr_dispatch.engines.emr_ec2.step_rules import steps_problems
-from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, step_statuses
+from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, list_steps_pages, step_statuses
 from emr_dispatch.errors import EngineError, EngineStartUnknownError
 from emr_dispatch.job_steps import ordered_steps
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
@@ -258,6 +258,10 @@ class EmrEc2Engine:
             reason_message=text(reason.get("Message")),
             steps=step_statuses(steps),
         )
+
+    def describe_cost(self, job: Job) -> int:
+        """The sweeper's tokens for one describe: ListSteps pages (50 steps each) bind, not DescribeCluster."""
+        return list_steps_pages(job)
 
     def interpret(self, event: EngineEvent, job: Job) -> StateUpdate | None:
         return interpret_steps(event, job, self._steps)
