@@ -4,6 +4,7 @@ success needs every step COMPLETED, and nothing is decided while a step is pendi
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,3 +149,35 @@ def test_the_step_samples_mean_what_they_say_for_a_job_of_three_steps() -> None:
     update = interpret_steps(continued, _job(), lambda cluster: listed[::-1])
     assert update is not None
     assert (update.state, update.detail["step_name"]) == (JobState.FAILED, NAMES[2])
+
+
+def test_a_lone_step_that_terminates_the_cluster_is_decided_by_the_clusters_end_without_list_steps() -> None:
+    # Given a one-step job of the single-job form (its step terminates the cluster if it fails) and one whose only
+    # step is CONTINUE, both on a cluster that ended TERMINATED / ALL_STEPS_COMPLETED
+    event = EngineEvent("emr-ec2", "j-CLUSTER", "cluster", "TERMINATED", reason_code="ALL_STEPS_COMPLETED")
+    single = build_job()
+    single.engine_id = "j-CLUSTER"
+    single.steps = initial_steps(("emr-dispatch-orders",))
+    single.route_snapshot = json.dumps({"name": "orders", "job": {"entry_point": "s3://b/a.py"}, "steps": None})
+    lone_continue = build_job()
+    lone_continue.engine_id = "j-CLUSTER"
+    lone_continue.steps = initial_steps(("emr-dispatch-only",))
+    lone_continue.route_snapshot = json.dumps(
+        {"name": "steps", "job": None, "steps": [{"name": "only", "action_on_failure": "continue"}]}
+    )
+    listed: list[str] = []
+
+    def list_steps(cluster_id: str) -> list[dict[str, Any]]:
+        listed.append(cluster_id)
+        return [{"Id": "s-1", "Name": "emr-dispatch-only", "Status": {"State": "FAILED", "StateChangeReason": {}}}]
+
+    # When each cluster end is interpreted
+    decided = interpret_steps(event, single, _never)
+    continued = interpret_steps(event, lone_continue, list_steps)
+    # Then the single-job form SUCCEEDS on the event alone (a failed TERMINATE_CLUSTER step would have ended the
+    # cluster TERMINATED_WITH_ERRORS), while the CONTINUE step is read from ListSteps and fails the job
+    assert decided is not None
+    assert decided.state is JobState.SUCCEEDED
+    assert listed == ["j-CLUSTER"]
+    assert continued is not None
+    assert continued.state is JobState.FAILED

@@ -13,6 +13,7 @@ lagging list), nothing is decided but a step already failed: never SUCCEEDED on 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -87,6 +88,11 @@ def interpret_steps(event: EngineEvent, job: Job, list_steps: ListSteps) -> Stat
             return outcome(names, _with_event(listed, event), f"step {event.state}") if listed is not None else None
         return None
     if event.state == "TERMINATED" and event.reason_code == "ALL_STEPS_COMPLETED":
+        if len(names) == 1 and _stops_the_cluster_on_failure(job):
+            # One step that terminates the cluster if it fails: had it failed, the cluster would have ended
+            # TERMINATED_WITH_ERRORS (STEP_FAILURE), so this end means it COMPLETED. No ListSteps: in a burst of
+            # cluster ends it would be throttled (docs/decisions.md).
+            return interpret_one(event)
         # With CONTINUE, a cluster whose steps are over ends ALL_STEPS_COMPLETED even if one of them failed.
         # Decided on every step's state, even for one step (a lone CONTINUE step that failed ends the cluster so
         # too); a list that decides nothing yet (one lagging behind) leaves the job to the sweeper's next look.
@@ -95,6 +101,26 @@ def interpret_steps(event: EngineEvent, job: Job, list_steps: ListSteps) -> Stat
             return None
         return outcome(names, statuses, "cluster TERMINATED") or _first_failed(names, statuses, "cluster TERMINATED")
     return interpret_one(event)
+
+
+def _stops_the_cluster_on_failure(job: Job) -> bool:
+    """Whether the job's only step terminates the cluster when it fails: the single-job form, or one step left at
+    the default action. Read from the route snapshot the job carries (JSON; no route model in the tracker)."""
+    try:
+        route = json.loads(job.route_snapshot) if job.route_snapshot else None
+    except ValueError:
+        return False
+    if not isinstance(route, dict):
+        return False
+    steps = route.get("steps")
+    if steps is None:
+        return route.get("job") is not None
+    return (
+        isinstance(steps, list)
+        and len(steps) == 1
+        and isinstance(steps[0], dict)
+        and steps[0].get("action_on_failure", "terminate_cluster") == "terminate_cluster"
+    )
 
 
 def outcome(names: list[str], statuses: tuple[StepStatus, ...], source: str) -> StateUpdate | None:
