@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -86,6 +86,26 @@ class RunningResource:
             return None
         job_id, _, attempt = self.name[len(NAME_PREFIX) :].rpartition("-a")
         return (job_id, int(attempt)) if job_id and attempt.isdigit() else None
+
+
+def our_job_runs(
+    engine: str, container_id: str, pages: Iterable[Mapping[str, Any]], action: str = "ListJobRuns"
+) -> list[RunningResource]:
+    """emr-dispatch's job runs (named ``emr-dispatch-…``) in ListJobRuns pages of one EMR Serverless application or
+    EMR on EKS virtual cluster: both APIs answer ``jobRuns[].id`` and ``.name``. A refused page is an EngineError."""
+    from botocore.exceptions import ClientError
+
+    from emr_dispatch import NAME_PREFIX
+
+    found = []
+    try:
+        for page in pages:
+            for run in page.get("jobRuns", []):
+                if str(run.get("name", "")).startswith(NAME_PREFIX):
+                    found.append(RunningResource(engine, f"{container_id}/{run['id']}", run["name"]))
+    except ClientError as exc:
+        raise EngineError(f"{action} {container_id} failed: {exc}", error_code(exc)) from exc
+    return found
 
 
 def resource_name(job: Job, max_length: int) -> str:

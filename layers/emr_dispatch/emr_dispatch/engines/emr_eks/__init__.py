@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch import aws
 from emr_dispatch.aws import error_code
 from emr_dispatch.engines.base import (
     EngineEvent,
@@ -15,6 +15,7 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     client_token,
+    our_job_runs,
     resource_name,
     spark_driver,
     start_error,
@@ -227,18 +228,10 @@ class EmrEksEngine:
         virtual_cluster_id = stack_setting(self._settings, VIRTUAL_CLUSTER)
         if not virtual_cluster_id:
             return []
-        found = []
-        try:
-            pages = self._client.get_paginator("list_job_runs").paginate(
-                virtualClusterId=virtual_cluster_id, states=["PENDING", "SUBMITTED", "RUNNING"]
-            )
-            for page in pages:
-                for run in page.get("jobRuns", []):
-                    if str(run.get("name", "")).startswith(NAME_PREFIX):
-                        found.append(RunningResource(NAME, f"{virtual_cluster_id}/{run['id']}", run["name"]))
-        except ClientError as exc:
-            raise EngineError(f"ListJobRuns {virtual_cluster_id} failed: {exc}", error_code(exc)) from exc
-        return found
+        pages = self._client.get_paginator("list_job_runs").paginate(
+            virtualClusterId=virtual_cluster_id, states=["PENDING", "SUBMITTED", "RUNNING"]
+        )
+        return our_job_runs(NAME, virtual_cluster_id, pages)
 
     def stop_resource(self, resource: RunningResource) -> None:
         virtual_cluster_id, _, job_run_id = resource.engine_id.partition("/")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from emr_dispatch import NAME_PREFIX, aws
+from emr_dispatch import aws
 from emr_dispatch.aws import error_code
 from emr_dispatch.engines.base import (
     ActiveJobs,
@@ -16,6 +16,7 @@ from emr_dispatch.engines.base import (
     RunningResource,
     StartedJob,
     client_token,
+    our_job_runs,
     resource_name,
     spark_driver,
     start_error,
@@ -273,24 +274,12 @@ class EmrServerlessEngine:
     def list_running(self) -> list[RunningResource]:
         """Job runs of the stack's applications, Spark and Hive (applications a route names are not searched)."""
         found: list[RunningResource] = []
-        for setting in (APPLICATION, HIVE_APPLICATION):
-            application_id = stack_setting(self._settings, setting)
-            if application_id and not any(r.engine_id.startswith(f"{application_id}/") for r in found):
-                found += self._running_on(application_id)
-        return found
-
-    def _running_on(self, application_id: str) -> list[RunningResource]:
-        found = []
-        try:
+        applications = [stack_setting(self._settings, setting) for setting in (APPLICATION, HIVE_APPLICATION)]
+        for application_id in dict.fromkeys(app for app in applications if app):  # one search per application
             pages = self._client.get_paginator("list_job_runs").paginate(
                 applicationId=application_id, states=["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED"]
             )
-            for page in pages:
-                for run in page.get("jobRuns", []):
-                    if str(run.get("name", "")).startswith(NAME_PREFIX):
-                        found.append(RunningResource(NAME, f"{application_id}/{run['id']}", run["name"]))
-        except ClientError as exc:
-            raise EngineError(f"ListJobRuns {application_id} failed: {exc}", error_code(exc)) from exc
+            found += our_job_runs(NAME, application_id, pages)
         return found
 
     def stop_resource(self, resource: RunningResource) -> None:
