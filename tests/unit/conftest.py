@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
@@ -23,3 +24,21 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
     monkeypatch.setattr(socket, "create_connection", _refuse)
     monkeypatch.setattr(socket, "getaddrinfo", _refuse)
+
+
+@pytest.fixture
+def paced_clock() -> Iterator[list[float]]:
+    """emr-dispatch's clock and sleep on a list's one number (epoch seconds): a wait advances it at once, so paced
+    calls are tested without waiting. Restored to the system clock afterwards."""
+    from datetime import UTC, datetime
+
+    from emr_dispatch import timeutil
+
+    now = [1_790_000_000.0]
+    timeutil.use_clock(lambda: datetime.fromtimestamp(now[0], UTC))
+    timeutil.use_sleep(lambda seconds: now.__setitem__(0, now[0] + seconds))
+    try:
+        yield now
+    finally:
+        timeutil.use_clock(None)
+        timeutil.use_sleep(None)

@@ -296,27 +296,19 @@ def test_a_route_reading_the_hive_scratch_and_warehouse_is_a_loop() -> None:
     assert "Hive scratch and warehouse" in "\n".join(refused.value.problems)
 
 
-def test_the_orphan_search_lists_runs_of_both_stack_applications() -> None:
+def test_the_orphan_search_lists_runs_of_both_stack_applications(paced_clock: list[float]) -> None:
     # Given EMR Serverless answering ListJobRuns for the stack's Spark and Hive applications
-    class _Pages:
-        def __init__(self, runs: dict[str, list[dict[str, str]]]) -> None:
-            self.runs = runs
-
-        def paginate(self, applicationId: str, states: list[str]) -> list[dict[str, Any]]:
-            return [{"jobRuns": self.runs.get(applicationId, [])}]
+    runs = {
+        "00fabc123serverless": [{"id": "r1", "name": "emr-dispatch-returns-0123456789abcdef-a1"}],
+        "00fhive456serverless": [
+            {"id": "r2", "name": "emr-dispatch-refunds-hive-0123456789abcdef-a1"},
+            {"id": "r3", "name": "someone-elses-run"},
+        ],
+    }
 
     class _Client:
-        def get_paginator(self, name: str) -> _Pages:
-            assert name == "list_job_runs"
-            return _Pages(
-                {
-                    "00fabc123serverless": [{"id": "r1", "name": "emr-dispatch-returns-0123456789abcdef-a1"}],
-                    "00fhive456serverless": [
-                        {"id": "r2", "name": "emr-dispatch-refunds-hive-0123456789abcdef-a1"},
-                        {"id": "r3", "name": "someone-elses-run"},
-                    ],
-                }
-            )
+        def list_job_runs(self, applicationId: str, states: list[str]) -> dict[str, Any]:
+            return {"jobRuns": runs.get(applicationId, [])}
 
     engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client=_Client())  # type: ignore[arg-type]
     # When the sweeper asks what runs

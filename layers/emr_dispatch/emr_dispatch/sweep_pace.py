@@ -13,29 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from emr_dispatch.timeutil import epoch_now, sleep
+from emr_dispatch.token_bucket import TokenBucket
 
 RECONCILE_SECONDS = 150
 """How long one sweep spends pacing its describes: template.yaml gives the sweeper 240 s, and the rest of the sweep
 (orphans, alerts, batches, audit, queued jobs) has the remainder."""
 
 
-class _Bucket:
-    def __init__(self, burst: float, per_second: float, at: float) -> None:
-        self.burst, self.per_second, self.tokens, self.at = burst, per_second, burst, at
-
-    def wait(self, now: float, need: float = 1) -> float:
-        """Refill to ``now``; the seconds until ``need`` tokens are there (0: they are). A need above the burst
-        waits for a full bucket and leaves it below zero: the next describes wait for what it spent."""
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
-        self.at = now
-        need = min(need, self.burst)
-        return 0.0 if self.tokens >= need else (need - self.tokens) / self.per_second
-
-
 class DescribePacer:
     def __init__(self, engines: Mapping[str, Any]) -> None:
         self._engines = engines
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._began = epoch_now()
 
     def wait_for(self, engine: str, job: Any = None) -> bool:
@@ -48,7 +36,7 @@ class DescribePacer:
             return True
         costing = getattr(found, "describe_cost", None)
         cost = float(costing(job)) if costing is not None and job is not None else 1.0
-        bucket = self._buckets.setdefault(engine, _Bucket(*rate, at=self._began))
+        bucket = self._buckets.setdefault(engine, TokenBucket(*rate, at=self._began))
         now = epoch_now()
         wait = bucket.wait(now, cost)
         if wait > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
 from emr_dispatch.timeutil import parse_iso
+from emr_dispatch.token_bucket import ListPacer
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
@@ -145,6 +147,9 @@ class EmrEc2Engine:
     # The sweeper's describes of this engine's jobs, paced below the quotas they spend (DescribeCluster and
     # ListSteps per job; ListSteps burst 10, 0.5/s binds): a fifth of it left for the tracker and operators.
     describe_rate = (8.0, 0.4)
+    # The orphan search's ListClusters pages (50 clusters each): burst 20, 0.5/s, and the account-wide EMR bucket
+    # RunJobFlow needs (FACTS.md): half of ListClusters' own quota.
+    list_rate = (10.0, 0.25)
     event_source = DECLARATION.event_source
 
     def __init__(
@@ -153,6 +158,7 @@ class EmrEc2Engine:
         self._settings = settings
         self._given_client = client
         self._given_start_client = start_client or client
+        self._list_pace = ListPacer(*self.list_rate)
 
     @property
     def _client(self) -> EMRClient:
@@ -325,8 +331,12 @@ class EmrEc2Engine:
         found = []
         try:
             alive: Any = sorted(ALIVE_STATES)
-            pages = self._client.get_paginator("list_clusters").paginate(ClusterStates=alive)
-            for page in pages:
+
+            def fetch(marker: str | None) -> Mapping[str, Any]:
+                more: dict[str, Any] = {"Marker": marker} if marker else {}
+                return self._client.list_clusters(ClusterStates=alive, **more)
+
+            for page in self._list_pace.pages(fetch, "Marker"):
                 for cluster in page.get("Clusters", []):
                     if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
                         found.append(

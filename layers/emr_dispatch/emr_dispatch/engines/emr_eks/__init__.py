@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -27,6 +28,7 @@ from emr_dispatch.errors import EngineError, MalformedEventError
 from emr_dispatch.jobs import ALERTING_STATES, Job, JobState, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.settings import Settings
+from emr_dispatch.token_bucket import ListPacer
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_containers import EMRContainersClient
@@ -95,10 +97,14 @@ _STATES = {
 class EmrEksEngine:
     name = NAME
     event_source = DECLARATION.event_source
+    # The orphan search's ListJobRuns pages: paced as EMR Serverless' ListJobRuns (1/s, burst 1; FACTS.md), half
+    # of it, since emr-containers' own rate is not in the quotas page this project cites.
+    list_rate = (1.0, 0.5)
 
     def __init__(self, settings: Settings, client: EMRContainersClient | None = None) -> None:
         self._settings = settings
         self._given_client = client
+        self._list_pace = ListPacer(*self.list_rate)
 
     @property
     def _client(self) -> EMRContainersClient:
@@ -228,10 +234,13 @@ class EmrEksEngine:
         virtual_cluster_id = stack_setting(self._settings, VIRTUAL_CLUSTER)
         if not virtual_cluster_id:
             return []
-        pages = self._client.get_paginator("list_job_runs").paginate(
-            virtualClusterId=virtual_cluster_id, states=["PENDING", "SUBMITTED", "RUNNING"]
-        )
-        return our_job_runs(NAME, virtual_cluster_id, pages)
+        states: Any = ["PENDING", "SUBMITTED", "RUNNING"]
+
+        def page(token: str | None) -> Mapping[str, Any]:
+            more: dict[str, Any] = {"nextToken": token} if token else {}
+            return self._client.list_job_runs(virtualClusterId=virtual_cluster_id, states=states, **more)
+
+        return our_job_runs(NAME, virtual_cluster_id, self._list_pace.pages(page, "nextToken"))
 
     def stop_resource(self, resource: RunningResource) -> None:
         virtual_cluster_id, _, job_run_id = resource.engine_id.partition("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -42,6 +43,7 @@ from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
 from emr_dispatch.settings import Settings
+from emr_dispatch.token_bucket import ListPacer
 
 if TYPE_CHECKING:
     from mypy_boto3_emr_serverless import EMRServerlessClient
@@ -54,6 +56,7 @@ JOB_ROLE = StackSetting("EMR_SERVERLESS_JOB_ROLE_ARN", shown_as="<EmrServerlessJ
 HIVE_APPLICATION = StackSetting("EMR_SERVERLESS_HIVE_APPLICATION_ID", shown_as="<EmrServerlessHiveApplicationId>")
 """The application (type HIVE) of routes whose step is a Hive step and that name no application of their own."""
 DRIVER_LOGS = {"spark": "SPARK_DRIVER", "hive": "HIVE_DRIVER"}
+_LIVE_RUN_STATES: Any = ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED"]
 """The driver's log folder of a job run: {logUri}applications/{app}/jobs/{run}/<this>/ (EMR Serverless User Guide,
 logging; aws-samples/emr-serverless-samples examples/hive for HIVE_DRIVER)."""
 
@@ -117,12 +120,16 @@ class EmrServerlessEngine:
     name = NAME
     # The sweeper's describes (one GetJobRun per job: burst 50, 10/s), a fifth left for the tracker and operators.
     describe_rate = (40.0, 8.0)
+    # The orphan search's ListJobRuns pages, over the Spark and the Hive application: the quota is 1/s with a
+    # burst of 1 (FACTS.md), half of it left for operators (issue 14: unpaced, it was the bench's throttled calls).
+    list_rate = (1.0, 0.5)
     event_source = DECLARATION.event_source
 
     def __init__(self, settings: Settings, active_jobs: ActiveJobs, client: EMRServerlessClient | None = None) -> None:
         self._settings = settings
         self._active_jobs = active_jobs
         self._given_client = client
+        self._list_pace = ListPacer(*self.list_rate)
 
     @property
     def _client(self) -> EMRServerlessClient:
@@ -276,10 +283,12 @@ class EmrServerlessEngine:
         found: list[RunningResource] = []
         applications = [stack_setting(self._settings, setting) for setting in (APPLICATION, HIVE_APPLICATION)]
         for application_id in dict.fromkeys(app for app in applications if app):  # one search per application
-            pages = self._client.get_paginator("list_job_runs").paginate(
-                applicationId=application_id, states=["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED"]
-            )
-            found += our_job_runs(NAME, application_id, pages)
+
+            def page(token: str | None, application_id: str = application_id) -> Mapping[str, Any]:
+                more: dict[str, Any] = {"nextToken": token} if token else {}
+                return self._client.list_job_runs(applicationId=application_id, states=_LIVE_RUN_STATES, **more)
+
+            found += our_job_runs(NAME, application_id, self._list_pace.pages(page, "nextToken"))
         return found
 
     def stop_resource(self, resource: RunningResource) -> None:

@@ -1,0 +1,54 @@
+"""A token bucket on emr-dispatch's clock (timeutil: virtual in the offline harness), for calls emr-dispatch paces
+itself below an AWS quota: the sweeper's describes (sweep_pace.py) and the engines' list calls (``ListPacer``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from emr_dispatch.timeutil import epoch_now, sleep
+
+
+class TokenBucket:
+    def __init__(self, burst: float, per_second: float, at: float) -> None:
+        self.burst, self.per_second, self.tokens, self.at = burst, per_second, burst, at
+
+    def wait(self, now: float, need: float = 1) -> float:
+        """Refill to ``now``; the seconds until ``need`` tokens are there (0: they are). A need above the burst
+        waits for a full bucket and leaves it below zero: the next calls wait for what it spent."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        need = min(need, self.burst)
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.per_second
+
+
+class ListPacer:
+    """The pages of one engine's list call (ListJobRuns, ListClusters), one token each, waited for on
+    emr-dispatch's clock: the orphan search never meets the list quota it shares with operators (issue 14). One
+    pacer per engine object, so a warm sweeper's runs share it, and so do the applications it searches in turn."""
+
+    def __init__(self, burst: float, per_second: float) -> None:
+        self.burst, self.per_second = burst, per_second
+        self._bucket: TokenBucket | None = None
+
+    def take(self) -> None:
+        now = epoch_now()
+        if self._bucket is None:
+            self._bucket = TokenBucket(self.burst, self.per_second, now)
+        wait = self._bucket.wait(now)
+        if wait > 0:
+            sleep(wait)
+            self._bucket.wait(epoch_now())
+        self._bucket.tokens -= 1
+
+    def pages(self, fetch: Callable[[str | None], Mapping[str, Any]], next_key: str) -> Iterator[Mapping[str, Any]]:
+        """``fetch(token)`` page after page (token None first), a token taken before each call; ends on a page
+        without ``next_key``. A call is made only when a page is wanted, so no token is spent for nothing."""
+        token: str | None = None
+        while True:
+            self.take()
+            page = fetch(token)
+            yield page
+            token = page.get(next_key) or None
+            if token is None:
+                return
