@@ -9,6 +9,7 @@ sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.object_claims import holder, object_claim
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
+from emr_dispatch.queue_names import QueueNames
 from emr_dispatch.slots import ALL_ROUTES, release_items, take_items
 from emr_dispatch.table import (
     BY_QUEUE,
@@ -77,6 +79,7 @@ class Capacity:
         self._table = table_name
         self._client = client
         self.table = Table(table_name, client)
+        self.queue_names = QueueNames(table_name, client)
 
     def claim(self, job: Job, caps: Caps) -> SlotClaim:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
@@ -95,10 +98,12 @@ class Capacity:
             job.slots = []
             job.state = JobState.QUEUED
             job.wait_reason = reason
+            named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
             try:
-                self._transact([self._put_new(job), *claimed_object])
+                self._transact([self._put_new(job), *claimed_object, *named])
             except Cancelled as again:
                 return SlotClaim("duplicate", self._holder(again))
+            self.queue_names.added(job.route)
             logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
             return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
@@ -139,10 +144,12 @@ class Capacity:
         write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
         write.set("queued_at", job.queued_at or job.created_at).set("wait_reason", reason, "reason")
         update = self.table.tx_update(job_key(job.job_id), write.set("wait_until", wait_until, "until"))
+        named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
         try:
-            self._transact([update, *release_items(self._table, job.job_id, job.slots)])
+            self._transact([update, *release_items(self._table, job.job_id, job.slots), *named])
         except Cancelled:
             return False
+        self.queue_names.added(job.route)
         logger.info("job waits", job_id=job.job_id, route=job.route, reason=reason, until=wait_until)
         job.state, job.slots, job.wait_reason, job.wait_until = JobState.QUEUED, [], reason, wait_until
         return True
@@ -166,6 +173,41 @@ class Capacity:
         items = response.get("Items", [])
         jobs = [job for job in map(decode_job, items) if job.state is JobState.QUEUED]
         return jobs, len(items) >= limit or "LastEvaluatedKey" in response
+
+    def waiting(self, route: str) -> bool:
+        """Whether any job waits in the route's queue: one item read (Limit 1), whatever the backlog. A job the
+        eventually consistent index still shows after it left QUEUED counts: a start request finds nothing."""
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName=BY_QUEUE,
+                KeyConditionExpression="#queue = :route",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":route": {"S": route}},
+                ProjectionExpression="#queue",  # only whether one exists (the index projects all attributes)
+                Limit=1,
+            )
+        except ClientError as exc:
+            raise LedgerError(f"looking for queued jobs of {route} failed: {exc}") from exc
+        return bool(response.get("Items"))
+
+    def all_queued(self, route: str) -> Iterator[Job]:
+        """Every QUEUED job of a route, oldest first, page by page (the queue of a removed route: each ends)."""
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=BY_QUEUE,
+                KeyConditionExpression="#queue = :route",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":route": {"S": route}},
+                ScanIndexForward=True,
+            )
+            for page in pages:
+                for job in map(decode_job, page.get("Items", [])):
+                    if job.state is JobState.QUEUED:
+                        yield job
+        except ClientError as exc:
+            raise LedgerError(f"listing queued jobs of {route} failed: {exc}") from exc
 
     def audit(self, counters: list[str]) -> list[str]:
         """Counters set to the slot items they hold, counted by a strongly consistent query of their partition.

@@ -32,6 +32,8 @@ DRAIN_PER_ROUTE = 10
 """QUEUED jobs read per route at a time (one query of the route's queue)."""
 DRAIN_MAX_STARTS = 100
 """Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
+NAMES_MAX_AGE = 300.0
+"""Seconds a launcher container reuses the queue names it read (one sweep period): the sweeper reads them fresh."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class Starter:
         elif first is None or first == "*":
             # A request for every route (the sweeper's, an operator's) also ends the queued jobs of routes gone from
             # the routes file: the drain below reads only the queues of the routes it has.
-            removed = self._ledger.queued_outside([route.name for route in self._routes.routes], DRAIN_MAX_STARTS)
+            removed = self._removed_queued(DRAIN_MAX_STARTS)
             results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
         queues: dict[str, deque[Job]] = {}
         more: dict[str, bool] = {route.name: True for route in order}
@@ -135,6 +137,23 @@ class Starter:
             for engine in {route.engine for route in order} - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _removed_queued(self, limit: int) -> list[Job]:
+        """QUEUED jobs of routes gone from the routes file, at most ``limit``: the queues (by_queue) of the names
+        that ever queued a job (queue_names.py) and that the routes file lacks, read once the names are known to
+        be complete; before that (a ledger older than the names), the filtered read of every QUEUED job. The names
+        are read at most once per ``NAMES_MAX_AGE`` per container: a name added since is found by the sweeper."""
+        current = [route.name for route in self._routes.routes]
+        names = self._capacity.queue_names.read(max_age=NAMES_MAX_AGE)
+        if not names.complete:
+            return self._ledger.queued_outside(current, limit)
+        found: list[Job] = []
+        for name in names.outside(current):
+            jobs, _ = self._capacity.queued(name, limit - len(found))
+            found += jobs
+            if len(found) >= limit:
+                break
+        return found
 
     def _start_from_queue(
         self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
