@@ -115,7 +115,8 @@ class Capacity:
 
     def take_from_queue(self, job: Job, caps: Caps) -> tuple[Job | None, str]:
         """Move a QUEUED job to SUBMITTING, taking its slots: (job, "taken"), or (None, "moved") if the job is no
-        longer QUEUED at this attempt, or (None, "cap") if one of its caps is reached."""
+        longer QUEUED at this attempt, (None, "total") if the overall cap is reached (no route's job can start),
+        or (None, "cap") if its route's cap is reached or its route is paused."""
         slots = caps.slots()
         now = now_iso()
         entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (from the queue)"}
@@ -128,8 +129,16 @@ class Capacity:
             taken = take_items(self._table, job.job_id, slots, now)
             self._transact([update, *taken, route_open_check(self._table, job.route)])
         except Cancelled as cancelled:
-            # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED.
-            return None, "moved" if cancelled.codes[0] == "ConditionalCheckFailed" else "cap"
+            # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED. The reasons come in the
+            # transaction's item order: the job, then an update and a put per slot, then the route's pause check.
+            codes = cancelled.codes
+            if codes[0] == "ConditionalCheckFailed":
+                return None, "moved"
+            counters = [counter for counter, _ in slots]
+            total = 1 + 2 * counters.index(ALL_ROUTES) if ALL_ROUTES in counters else None
+            if total is not None and total < len(codes) and codes[total] == "ConditionalCheckFailed":
+                return None, "total"
+            return None, "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
         job.history = [*job.history, entry]
         return job, "taken"

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from emr_dispatch import metrics
-from emr_dispatch.capacity import Capacity, Caps
+from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
@@ -30,6 +30,8 @@ from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
 
 DRAIN_PER_ROUTE = 10
 """QUEUED jobs read per route at a time (one query of the route's queue)."""
+DRAIN_FIRST_READ = 2
+"""QUEUED jobs read by a request's first look at a route's queue: a freed slot or a due token starts one or two."""
 DRAIN_MAX_STARTS = 100
 """Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
 NAMES_MAX_AGE = 300.0
@@ -105,19 +107,23 @@ class Starter:
             removed = self._removed_queued(DRAIN_MAX_STARTS)
             results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
         queues: dict[str, deque[Job]] = {}
+        queues_read: set[str] = set()
         more: dict[str, bool] = {route.name: True for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
-        at_cap: set[str] = set()
+        at_cap: set[str] = set()  # routes at their cap; every route once the overall cap is reached (ALL_ROUTES)
         started = 0
         progressed = True
-        while progressed and started < DRAIN_MAX_STARTS:
+        while progressed and started < DRAIN_MAX_STARTS and ALL_ROUTES not in at_cap:
             progressed = False
             for route in order:
-                if route.name in at_cap or route.engine in blocked:
+                if route.name in at_cap or route.engine in blocked or ALL_ROUTES in at_cap:
                     continue
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
-                    jobs, more[route.name] = self._capacity.queued(route.name, DRAIN_PER_ROUTE)
+                    # A small first read (most requests start a job or two), the full one when jobs do start.
+                    size = DRAIN_PER_ROUTE if route.name in queues_read else DRAIN_FIRST_READ
+                    queues_read.add(route.name)
+                    jobs, more[route.name] = self._capacity.queued(route.name, size)
                     queue.extend(jobs)
                 if not queue:
                     continue
@@ -164,6 +170,8 @@ class Starter:
         if taken is None:
             if status == "cap":
                 at_cap.add(route.name)  # its later jobs wait too (FIFO per route)
+            elif status == "total":
+                at_cap.add(ALL_ROUTES)  # the overall cap: no route's job starts until a slot frees
             return None
         uri = taken.input_uris[0] if taken.input_uris else ""
         engine = self._engines[route.engine]
