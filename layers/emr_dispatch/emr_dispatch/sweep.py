@@ -310,7 +310,8 @@ class Sweeper:
             for name in seen.outside(current):
                 for job in self._capacity.all_queued(name):
                     self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
-            waiting = any(self._capacity.waiting(name) for name in current)
+            # A route absent from the (complete, just read) names never queued a job: nothing to look for.
+            waiting = any(self._capacity.waiting(name) for name in current if name in seen.names)
         if waiting:
             report.queued_waiting = True
             self._signal.slot_freed("*")
