@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from emr_dispatch import timeutil
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.object_claims import holder, object_claim
@@ -32,6 +33,7 @@ from emr_dispatch.table import (
     Update,
     counter_key,
     counter_pk,
+    decode,
     decode_job,
     encode_job,
     job_key,
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["ALL_ROUTES", "Capacity", "Caps", "SlotClaim"]
+
+_BATCH_GET_KEYS = 100  # BatchGetItem: at most 100 keys per request
+_BATCH_GET_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,9 @@ class Capacity:
         corrected = []
         for counter in counters:
             active, version, holders = self._count(counter)
-            released = [job_id for job_id in holders if self._release_if_not_held(counter, job_id)]
+            holding = self._holding(counter, holders)  # the usual case: every one, read in one call per hundred
+            unheld = [job_id for job_id in holders if job_id not in holding]
+            released = [job_id for job_id in unheld if self._release_if_not_held(counter, job_id)]
             if released:
                 corrected.append(f"{counter}: released the slots of {len(released)} ended or vanished job(s)")
                 active, version, holders = self._count(counter)
@@ -266,6 +273,41 @@ class Capacity:
         except ClientError as exc:
             raise LedgerError(f"counting {counter} failed: {exc}") from exc
         return active, version, holders
+
+    def _holding(self, counter: str, job_ids: list[str]) -> set[str]:
+        """Of the jobs with a slot item in ``counter``, those that hold it (active, the counter in their slots):
+        read strongly consistent, a hundred jobs per call (BatchGetItem's limit), not one call per job."""
+        holding: set[str] = set()
+        for start in range(0, len(job_ids), _BATCH_GET_KEYS):
+            for item in self._get_jobs(job_ids[start : start + _BATCH_GET_KEYS]):
+                fields = decode(item)
+                state, slots = fields.get("state"), fields.get("slots") or []
+                if counter in slots and state in {active.value for active in ACTIVE_STATES}:
+                    holding.add(str(fields["job_id"]))
+        return holding
+
+    def _get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """Job items by id (those that exist), strongly consistent; keys DynamoDB leaves unprocessed are asked
+        again after a short wait (BatchGetItem answers part of a request when it is throttled or too large)."""
+        found: list[dict[str, Any]] = []
+        keys = {
+            "Keys": [job_key(job_id) for job_id in job_ids],
+            "ConsistentRead": True,
+            "ProjectionExpression": "job_id, #state, slots",  # what holding a slot depends on, not the whole job
+            "ExpressionAttributeNames": {"#state": "state"},
+        }
+        request: dict[str, Any] = {self._table: keys}
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise LedgerError(f"reading {len(job_ids)} jobs failed: {exc}") from exc
+            found += response.get("Responses", {}).get(self._table, [])
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return found
+            timeutil.sleep(0.05 * 2**attempt)
+        raise LedgerError(f"reading {len(job_ids)} jobs: keys left unprocessed after {_BATCH_GET_ATTEMPTS} attempts")
 
     def _release_if_not_held(self, counter: str, job_id: str) -> bool:
         """Give back a slot item whose job no longer holds it (gone, ended or queued: only possible for items
