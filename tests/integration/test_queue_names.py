@@ -197,3 +197,20 @@ def test_the_queue_names_item_is_never_read_as_a_job(engines_stack: DeployedStac
     assert [job.job_id for job in waiting] == [queued["job_id"]]
     names = _names_item(engines_stack)
     assert not {"state", "queue", "engine_id", "object_uri", "alert_due", "tags_due"} & set(names)
+
+
+def test_the_deployed_sweeper_audits_a_capped_route_with_its_own_role(
+    engines_stack: DeployedStack, tmp_path: Path
+) -> None:
+    # Given a capped route with one job holding its slot and one waiting at the cap
+    routes = _routes(tmp_path, "routes", CAPPED)
+    assert _arrive(engines_stack, routes, "capped/a.csv")["status"] == "started"
+    assert _arrive(engines_stack, routes, "capped/b.csv")["status"] == "queued"
+
+    # When the deployed sweeper runs (its calls authorized against its role in template.yaml)
+    report = engines_stack.invoke("SweeperFunction", SCHEDULED, routes)
+
+    # Then the audit read the slot holders and corrected nothing, the waiting job was seen, neither item failed
+    assert [error for error in report["errors"] if error.startswith(("audit", "queued"))] == []
+    assert report["counters_corrected"] == []
+    assert report["queued_waiting"] is True
