@@ -206,7 +206,15 @@ class EmrEc2Engine:
         )
 
     def _found_after_ambiguous_start(self, job: Job, exc: Exception) -> StartedJob | None:
-        found = self.find_started(job)
+        try:
+            found = self.find_started(job)
+        except EngineError as lookup:
+            # Neither RunJobFlow nor the lookup answered (e.g. both throttled by the account-wide EMR bucket): the
+            # cluster may exist, so the job neither fails nor starts again blindly. The claim stays, and the
+            # abandoned-start path looks the cluster up by name before any new call.
+            raise EngineStartUnknownError(
+                f"RunJobFlow for job {job.job_id} failed ({error_code(exc) or exc}) and the lookup too: {lookup}"
+            ) from lookup
         logger.warning(
             "run job flow outcome ambiguous",
             job_id=job.job_id,
@@ -219,8 +227,13 @@ class EmrEc2Engine:
         """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
         name = cluster_name(job)
         created_after = parse_iso(job.created_at) - timedelta(minutes=5)
+
+        def fetch(marker: str | None) -> Mapping[str, Any]:
+            more: dict[str, Any] = {"Marker": marker} if marker else {}
+            return self._client.list_clusters(CreatedAfter=created_after, **more)
+
         try:
-            for page in self._client.get_paginator("list_clusters").paginate(CreatedAfter=created_after):
+            for page in self._list_pace.pages(fetch, "Marker"):  # paced like the orphan search's pages
                 for cluster in page.get("Clusters", []):
                     if cluster.get("Name") == name:
                         return StartedJob(
@@ -327,7 +340,7 @@ class EmrEc2Engine:
     def on_terminal(self, job: Job) -> list[str]:
         return []
 
-    def list_running(self) -> list[RunningResource]:
+    def list_running(self, until: float | None = None) -> list[RunningResource]:
         found = []
         try:
             alive: Any = sorted(ALIVE_STATES)
@@ -336,7 +349,7 @@ class EmrEc2Engine:
                 more: dict[str, Any] = {"Marker": marker} if marker else {}
                 return self._client.list_clusters(ClusterStates=alive, **more)
 
-            for page in self._list_pace.pages(fetch, "Marker"):
+            for page in self._list_pace.pages(fetch, "Marker", until):
                 for cluster in page.get("Clusters", []):
                     if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
                         found.append(
