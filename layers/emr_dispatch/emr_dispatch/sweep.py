@@ -290,13 +290,29 @@ class Sweeper:
 
     def _queued(self, report: SweepReport) -> None:
         """QUEUED jobs: those of a removed route end ROUTE_REMOVED here (no start request would ever start them);
-        if others wait, the launcher is asked to start what the caps allow."""
-        waiting = False
-        for job in self._ledger.list_jobs(JobState.QUEUED):
-            if self._routes.get(job.route) is not None:
-                waiting = True
-                continue
-            self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+        if others wait, the launcher is asked to start what the caps allow. Read in proportion to the routes: the
+        names of every route that ever queued a job (one item, queue_names.py), the queue of each name the routes
+        file lacks, and one item of each route's queue; the whole QUEUED partition only while the ledger may hold
+        jobs queued before the names existed."""
+        names = self._capacity.queue_names
+        began = epoch_now()
+        seen = names.read()
+        current = [route.name for route in self._routes.routes]
+        if not seen.complete:
+            waiting, queued_under = False, set()
+            for job in self._ledger.list_jobs(JobState.QUEUED):
+                queued_under.add(job.route)
+                if self._routes.get(job.route) is not None:
+                    waiting = True
+                    continue
+                self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+            names.full_read_done(queued_under, began)
+        else:
+            for name in seen.outside(current):
+                for job in self._capacity.all_queued(name):
+                    self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+            # A route absent from the (complete, just read) names never queued a job: nothing to look for.
+            waiting = any(self._capacity.waiting(name) for name in current if name in seen.names)
         if waiting:
             report.queued_waiting = True
             self._signal.slot_freed("*")

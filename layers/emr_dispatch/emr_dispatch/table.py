@@ -127,6 +127,11 @@ def skip_key(uri: str, version: str) -> dict[str, Any]:
     return _key(f"SKIP#{uri}#{version}", "SKIP")
 
 
+def queue_names_key() -> dict[str, Any]:
+    """The one item naming every route that ever queued a job (queue_names.py): never a job (sk is not JOB)."""
+    return _key("QUEUES", "QUEUE_NAMES")
+
+
 def is_job_item(item: dict[str, Any]) -> bool:
     return bool(item.get(SORT_KEY, {}).get("S") == JOB_SK)
 
