@@ -88,3 +88,61 @@ def test_a_route_later_in_the_file_is_not_starved_by_earlier_routes_backlogs(
     charlie_started = jobs[charlie_first].submitted_at or ""
     assert charlie_started < (jobs[last_alpha].submitted_at or "")
     assert charlie_started < (jobs[last_bravo].submitted_at or "")
+
+
+SERVERLESS_ROUTE = """
+  - name: {name}
+    match: {{prefix: {name}/}}
+    engine: emr-serverless
+    emr_serverless: {{managed_application: true}}
+    job:
+      entry_point: s3://{{work_bucket}}/jobs/clean_csv.py
+      arguments: ["--input={{input_uri}}"]
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="breaker F3: start_queued checks the current route's engine against `blocked` but paces the queued job on "
+    "its snapshot's engine, so after a route's engine changes a drain parks and re-takes the same queued jobs forever",
+)
+def test_a_drain_after_a_routes_engine_changed_ends_while_its_old_engines_rate_is_spent(
+    engines_stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emr_dispatch.capacity import Capacity
+    from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+    from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS
+
+    # Given an EMR on EC2 route whose start rate (one per 100 s) left twelve of its jobs waiting QUEUED (more than
+    # one read of a route's queue returns)
+    stack, header = engines_stack, "version: 1\nstart_rates:\n  emr-ec2: {per_second: 0.01, burst: 1}\n"
+    clock = VirtualClock()
+    meter = QuotaMeter(DEFAULT_QUOTAS, clock)
+    with virtual_time(clock), meter.installed():
+        before = _routes(tmp_path, header, "alpha")
+        arrived = [_arrive(stack, before, meter, f"alpha/file-{n}.csv") for n in range(13)]
+        assert [r["status"] for r in arrived] == ["started"] + ["queued"] * 12
+        # ... and the routes file redeployed with alpha moved to EMR Serverless (queued jobs keep their snapshot)
+        after_path = tmp_path / "after.yaml"
+        after_path.write_text(header + "routes:" + SERVERLESS_ROUTE.format(name="alpha"), encoding="utf-8")
+        after = {"ROUTES_FILE": str(after_path)}
+        takes = {"count": 0}
+        original = Capacity.take_from_queue
+
+        def counted(self: Capacity, job: Job, caps: Any) -> Any:
+            takes["count"] += 1
+            if takes["count"] > 50:
+                raise RuntimeError("the drain took queued jobs 50 times without starting one")
+            return original(self, job, caps)
+
+        monkeypatch.setattr(Capacity, "take_from_queue", counted)
+
+        # When a start-queued request for every route arrives before EMR on EC2's next start is due
+        clock.advance(10)
+        response = stack.invoke("LauncherFunction", {"emr-dispatch": "start-queued", "route": "*"}, after)
+
+    # Then the drain ended after trying each waiting job at most once, and the jobs still wait QUEUED
+    assert takes["count"] <= 12
+    assert response is not None
+    jobs = _jobs(stack)
+    assert sorted(job.state.value for job in jobs.values()) == ["QUEUED"] * 12 + ["SUBMITTED"]
