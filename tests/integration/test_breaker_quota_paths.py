@@ -146,3 +146,30 @@ def test_a_drain_after_a_routes_engine_changed_ends_while_its_old_engines_rate_i
     assert response is not None
     jobs = _jobs(stack)
     assert sorted(job.state.value for job in jobs.values()) == ["QUEUED"] * 12 + ["SUBMITTED"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="breaker F4: a throttled RunJobFlow looks the cluster up with ListClusters, which the same empty "
+    "account-wide EMR bucket throttles too; that EngineError is taken as a refused start and the job fails",
+)
+def test_a_start_throttled_by_the_account_wide_emr_bucket_waits_instead_of_failing(
+    stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from emr_dispatch_tools.offline.quotas import EMR, Rate
+
+    # Given an account whose EMR calls all together (25 burst, 5/s by default) are spent by other callers for now
+    quota_meter.quotas = replace(quota_meter.quotas, account={EMR: Rate(1, 0.001)})
+    emr = boto3.client("emr", region_name=REGION)
+    emr.list_clusters()  # someone else's call spends the account's last token
+    overrides = _routes(tmp_path, "version: 1\n", "alpha")
+
+    # When an arrival is launched and its RunJobFlow is throttled
+    result = _arrive(stack, overrides, quota_meter, "alpha/file-0.csv")
+
+    # Then the job waits QUEUED for the quota: not failed, not retried as a failed attempt
+    assert quota_meter.report.throttled[(EMR, "RunJobFlow")] >= 1
+    job = _jobs(stack)[result["job_id"]]
+    assert (result["status"], job.state, job.attempt) == ("queued", JobState.QUEUED, 1)
