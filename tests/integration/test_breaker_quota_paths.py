@@ -173,3 +173,44 @@ def test_a_start_throttled_by_the_account_wide_emr_bucket_waits_instead_of_faili
     assert quota_meter.report.throttled[(EMR, "RunJobFlow")] >= 1
     job = _jobs(stack)[result["job_id"]]
     assert (result["status"], job.state, job.attempt) == ("queued", JobState.QUEUED, 1)
+
+
+def _end_cluster(stack: DeployedStack, overrides: dict[str, str], cluster_id: str) -> None:
+    """The job's cluster ends well; the tracker gets its events, then the launcher its start-queued request."""
+    from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
+    from moto_helpers import receive_as_lambda_event
+
+    for event in EmrEc2Simulator(region=REGION).run(cluster_id, Outcome.SUCCEED):
+        stack.invoke("TrackerFunction", event, overrides)
+    messages = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+    assert messages["Records"], "the tracker asked for queued jobs to be started"
+    assert stack.invoke("LauncherFunction", messages, overrides) == {"batchItemFailures": []}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="breaker F5: a freed overall (max_concurrent_jobs) slot always goes to the route whose job ended first, so "
+    "a route with a long backlog keeps every overall slot and another route's older job waits until it is empty",
+)
+def test_a_freed_overall_slot_goes_to_the_oldest_waiting_job_not_back_to_the_same_route(
+    stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
+) -> None:
+    # Given one job of all routes at a time (max_concurrent_jobs: 1), two uncapped routes, no start rate to wait for
+    header = "version: 1\nmax_concurrent_jobs: 1\nstart_rates:\n  emr-ec2: {per_second: 100, burst: 100}\n"
+    overrides = _routes(tmp_path, header, "alpha", "bravo")
+    # ... alpha's first job running; then alpha's second, bravo's first and alpha's third waiting, in that order
+    first = _arrive(stack, overrides, quota_meter, "alpha/file-0.csv")
+    waiting = [_arrive(stack, overrides, quota_meter, key) for key in ("alpha/file-1.csv", "bravo/file-0.csv")]
+    last = _arrive(stack, overrides, quota_meter, "alpha/file-2.csv")
+    assert [r["status"] for r in [first, *waiting, last]] == ["started", "queued", "queued", "queued"]
+
+    # When alpha's running job ends (its slot is freed), and then the job that took the slot ends too
+    _end_cluster(stack, overrides, first["engine_id"])
+    jobs = _jobs(stack)
+    assert jobs[waiting[0]["job_id"]].state is JobState.SUBMITTED  # the oldest waiting job took the slot
+    _end_cluster(stack, overrides, jobs[waiting[0]["job_id"]].engine_id or "")
+
+    # Then the slot went to bravo's job, the oldest one waiting, not to alpha's newer one
+    jobs = _jobs(stack)
+    assert jobs[waiting[1]["job_id"]].state is JobState.SUBMITTED
+    assert jobs[last["job_id"]].state is JobState.QUEUED
