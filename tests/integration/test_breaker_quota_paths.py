@@ -214,3 +214,44 @@ def test_a_freed_overall_slot_goes_to_the_oldest_waiting_job_not_back_to_the_sam
     jobs = _jobs(stack)
     assert jobs[waiting[1]["job_id"]].state is JobState.SUBMITTED
     assert jobs[last["job_id"]].state is JobState.QUEUED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="breaker F6: PARK keeps a retried attempt's retry_at and drops starting_at, so once a launcher takes it "
+    "from the queue the sweeper reads it as a retry nobody took and asks for a second start while the first is in "
+    "flight (EMR on EC2 has no client token: two clusters)",
+)
+def test_the_sweeper_never_asks_again_for_a_start_a_launcher_just_took_from_the_queue(
+    stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
+) -> None:
+    from emr_dispatch.capacity import Capacity, Caps
+    from emr_dispatch.table import job_key
+    from emr_dispatch_tools.lambda_events import scheduled_event
+
+    # Given a job's second attempt (its retry was due an hour ago) that waited QUEUED for the start rate
+    overrides = _routes(tmp_path, "version: 1\nstart_rates:\n  emr-ec2: {per_second: 0.01, burst: 1}\n", "alpha")
+    _arrive(stack, overrides, quota_meter, "alpha/file-0.csv")  # spends the start rate's one token
+    waiting = _arrive(stack, overrides, quota_meter, "alpha/file-1.csv")
+    assert waiting["status"] == "queued"
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    table = stack.outputs["LedgerTableName"]
+    retry_at = "2026-01-01T00:00:00.000Z"  # long past: the retry's backoff ended, then it waited for the rate
+    dynamodb.update_item(
+        TableName=table,
+        Key=job_key(waiting["job_id"]),
+        UpdateExpression="SET attempt = :two, retry_at = :due",
+        ExpressionAttributeValues={":two": {"N": "2"}, ":due": {"S": retry_at}},
+    )
+    # ... that a launcher has just taken from the queue and is now inside its RunJobFlow call
+    quota_meter.clock.advance(100)
+    job = _jobs(stack)[waiting["job_id"]]
+    taken, status = Capacity(table, dynamodb).take_from_queue(job, Caps("alpha", None, None))
+    assert status == "taken"
+    assert taken is not None
+
+    # When the sweeper runs meanwhile
+    report = stack.invoke("SweeperFunction", scheduled_event(REGION), overrides)
+
+    # Then it does not ask for that attempt to be started again (a second RunJobFlow would be a second cluster)
+    assert waiting["job_id"] not in report["starts_requested"]
