@@ -13,6 +13,7 @@ import pytest
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline.clock import VirtualClock
 from emr_dispatch_tools.offline.drive import QueueDriver
 from emr_dispatch_tools.offline.quotas import QuotaMeter
 from sample_events import load_event
@@ -73,9 +74,11 @@ def test_a_route_later_in_the_file_is_not_starved_by_earlier_routes_backlogs(
     charlie_first = arrived[2]["job_id"]
 
     # When the launcher's own start-queued requests are delivered as they fall due (no sweeper needed)
+    clock = quota_meter.clock
+    assert isinstance(clock, VirtualClock)
     driver = QueueDriver(
         stack.outputs["ArrivalsQueueUrl"],
-        quota_meter.clock,
+        clock,
         lambda event: stack.invoke("LauncherFunction", event, overrides),
     )
     driver.run(until_quiet_for=600)
@@ -110,7 +113,7 @@ def test_a_drain_after_a_routes_engine_changed_ends_while_its_old_engines_rate_i
     engines_stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from emr_dispatch.capacity import Capacity
-    from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+    from emr_dispatch_tools.offline.clock import virtual_time
     from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS
 
     # Given an EMR on EC2 route whose start rate (one per 100 s) left twelve of its jobs waiting QUEUED (more than
