@@ -258,3 +258,36 @@ def test_the_sweeper_never_asks_again_for_a_start_a_launcher_just_took_from_the_
 
     # Then it does not ask for that attempt to be started again (a second RunJobFlow would be a second cluster)
     assert waiting["job_id"] not in report["starts_requested"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="breaker F7: the sweeper's timeouts (describe + stop of every overdue job, whatever the budget) are not "
+    "paced: a batch of jobs overdue together spends DescribeCluster/ListSteps/TerminateJobFlows past their quotas",
+)
+def test_a_sweep_that_times_out_twenty_jobs_at_once_stays_within_emrs_quotas(stack: DeployedStack) -> None:
+    import json
+
+    from emr_dispatch_tools.lambda_events import scheduled_event, sqs_event_of
+    from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+    from emr_dispatch_tools.offline.quotas import DEFAULT_QUOTAS, EMR
+
+    # Given twenty EMR on EC2 jobs started together (the shipped orders-daily route: cap 20, timeout 120 min)
+    for n in range(20):
+        event = load_event("s3-object-created-eventbridge.json")
+        event["detail"]["bucket"]["name"] = stack.outputs["LandingBucketName"]
+        event["detail"]["object"]["key"] = f"raw/orders/2026-11-23/orders-{n:03d}.csv"
+        event["detail"]["object"]["version-id"] = f"v-{n:04d}"
+        stack.invoke("LauncherFunction", sqs_event_of([json.dumps(event)], REGION))
+    assert {job.state for job in _jobs(stack).values()} == {JobState.SUBMITTED}
+    clock = VirtualClock()
+    meter = QuotaMeter(DEFAULT_QUOTAS, clock)
+
+    # When all of them are past their timeout at the next sweep (their events lost, their clusters still up)
+    with virtual_time(clock), meter.installed():
+        clock.advance(3 * 3600)
+        report = stack.invoke("SweeperFunction", scheduled_event(REGION))
+
+    # Then every one is TIMED_OUT, and no EMR call of the sweep was throttled (it paces itself, as its describes do)
+    assert len(report["timed_out"]) == 20
+    assert meter.report.throttled_of(EMR) == 0, dict(meter.report.throttled)
