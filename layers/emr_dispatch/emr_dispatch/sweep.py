@@ -106,14 +106,18 @@ class Sweeper:
         now = now or utc_now()
         report = SweepReport()
         active = self._isolated(report, "ledger", "active jobs", self._active_jobs) or []
-        # Deadlines from the ledger, before any engine call: every overdue job, the most overdue first, is timed
-        # out whatever the budget (a describe that fails does not keep it alive).
+        # Deadlines from the ledger, before any engine call: overdue jobs, the most overdue first, are timed out
+        # whatever the job budget (a describe that fails does not keep one alive), paced as every describe is and
+        # within the reconcile time: what does not fit is timed out by the next run, most overdue first.
         overdue = sorted((job for job in active if now > self._deadline(job)), key=self._deadline)
+        pacer = DescribePacer(self._engines)
         for job in overdue:
+            if not pacer.wait_for(job.engine, job):
+                report.budget_exhausted = True  # this engine's overdue jobs wait for the next run
+                continue
             self._isolated(report, "timeout", job.job_id, partial(self._time_out, job, now, report))
         # Then the others, oldest first, within the budget: the ones most likely to have lost their events.
         late = {job.job_id for job in overdue}
-        pacer = DescribePacer(self._engines)
         for job in sorted((job for job in active if job.job_id not in late), key=lambda job: job.created_at):
             if report.examined >= self._budget:
                 report.budget_exhausted = True
@@ -218,9 +222,15 @@ class Sweeper:
     def _stop_orphans(self, report: SweepReport) -> None:
         """Resources named as emr-dispatch's that no live job owns: stopped on every sweep that sees them, alerted
         once (remembered in the ledger)."""
-        until = epoch_now() + ORPHAN_SEARCH_SECONDS
-        for engine in self._engines.values():
-            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until))
+        memory = self._orphan_sweep.memory
+        marks = self._isolated(report, "ledger", "orphan search marks", memory.search_marks) if memory else None
+        left = dict(marks or {})
+        ends = epoch_now() + ORPHAN_SEARCH_SECONDS
+        engines = list(self._engines.values())
+        for index, engine in enumerate(engines):
+            # Each engine an equal share of what is left, so one busy listing never starves the others' searches.
+            until = epoch_now() + (ends - epoch_now()) / (len(engines) - index)
+            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until, left))
             for resource in running or []:
                 self._isolated(
                     report,
@@ -228,6 +238,8 @@ class Sweeper:
                     resource.engine_id,
                     partial(self._orphan_sweep.stop, engine, resource, report),
                 )
+        if memory is not None and marks is not None and left != marks:
+            self._isolated(report, "ledger", "orphan search marks", partial(memory.save_search_marks, left))
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
