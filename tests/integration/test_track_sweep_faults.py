@@ -57,6 +57,7 @@ SWEEP_PATH = [
     ("sqs", "SendMessage"),
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
+    ("dynamodb", "GetItem"),  # the orphan search's marks: where the last search was cut (F9)
     ("emr", "ListClusters"),
     # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, orders-warehouse,
     # clicks-batch and all routes (one consistent query each; no job holds a slot now, so no BatchGetItem)
