@@ -38,6 +38,10 @@ KNOWN_SECONDS = 900
 """How long a container trusts that a name it added (or read) is in the item before adding it again: it skips the
 write almost always, and an item deleted by hand is mended within this time."""
 NAMES = "names"
+EXPIRY_SECONDS = 90 * 24 * 3600
+"""The item expires (TTL) this long after its last write, like every record of work: a ledger whose routes queued
+nothing for so long loses it, and the sweeper then reads every QUEUED job in full as for a ledger older than the
+item (no job is ever QUEUED under a name it misses: the first full read adds them back)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class QueueNames:
         lately (no write, and no hot item shared by every launcher's transactions)."""
         if epoch_now() - self._known.get(route, -KNOWN_SECONDS) < KNOWN_SECONDS:
             return []
-        return [self._table.tx_update(queue_names_key(), Update().add(NAMES, {route}, "name"))]
+        return [self._table.tx_update(queue_names_key(), _names_update({route}))]
 
     def added(self, route: str) -> None:
         """The transaction carrying ``add_item(route)`` succeeded."""
@@ -73,7 +77,7 @@ class QueueNames:
     def add(self, route: str) -> None:
         """Add ``route`` on its own, before a write that makes a job QUEUED under it outside a transaction."""
         if self.add_item(route):
-            self._table.update(queue_names_key(), Update().add(NAMES, {route}, "name"), f"adding queue name {route}")
+            self._table.update(queue_names_key(), _names_update({route}), f"adding queue name {route}")
             self.added(route)
 
     def read(self, max_age: float = 0.0) -> QueueNamesSeen:
@@ -96,11 +100,15 @@ class QueueNames:
         and the time it began recorded (the first one kept)."""
         now = Decimal(f"{began:.3f}")
         update = Update().set_expression("full_read_first", "if_not_exists(#full_read_first, :now)", now=now)
-        update.set("full_read_last", now, "now")
+        update.set("full_read_last", now, "now").set("expires_at", int(epoch_now()) + EXPIRY_SECONDS, "expires")
         if names:
             update.add(NAMES, set(names), "names")
         self._table.update(queue_names_key(), update, "recording a full read of the queued jobs")
         self._seen = None
+
+
+def _names_update(names: set[str]) -> Update:
+    return Update().add(NAMES, names, "name").set("expires_at", int(epoch_now()) + EXPIRY_SECONDS, "expires")
 
 
 def _number(value: dict[str, Any] | None) -> float | None:
