@@ -144,6 +144,22 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":cap": {"N": "20"}},
         ReturnValues="UPDATED_NEW",
     )
+    for _ in range(2):  # the same text twice: the second parse is the kept tree
+        yield partial(
+            client.update_item,
+            TableName=TABLE,
+            Key=_key(4),
+            UpdateExpression="SET #events = list_append(if_not_exists(#events, :empty), :events)",
+            ConditionExpression="#state IN (:queued, :waiting)",
+            ExpressionAttributeNames={"#events": "events", "#state": "state"},
+            ExpressionAttributeValues={
+                ":empty": {"L": []},
+                ":events": {"L": [{"M": {"at": {"S": "2026-11-23T08:00:00Z"}, "n": {"N": "1"}}}]},
+                ":queued": {"S": "QUEUED"},
+                ":waiting": {"S": "WAITING"},
+            },
+            ReturnValues="ALL_NEW",
+        )
     # A start: the job moves, a slot is taken, the counter grows, a pause is checked (committed).
     yield partial(
         client.transact_write_items,
@@ -307,11 +323,20 @@ def test_fast_path_answers_every_ledger_request_as_moto_does(monkeypatch: pytest
         return answer(client, model, *rest)
 
     monkeypatch.setattr(moto_direct, "_answer", counted)
+    parsed_plainly: list[str] = []
+    plain = moto_direct._plain_json_body
+
+    def counted_plain(original: Any, shape: Any) -> Any:
+        parsed_plainly.append(shape.name)
+        return plain(original, shape)
+
+    monkeypatch.setattr(moto_direct, "_plain_json_body", counted_plain)
     # When the fast path answers them
     answered = _answers(fast=True)
     # Then every answer and every error is the same, and the script did meet errors and cancellations
     assert len(answered) == len(expected)
     assert len(answered_directly) >= len(expected)  # every request went the direct way (pages: more than one)
+    assert {"GetItemOutput", "QueryOutput", "ScanOutput", "UpdateItemOutput"} <= set(parsed_plainly)
     for number, (ours, theirs) in enumerate(zip(answered, expected, strict=True)):
         assert ours == theirs, f"step {number}"
     codes = [answer[1]["Error"]["Code"] for answer in expected if isinstance(answer, tuple)]

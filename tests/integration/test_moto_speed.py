@@ -210,3 +210,112 @@ def test_the_retention_check_reads_the_queue_as_moto_does_on_the_virtual_clock()
     expected, answered = _receipts_over_retention(False), _receipts_over_retention(True)
     # Then both receive it at 30 s and not after its retention ran out (on the virtual clock, whatever the date)
     assert answered == expected == [["kept a minute"], []]
+
+
+def _sized(attributes: dict[str, Any]) -> tuple[int, list[int]]:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+    return item.size(), [DynamoType(value).size() for value in attributes.values()]
+
+
+def test_item_sizes_are_moto_own_for_every_attribute_type() -> None:
+    # Given an item with every DynamoDB attribute type (DynamoDB developer guide, "Supported data types"), nested
+    # lists and maps among them, multi-byte characters and a large number
+    from emr_dispatch_tools.offline.moto_speed import item_sizes
+
+    attributes = {
+        "pk": {"S": "JOB#a"},
+        "sk": {"S": "JOB"},
+        "name": {"S": "raw/orders/2026-11-23/orders café+x-100%.csv"},
+        "empty": {"S": ""},
+        "attempt": {"N": "3"},
+        "big": {"N": "-12345678901234567890.0000001"},
+        "blob": {"B": b"\x00\x01binary"},
+        "done": {"BOOL": False},
+        "open": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "tags": {"SS": ["a", "ünïcode", "c"]},
+        "sizes": {"NS": ["1", "22", "-3.5"]},
+        "blobs": {"BS": [b"ab", b"\xff"]},
+        "slots": {"L": [{"S": "orders"}, {"N": "7"}, {"L": [{"BOOL": True}, {"M": {"k": {"S": "v"}}}]}]},
+        "detail": {"M": {"reason": {"S": "throttled"}, "deep": {"M": {"n": {"N": "10"}, "l": {"L": []}}}}},
+    }
+    expected = _sized(attributes)
+    # When the same item's sizes are computed inside the fast path
+    with item_sizes():
+        answered = _sized(attributes)
+    # Then every attribute's size and the item's size are moto's own
+    assert answered == expected
+    assert expected[0] > 100
+
+
+def _shape(node: Any, seen: dict[int, int] | None = None) -> Any:
+    """A parsed tree as plain data: each node's class and attributes, recursively; a node met again (a parent
+    link) as the order in which it was first met, so shared and cyclic references compare too."""
+    seen = {} if seen is None else seen
+    if isinstance(node, list | tuple):
+        return [_shape(child, seen) for child in node]
+    if hasattr(node, "__dict__"):
+        if id(node) in seen:
+            return ("seen", seen[id(node)])
+        seen[id(node)] = len(seen)
+        return (type(node).__name__, {name: _shape(value, seen) for name, value in vars(node).items()})
+    return node
+
+
+UPDATES = (  # the ledger's forms (layers/emr_dispatch/emr_dispatch/expressions.py: Update)
+    "SET #state = :state, #attempt = #attempt + :one REMOVE #queue, #queued_at",
+    "SET #events = list_append(if_not_exists(#events, :empty), :events), #ver = if_not_exists(#ver, :zero) + :one",
+    "ADD #active :one SET #updated_at = :now",
+    "REMOVE #lease",
+)
+CONDITIONS = (
+    "attribute_not_exists(#pk)",
+    "#state IN (:state0, :state1, :state2) AND contains(#slots, :route)",
+    "attribute_not_exists(#active) OR #active < :cap",
+    "(#ver = :ver) AND NOT #paused = :yes",
+)
+
+
+def test_expressions_parsed_once_are_the_trees_moto_parses_each_time() -> None:
+    # Given the ledger's update and condition expression forms, parsed and lexed by moto as it is
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.exceptions import InvalidUpdateExpression
+    from moto.dynamodb.parsing import expressions as expressions_module
+    from moto.dynamodb.parsing import validators as validators_module
+
+    validators: Any = validators_module  # moto's modules are untyped or do not export these names
+    UpdateExpressionParser: Any = getattr(expressions_module, "UpdateExpressionParser")  # noqa: B009
+
+    from emr_dispatch_tools.offline.moto_speed import expressions_parsed_once
+
+    def trees() -> list[Any]:
+        found = []
+        for text in UPDATES:
+            for _ in range(2):  # the second time comes from what the first kept
+                tree = UpdateExpressionParser.make(text)
+                found += [_shape(tree), _shape(validators.deepcopy(tree))]
+        for text in CONDITIONS:
+            for _ in range(2):
+                found.append(list(ConditionExpressionParser(text, {}, {})._lex_condition_expression()))
+        return found
+
+    expected = trees()
+    # When the same texts are parsed (twice each) inside the block
+    with expressions_parsed_once():
+        answered = trees()
+        kept = UpdateExpressionParser.make(UPDATES[0])
+        copied = validators.deepcopy(kept)
+        # and a bad text is parsed twice
+        errors = []
+        for _ in range(2):
+            with pytest.raises(InvalidUpdateExpression, match="Syntax error") as raised:
+                UpdateExpressionParser.make("SET #a = = :b")
+            errors.append((type(raised.value), str(raised.value)))
+    # Then every tree, every validator's copy and every lexed node is moto's; copies are new trees; a bad text
+    # raises the same error each time
+    assert answered == expected
+    assert copied is not kept
+    assert _shape(copied) == _shape(kept)
+    assert errors[0] == errors[1]
