@@ -66,6 +66,7 @@ def _job(n: int, state: str = "QUEUED", queued_at: str | None = None) -> dict[st
         "route": {"S": "orders" if n % 2 else "returns"},
         "slots": {"L": [{"S": "orders"}]},
         "attempt": {"N": str(n % 3)},
+        "rule": {"S": '{"match": {"bucket": null, "prefix": "raw/\\"x\\""}}'},  # JSON null inside a string
     }
     if state == "QUEUED":
         item["queue"] = {"S": "orders" if n % 2 else "returns"}
@@ -326,9 +327,15 @@ def test_fast_path_answers_every_ledger_request_as_moto_does(monkeypatch: pytest
     parsed_plainly: list[str] = []
     plain = moto_direct._plain_json_body
 
-    def counted_plain(original: Any, shape: Any) -> Any:
-        parsed_plainly.append(shape.name)
-        return plain(original, shape)
+    def counted_plain(original: Any, output_shape: Any) -> Any:
+        handle = plain(original, output_shape)
+
+        def counted(raw_body: bytes, shape: Any) -> Any:
+            if shape is output_shape:
+                parsed_plainly.append(shape.name)
+            return handle(raw_body, shape)
+
+        return counted
 
     monkeypatch.setattr(moto_direct, "_plain_json_body", counted_plain)
     # When the fast path answers them
