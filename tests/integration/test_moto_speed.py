@@ -10,6 +10,7 @@ touched items up; these tests hold it to that answer on a table keyed like the l
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -319,3 +320,65 @@ def test_expressions_parsed_once_are_the_trees_moto_parses_each_time() -> None:
     assert copied is not kept
     assert _shape(copied) == _shape(kept)
     assert errors[0] == errors[1]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_kept_item_size_follows_every_write_of_its_key() -> None:
+    # Given items whose sizes were read (a query adds them up), then changed in place, replaced, re-created and
+    # written by a cancelled transaction
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from emr_dispatch_tools.offline.moto_speed import _item_size
+
+    with mock_aws(), faster_moto():
+        client = _table()
+
+        def read_sizes() -> None:
+            for pk in ("JOB#a", "CAP#r"):
+                client.query(
+                    TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+                )
+
+        def kept_and_fresh() -> list[tuple[int | None, int]]:
+            table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE]
+            return [
+                (item.__dict__.get("_emr_dispatch_size"), _item_size(item))
+                for partition in table.items.values()
+                for item in partition.values()
+            ]
+
+        writes: list[Callable[[], Any]] = [
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key={"pk": {"S": "JOB#a"}, "sk": {"S": "JOB"}},
+                UpdateExpression="SET detail = :d, events = list_append(if_not_exists(events, :e), :e)",
+                ExpressionAttributeValues={":d": {"M": {"reason": {"S": "x" * 500}}}, ":e": {"L": [{"S": "y" * 50}]}},
+            ),
+            lambda: client.put_item(
+                TableName=TABLE, Item={"pk": {"S": "CAP#r"}, "sk": {"S": "CAP"}, "active": {"N": "12345"}}
+            ),
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key={"pk": {"S": "JOB#a"}, "sk": {"S": "JOB"}},
+                UpdateExpression="REMOVE detail ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            ),
+        ]
+        checked = []
+        # When each write follows a read of the sizes
+        for write in writes:
+            read_sizes()
+            write()
+            read_sizes()
+            checked.append(kept_and_fresh())
+        read_sizes()
+        with contextlib.suppress(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(TransactItems=_transaction("attribute_exists(pk)"))
+        checked.append(kept_and_fresh())
+    # Then every kept size is the item's size as it is now
+    for state in checked:
+        assert state
+        for kept, fresh in state:
+            assert kept in (None, fresh)
+    assert any(kept is not None for state in checked for kept, _ in state)

@@ -105,10 +105,10 @@ def _answer(client: BaseClient, operation_model: Any, request_dict: dict[str, An
 
 def _plain_json_body(original: Callable[[bytes, Any], Any], output_shape: Any) -> Callable[[bytes, Any], Any]:
     """botocore's JSON parser walks the parsed body along the output shape member by member: for these answers
-    (FAST_JSON, rendered by json.dumps, no binary attribute, no JSON null outside the strings) that walk keeps each top-level
-    member the shape names and copies every value as it is (strings, numbers, booleans, lists and maps of them; no
-    blob, timestamp or renamed member in these outputs). ``json.loads`` and the same selection of members give the
-    same dict. botocore still adds the response metadata (status, headers, request id)."""
+    (FAST_JSON, rendered by json.dumps, no binary attribute, no JSON null outside the strings) that walk keeps each
+    top-level member the shape names and copies every value as it is (strings, numbers, booleans, lists and maps of
+    them; no blob, timestamp or renamed member in these outputs). ``json.loads`` and the same selection of members
+    give the same dict. botocore still adds the response metadata (status, headers, request id)."""
 
     def handle_json_body(raw_body: bytes, shape: Any) -> Any:
         if shape is not output_shape:
