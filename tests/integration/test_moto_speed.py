@@ -382,3 +382,45 @@ def test_a_kept_item_size_follows_every_write_of_its_key() -> None:
         for kept, fresh in state:
             assert kept in (None, fresh)
     assert any(kept is not None for state in checked for kept, _ in state)
+
+
+def test_plain_results_are_moto_own() -> None:
+    # Given the answers moto's DynamoDB handler converts: items of every attribute type, keys, counts, a datetime
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models import utilities
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from emr_dispatch_tools.offline.moto_speed import plain_results
+
+    attributes: dict[str, Any] = {
+        "pk": {"S": "JOB#a"},
+        "sk": {"S": "JOB"},
+        "blob": {"B": b"\x00\x01"},
+        "blobs": {"BS": [b"ab", b"\xff"]},
+        "n": {"N": "1.5"},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "tags": {"SS": ["a", "b"]},
+        "nested": {"M": {"l": {"L": [{"S": "x"}, {"M": {"b": {"B": b"\x02"}}}]}}},
+    }
+
+    def answers() -> list[Any]:
+        item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+        return [
+            utilities.dynamo_to_dict(value)
+            for value in (
+                item,
+                {"Items": [item, item], "Count": 2, "ScannedCount": 2, "LastEvaluatedKey": None},
+                {"Attributes": {key: DynamoType(value) for key, value in attributes.items()}},
+                {"at": datetime(2026, 11, 23, tzinfo=UTC), "ratio": 0.5, "list": [DynamoType({"N": "3"}), "text"]},
+            )
+        ]
+
+    expected = answers()
+    # When moto's conversion runs inside the block
+    with plain_results():
+        answered = answers()
+    # Then every answer is moto's own, binary values as raw bytes
+    assert answered == expected
+    assert answered[0]["Attributes"]["blob"] == {"B": b"\x00\x01"}

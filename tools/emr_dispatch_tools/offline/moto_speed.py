@@ -484,6 +484,44 @@ def expressions_parsed_once() -> Iterator[None]:
         comparisons.ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@contextlib.contextmanager
+def plain_results() -> Iterator[None]:
+    """moto turns every DynamoDB answer (items, keys) into plain data with ``dynamo_to_dict``: a recursive
+    function that asks each value in turn whether it is a datetime, a DynamoType, has ``to_json``, a dict or a list.
+    Inside the block the values whose type is exactly dict, list, str, int, float, bool or None, and DynamoTypes
+    other than binary ones, take the branch moto's function takes for them without the questions before it; every
+    other value (binary attributes, items, datetimes, subclasses) goes to moto's own function, whose recursion
+    comes back here. Profiled at 1,000 arrivals: 11 s of 251 s."""
+    from moto.dynamodb import responses as responses_module
+    from moto.dynamodb.models import utilities as utilities_module
+
+    responses: Any = responses_module  # moto's modules do not export the name
+    utilities: Any = utilities_module
+    original: Callable[[Any], Any] = utilities.dynamo_to_dict
+    dynamo_type = _dynamo_type.DynamoType
+
+    def dynamo_to_dict(obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _PLAIN:
+            return obj
+        if kind is dict:
+            return {key: dynamo_to_dict(value) for key, value in obj.items()}
+        if kind is list:
+            return [dynamo_to_dict(value) for value in obj]
+        if kind is dynamo_type and obj.type not in ("B", "BS"):
+            return {obj.type: dynamo_to_dict(obj.value)}
+        return original(obj)
+
+    utilities.dynamo_to_dict = responses.dynamo_to_dict = dynamo_to_dict
+    try:
+        yield
+    finally:
+        utilities.dynamo_to_dict = responses.dynamo_to_dict = original
+
+
 @contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
     with (
@@ -493,5 +531,6 @@ def faster_moto() -> Iterator[None]:
         item_sizes(),
         handler_methods_once(),
         expressions_parsed_once(),
+        plain_results(),
     ):
         yield
