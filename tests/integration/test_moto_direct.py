@@ -145,6 +145,14 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":cap": {"N": "20"}},
         ReturnValues="UPDATED_NEW",
     )
+    for expression in ("SET pk = :v", "SET nowhere.deeper = :v", "SET pk = :v"):  # refused, each time anew
+        yield partial(
+            client.update_item,
+            TableName=TABLE,
+            Key=_key(6),
+            UpdateExpression=expression,
+            ExpressionAttributeValues={":v": {"S": "x"}},
+        )
     for _ in range(2):  # the same text twice: the second parse is the kept tree
         yield partial(
             client.update_item,

@@ -283,9 +283,11 @@ def test_expressions_parsed_once_are_the_trees_moto_parses_each_time() -> None:
     # Given the ledger's update and condition expression forms, parsed and lexed by moto as it is
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.exceptions import InvalidUpdateExpression
+    from moto.dynamodb.parsing import ast_nodes as ast_nodes_module
     from moto.dynamodb.parsing import expressions as expressions_module
     from moto.dynamodb.parsing import validators as validators_module
 
+    ast_nodes: Any = ast_nodes_module
     validators: Any = validators_module  # moto's modules are untyped or do not export these names
     UpdateExpressionParser: Any = getattr(expressions_module, "UpdateExpressionParser")  # noqa: B009
 
@@ -297,6 +299,8 @@ def test_expressions_parsed_once_are_the_trees_moto_parses_each_time() -> None:
             for _ in range(2):  # the second time comes from what the first kept
                 tree = UpdateExpressionParser.make(text)
                 found += [_shape(tree), _shape(validators.deepcopy(tree))]
+                for clause in (ast_nodes.ExpressionAttributeName, ast_nodes.ExpressionAttributeValue):
+                    found.append(_shape(tree.find_clauses([clause])))
         for text in CONDITIONS:
             for _ in range(2):
                 found.append(list(ConditionExpressionParser(text, {}, {})._lex_condition_expression()))
