@@ -28,7 +28,7 @@ import copy
 import pickle
 import types
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import dynamo_type as _dynamo_type
@@ -597,6 +597,57 @@ def plain_results() -> Iterator[None]:
         utilities.dynamo_to_dict = responses.dynamo_to_dict = original
 
 
+_SENDS = ("send_message", "send_message_batch")  # SendMessageBatch validates each entry, then sends it
+
+
+@contextlib.contextmanager
+def sends_without_counts() -> Iterator[None]:
+    """moto's SendMessage (and each entry of SendMessageBatch) reads the queue's ``ContentBasedDeduplication``
+    through ``Queue.attributes``, which renders every attribute, the three message counts included (each a pass
+    over all the queue's messages): a burst of n messages cost O(n²) (10,000 arrivals land as 13,000 messages).
+    Inside the block, while moto's backend sends to a queue, that queue's ``attributes`` holds what moto's own
+    holds under that name and nothing else: ``ContentBasedDeduplication`` of a FIFO queue ("true"/"false" as moto
+    renders a bool), absent for a standard queue, and it is the only attribute SendMessage reads (moto's
+    _validate_message, send_message and Queue.add_message). Everything else reads moto's own."""
+    import moto.sqs.models as sqs_models
+
+    queue_class: Any = sqs_models.Queue
+    backend_class: Any = sqs_models.SQSBackend
+    rendered = queue_class.__dict__["attributes"]
+    sends: dict[str, Callable[..., Any]] = {name: getattr(backend_class, name) for name in _SENDS}
+    sending: list[Any] = []
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if not sending or sending[-1] is not self:
+            return cast(dict[str, Any], rendered.fget(self))
+        if not self.fifo_queue:
+            return {}
+        value = self.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+    def sending_to(name: str) -> Callable[..., Any]:
+        send = sends[name]
+
+        def wrapped(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+            sending.append(self.get_queue(queue_name))
+            try:
+                return send(self, queue_name, *args, **kwargs)
+            finally:
+                sending.pop()
+
+        return wrapped
+
+    queue_class.attributes = property(attributes)
+    for name in _SENDS:
+        setattr(backend_class, name, sending_to(name))
+    try:
+        yield
+    finally:
+        queue_class.attributes = rendered
+        for name, send in sends.items():
+            setattr(backend_class, name, send)
+
+
 @contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
     with (
@@ -607,5 +658,6 @@ def faster_moto() -> Iterator[None]:
         handler_methods_once(),
         expressions_parsed_once(),
         plain_results(),
+        sends_without_counts(),
     ):
         yield
