@@ -492,3 +492,34 @@ def test_sends_without_counts_answer_as_moto_does() -> None:
     # Then every answer, error, queue attribute and message is the same, refusals included
     assert answered == expected
     assert any(isinstance(answer, tuple) and answer[0] == "error" for answer in expected)
+
+
+def test_answers_are_enriched_as_moto_does() -> None:
+    # Given answer bodies with and without an XML RequestId, and a bytes body, each enriched by moto's own step
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal import mock_random
+
+    from emr_dispatch_tools.offline.moto_speed import handler_methods_once
+
+    bodies: list[Any] = [
+        "<R><RequestId>old</RequestId></R>",
+        '{"Items": [], "note": "RequestId"}',
+        b'{"binary": true}',
+        "",
+    ]
+
+    def enriched() -> list[Any]:
+        found = []
+        for body in bodies:
+            mock_random.seed(14)
+            headers: Any = {"status": 200, "x": "y"}
+            found.append(BaseResponse._enrich_response(headers, body))
+        return found
+
+    expected = enriched()
+    # When the same bodies are enriched inside the block
+    with handler_methods_once():
+        answered = enriched()
+    # Then the headers (status as text, the same request id) and bodies are moto's own
+    assert answered == expected
+    assert "old" not in expected[0][1]

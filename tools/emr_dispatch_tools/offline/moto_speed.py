@@ -400,7 +400,9 @@ def item_sizes() -> Iterator[None]:
 def handler_methods_once() -> Iterator[None]:
     """moto's BaseResponse.call_action lists the handler class's methods (``inspect.getmembers``, every attribute
     of the class) on every request to find the action's method; inside the block each class's list is made once.
-    Classes do not change during a run, so the list is the same (6 s of 251 s at 1,000 arrivals)."""
+    Classes do not change during a run, so the list is the same (6 s of 251 s at 1,000 arrivals). Also moto's
+    ``_enrich_response`` runs a regular expression over every answer's body to put the request id into an XML
+    ``<RequestId>``: a body without one is left as it is, without the pass (3 s of 88 s at 500 arrivals)."""
     import moto.core.responses as responses_module
 
     responses: Any = responses_module  # moto's module does not export the name
@@ -412,11 +414,26 @@ def handler_methods_once() -> Iterator[None]:
             known[clazz] = original(clazz)
         return known[clazz]
 
+    base: Any = responses.BaseResponse
+    enrich = base.__dict__["_enrich_response"]
+
+    def enrich_response(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any], Any]:
+        if isinstance(body, str) and "<RequestId>" in body:
+            return cast(tuple[dict[str, Any], Any], enrich.__func__(headers, body))
+        # moto's own steps but its re.sub over the whole body, which changes only a body holding <RequestId>
+        # (a bytes body raises TypeError there, which moto ignores): the same headers, the same body
+        if "status" in headers:
+            headers["status"] = str(headers["status"])
+        responses.gen_amzn_requestid_long(headers)
+        return headers, body
+
     responses.method_names_from_class = method_names_from_class
+    base._enrich_response = staticmethod(enrich_response)
     try:
         yield
     finally:
         responses.method_names_from_class = original
+        base._enrich_response = enrich
 
 
 @contextlib.contextmanager
