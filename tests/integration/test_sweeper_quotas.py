@@ -81,5 +81,5 @@ def test_the_reconcile_time_leaves_room_in_the_sweepers_lambda_timeout() -> None
     # Given the sweeper's timeout in template.yaml
     timeout = load_sam_template()["Resources"]["SweeperFunction"]["Properties"]["Timeout"]
 
-    # Then pacing its describes leaves at least a minute for the rest of the sweep
-    assert timeout - 60 >= sweep_pace.RECONCILE_SECONDS
+    # Then pacing its describes and its orphan search leaves at least a minute for the rest of the sweep
+    assert timeout - 60 >= sweep_pace.RECONCILE_SECONDS + sweep_pace.ORPHAN_SEARCH_SECONDS

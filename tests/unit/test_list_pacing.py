@@ -31,8 +31,8 @@ def _spaced(times: list[float], burst: float, per_second: float) -> bool:
 class _Runs:
     """ListJobRuns of EMR Serverless (by applicationId) or EMR on EKS (by virtualClusterId): PAGES pages each."""
 
-    def __init__(self, clock: list[float]) -> None:
-        self.clock = clock
+    def __init__(self, clock: list[float], pages: int = PAGES) -> None:
+        self.clock, self.pages = clock, pages
         self.calls: list[tuple[float, str, str | None]] = []
 
     def list_job_runs(self, states: list[str], nextToken: str | None = None, **container: str) -> dict[str, Any]:
@@ -40,7 +40,7 @@ class _Runs:
         self.calls.append((self.clock[0], container_id, nextToken))
         page = int(nextToken or 0)
         answer: dict[str, Any] = {"jobRuns": [{"id": f"r{page}", "name": f"emr-dispatch-r-{container_id}{page}-a1"}]}
-        if page + 1 < PAGES:
+        if page + 1 < self.pages:
             answer["nextToken"] = str(page + 1)
         return answer
 
@@ -125,3 +125,18 @@ def test_a_pacer_asks_for_no_page_past_the_last(paced_clock: list[float]) -> Non
     assert len(pages) == 2
     assert asked == [None, None]
     assert paced_clock[0] - began == 2.0
+
+
+def test_a_listing_stops_before_a_page_it_could_only_read_after_its_time(paced_clock: list[float]) -> None:
+    # Given EMR Serverless applications with 100 pages of job runs each (5,000 runs, other teams' included)
+    client = _Runs(paced_clock, pages=100)
+    engine = EmrServerlessEngine(settings(), _NoActiveJobs(), client=client)  # type: ignore[arg-type]
+    began = paced_clock[0]
+
+    # When the sweeper searches for orphans with 30 seconds to spend
+    found = engine.list_running(until=began + 30)
+
+    # Then it read what fits in those 30 seconds at one page every two seconds, and returned by then
+    assert len(client.calls) == 16
+    assert len(found) == 16
+    assert paced_clock[0] <= began + 30

@@ -39,8 +39,8 @@ from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
 from emr_dispatch.sweep_orphans import OrphanSweep
-from emr_dispatch.sweep_pace import DescribePacer
-from emr_dispatch.timeutil import iso_seconds_ago, parse_iso, utc_now
+from emr_dispatch.sweep_pace import ORPHAN_SEARCH_SECONDS, DescribePacer
+from emr_dispatch.timeutil import epoch_now, iso_seconds_ago, parse_iso, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.batches import Batches, WaitingBatch
@@ -218,8 +218,9 @@ class Sweeper:
     def _stop_orphans(self, report: SweepReport) -> None:
         """Resources named as emr-dispatch's that no live job owns: stopped on every sweep that sees them, alerted
         once (remembered in the ledger)."""
+        until = epoch_now() + ORPHAN_SEARCH_SECONDS
         for engine in self._engines.values():
-            running = self._isolated(report, "orphans", engine.name, engine.list_running)
+            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until))
             for resource in running or []:
                 self._isolated(
                     report,

@@ -19,6 +19,12 @@ RECONCILE_SECONDS = 150
 """How long one sweep spends pacing its describes: template.yaml gives the sweeper 240 s, and the rest of the sweep
 (orphans, alerts, batches, audit, queued jobs) has the remainder."""
 
+ORPHAN_SEARCH_SECONDS = 30
+"""How long one sweep's orphan search may spend pacing its list pages, all engines together (issue 14): with the
+describes' time, it leaves a minute of the sweeper's 240 s for alerts, batches, pending starts and queued jobs. A
+search cut short finds the rest next run; an orphan it never reaches is still ended by its engine's own limit
+(an EMR on EC2 cluster's idle auto-termination, a job run's execution timeout)."""
+
 
 class DescribePacer:
     def __init__(self, engines: Mapping[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from emr_dispatch.observability import logger
 from emr_dispatch.timeutil import epoch_now, sleep
 
 
@@ -31,23 +32,35 @@ class ListPacer:
         self.burst, self.per_second = burst, per_second
         self._bucket: TokenBucket | None = None
 
-    def take(self) -> None:
+    def take(self, until: float | None = None) -> bool:
+        """Wait for a token and take it; False (at once, nothing taken) if it would be due after ``until``."""
         now = epoch_now()
         if self._bucket is None:
             self._bucket = TokenBucket(self.burst, self.per_second, now)
         wait = self._bucket.wait(now)
+        if until is not None and now + wait > until:
+            return False
         if wait > 0:
             sleep(wait)
             self._bucket.wait(epoch_now())
         self._bucket.tokens -= 1
+        return True
 
-    def pages(self, fetch: Callable[[str | None], Mapping[str, Any]], next_key: str) -> Iterator[Mapping[str, Any]]:
+    def pages(
+        self, fetch: Callable[[str | None], Mapping[str, Any]], next_key: str, until: float | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         """``fetch(token)`` page after page (token None first), a token taken before each call; ends on a page
-        without ``next_key``. A call is made only when a page is wanted, so no token is spent for nothing."""
+        without ``next_key``, or before a call that could not be made by ``until`` (epoch seconds; None: no
+        limit; the caller gets the pages read so far, and a warning says the listing was cut). A call is made
+        only when a page is wanted, so no token is spent for nothing."""
         token: str | None = None
+        read = 0
         while True:
-            self.take()
+            if not self.take(until):
+                logger.warning("listing cut short: its time is spent", pages_read=read)
+                return
             page = fetch(token)
+            read += 1
             yield page
             token = page.get(next_key) or None
             if token is None:

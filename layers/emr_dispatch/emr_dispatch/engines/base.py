@@ -173,8 +173,9 @@ class Engine(Protocol):
         """Terminate or cancel the job's engine resource."""
         ...
 
-    def list_running(self) -> list[RunningResource]:
-        """emr-dispatch's resources the engine is running now (by name), for the orphan search."""
+    def list_running(self, until: float | None = None) -> list[RunningResource]:
+        """emr-dispatch's resources the engine is running now (by name), for the orphan search; pages it could only
+        list after ``until`` (epoch seconds) are left for the next search."""
         ...
 
     def stop_resource(self, resource: RunningResource) -> None:

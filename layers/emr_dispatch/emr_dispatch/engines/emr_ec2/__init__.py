@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,42 +17,21 @@ from emr_dispatch.engines.base import (
     StartedJob,
     start_error,
 )
-from emr_dispatch.engines.declaration import (
-    ApiLimits,
-    EngineDeclaration,
-    FailureCauses,
-    RetryChange,
-)
-from emr_dispatch.engines.emr_ec2.events import (
-    ALIVE_STATES,
-    CLUSTER_EVENT,
-    STEP_EVENT,
-    parse_event,
-    s3_uri,
-    text,
-)
+from emr_dispatch.engines.emr_ec2.declaration import DECLARATION, SERVICE, TAG_RULES
+from emr_dispatch.engines.emr_ec2.events import ALIVE_STATES, parse_event, s3_uri, text
 from emr_dispatch.engines.emr_ec2.request import (
-    HADOOP_JAR_STEP_MAX,
-    LOG_PREFIX,
     NAME,
-    NAME_MAX,
     ON_DEMAND,
-    STACK_SETTINGS,
     build_run_job_flow_request,
     cluster_name,
-    describe_launch_options,
     log_uri,
-    retry_launch_options,
     snapshot_step_names,
     spark_step_args,
-    uses_spot,
 )
-from emr_dispatch.engines.emr_ec2.step_rules import steps_problems
 from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, list_steps_pages, step_statuses
 from emr_dispatch.errors import EngineError, EngineStartUnknownError
 from emr_dispatch.job_steps import ordered_steps
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
-from emr_dispatch.limits import TagRules
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
 from emr_dispatch.timeutil import parse_iso
@@ -68,63 +46,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DECLARATION",
     "ON_DEMAND",
+    "SERVICE",
+    "TAG_RULES",
     "EmrEc2Engine",
     "build_run_job_flow_request",
     "cluster_name",
     "spark_step_args",
 ]
-
-SERVICE = "emr"  # boto3's name; IAM's is elasticmapreduce
-# EMR on EC2's model limits no tag: its Management Guide ("Restrictions that apply to tagging resources") applies
-# EC2's (50 tags, keys up to 128 and values up to 256 characters) and allows "any alphabetic character in any
-# language, any numeric character, white spaces, invisible separators, and _ . : / = + - @".
-_EMR_TAG_TEXT = r"[\w\s.:/=+\-@]"
-TAG_RULES = TagRules(
-    max_tags=50,
-    key_max=128,
-    value_max=256,
-    key_pattern=re.compile(_EMR_TAG_TEXT + "+"),
-    value_pattern=re.compile(_EMR_TAG_TEXT + "*"),
-    source="Amazon EMR Management Guide, tag restrictions",
-)
-
-DECLARATION = EngineDeclaration(
-    name=NAME,
-    label="EMR on EC2",
-    event_source="aws.emr",
-    services=(SERVICE, "elasticmapreduce"),
-    detail_types=(CLUSTER_EVENT, STEP_EVENT),
-    route_settings="emr_dispatch.engines.emr_ec2.route_settings:EmrEc2Settings",
-    engine_class="emr_dispatch.engines.emr_ec2:build",
-    log_prefix=LOG_PREFIX,
-    limits=ApiLimits(
-        name_max=NAME_MAX,
-        entry_point_max=10280,
-        argument_max=10280,
-        tags=TAG_RULES,
-        step_total_max=HADOOP_JAR_STEP_MAX,
-    ),
-    failure_causes=FailureCauses(
-        capacity=frozenset({"INSTANCE_FAILURE"}),
-        spot=frozenset({"INSTANCE_FLEET_TIMEOUT"}),  # fleets could not get their (Spot) capacity in time
-        spot_if_route_uses_spot=frozenset({"INSTANCE_FAILURE"}),
-        internal=frozenset({"INTERNAL_ERROR"}),
-    ),
-    retry=RetryChange(retry_launch_options, describe_launch_options, uses_spot),
-    stack_settings=STACK_SETTINGS,
-    # EMR RunJobFlow: burst 10, refill 0.5/s (FACTS.md, issue 14).
-    start_per_second=0.5,
-    start_burst=10,
-    # RunJobFlow runs steps of every kind through command-runner.jar; "You can have up to 256 PENDING and RUNNING
-    # steps in a cluster" (Amazon EMR Management Guide, "Submit work to an Amazon EMR cluster").
-    step_kinds=("spark", "hive", "command"),
-    max_steps=256,
-    steps_check=steps_problems,
-    per_object_burst=(
-        "every object starts its own EMR cluster and {overall} caps how many run at once (a burst of 1,000 files is"
-        " 1,000 clusters; EMR allows 500 active clusters per account by default)"
-    ),
-)
 
 
 def client() -> EMRClient:
@@ -206,7 +134,15 @@ class EmrEc2Engine:
         )
 
     def _found_after_ambiguous_start(self, job: Job, exc: Exception) -> StartedJob | None:
-        found = self.find_started(job)
+        try:
+            found = self.find_started(job)
+        except EngineError as lookup:
+            # Neither RunJobFlow nor the lookup answered (e.g. both throttled by the account-wide EMR bucket): the
+            # cluster may exist, so the job neither fails nor starts again blindly. The claim stays, and the
+            # abandoned-start path looks the cluster up by name before any new call.
+            raise EngineStartUnknownError(
+                f"RunJobFlow for job {job.job_id} failed ({error_code(exc) or exc}) and the lookup too: {lookup}"
+            ) from lookup
         logger.warning(
             "run job flow outcome ambiguous",
             job_id=job.job_id,
@@ -219,8 +155,13 @@ class EmrEc2Engine:
         """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
         name = cluster_name(job)
         created_after = parse_iso(job.created_at) - timedelta(minutes=5)
+
+        def fetch(marker: str | None) -> Mapping[str, Any]:
+            more: dict[str, Any] = {"Marker": marker} if marker else {}
+            return self._client.list_clusters(CreatedAfter=created_after, **more)
+
         try:
-            for page in self._client.get_paginator("list_clusters").paginate(CreatedAfter=created_after):
+            for page in self._list_pace.pages(fetch, "Marker"):  # paced like the orphan search's pages
                 for cluster in page.get("Clusters", []):
                     if cluster.get("Name") == name:
                         return StartedJob(
@@ -327,7 +268,7 @@ class EmrEc2Engine:
     def on_terminal(self, job: Job) -> list[str]:
         return []
 
-    def list_running(self) -> list[RunningResource]:
+    def list_running(self, until: float | None = None) -> list[RunningResource]:
         found = []
         try:
             alive: Any = sorted(ALIVE_STATES)
@@ -336,7 +277,7 @@ class EmrEc2Engine:
                 more: dict[str, Any] = {"Marker": marker} if marker else {}
                 return self._client.list_clusters(ClusterStates=alive, **more)
 
-            for page in self._list_pace.pages(fetch, "Marker"):
+            for page in self._list_pace.pages(fetch, "Marker", until):
                 for cluster in page.get("Clusters", []):
                     if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
                         found.append(

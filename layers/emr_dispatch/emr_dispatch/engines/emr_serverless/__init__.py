@@ -278,7 +278,7 @@ class EmrServerlessEngine:
             raise EngineError(f"StopApplication {application_id} failed: {exc}", error_code(exc)) from exc
         return [f"stopped application {application_id}: no emr-dispatch job active on it"]
 
-    def list_running(self) -> list[RunningResource]:
+    def list_running(self, until: float | None = None) -> list[RunningResource]:
         """Job runs of the stack's applications, Spark and Hive (applications a route names are not searched)."""
         found: list[RunningResource] = []
         applications = [stack_setting(self._settings, setting) for setting in (APPLICATION, HIVE_APPLICATION)]
@@ -288,7 +288,7 @@ class EmrServerlessEngine:
                 more: dict[str, Any] = {"nextToken": token} if token else {}
                 return self._client.list_job_runs(applicationId=application_id, states=_LIVE_RUN_STATES, **more)
 
-            found += our_job_runs(NAME, application_id, self._list_pace.pages(page, "nextToken"))
+            found += our_job_runs(NAME, application_id, self._list_pace.pages(page, "nextToken", until))
         return found
 
     def stop_resource(self, resource: RunningResource) -> None:
