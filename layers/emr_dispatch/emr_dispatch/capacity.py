@@ -9,16 +9,19 @@ sweeper's ``audit`` counts the slot items (strongly consistent) and corrects a c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from emr_dispatch import timeutil
 from emr_dispatch.errors import LedgerError
 from emr_dispatch.jobs import ACTIVE_STATES, Job, JobState
 from emr_dispatch.object_claims import holder, object_claim
 from emr_dispatch.observability import logger
 from emr_dispatch.pauses import ROUTE_PAUSED, route_open_check
+from emr_dispatch.queue_names import QueueNames
 from emr_dispatch.slots import ALL_ROUTES, release_items, take_items
 from emr_dispatch.table import (
     BY_QUEUE,
@@ -30,6 +33,7 @@ from emr_dispatch.table import (
     Update,
     counter_key,
     counter_pk,
+    decode,
     decode_job,
     encode_job,
     job_key,
@@ -41,6 +45,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["ALL_ROUTES", "Capacity", "Caps", "SlotClaim"]
+
+_BATCH_GET_KEYS = 100  # BatchGetItem: at most 100 keys per request
+_BATCH_GET_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Capacity:
         self._table = table_name
         self._client = client
         self.table = Table(table_name, client)
+        self.queue_names = QueueNames(table_name, client)
 
     def claim(self, job: Job, caps: Caps) -> SlotClaim:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
@@ -95,10 +103,12 @@ class Capacity:
             job.slots = []
             job.state = JobState.QUEUED
             job.wait_reason = reason
+            named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
             try:
-                self._transact([self._put_new(job), *claimed_object])
+                self._transact([self._put_new(job), *claimed_object, *named])
             except Cancelled as again:
                 return SlotClaim("duplicate", self._holder(again))
+            self.queue_names.added(job.route)
             logger.info("job queued", job_id=job.job_id, route=job.route, reason=reason)
             return SlotClaim("queued", reason=reason)
         return SlotClaim("claimed")
@@ -110,7 +120,8 @@ class Capacity:
 
     def take_from_queue(self, job: Job, caps: Caps) -> tuple[Job | None, str]:
         """Move a QUEUED job to SUBMITTING, taking its slots: (job, "taken"), or (None, "moved") if the job is no
-        longer QUEUED at this attempt, or (None, "cap") if one of its caps is reached."""
+        longer QUEUED at this attempt, (None, "total") if the overall cap is reached (no route's job can start),
+        or (None, "cap") if its route's cap is reached or its route is paused."""
         slots = caps.slots()
         now = now_iso()
         entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (from the queue)"}
@@ -123,8 +134,16 @@ class Capacity:
             taken = take_items(self._table, job.job_id, slots, now)
             self._transact([update, *taken, route_open_check(self._table, job.route)])
         except Cancelled as cancelled:
-            # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED.
-            return None, "moved" if cancelled.codes[0] == "ConditionalCheckFailed" else "cap"
+            # Moved meanwhile; or a cap reached, or the route paused: it stays QUEUED. The reasons come in the
+            # transaction's item order: the job, then an update and a put per slot, then the route's pause check.
+            codes = cancelled.codes
+            if codes[0] == "ConditionalCheckFailed":
+                return None, "moved"
+            counters = [counter for counter, _ in slots]
+            total = 1 + 2 * counters.index(ALL_ROUTES) if ALL_ROUTES in counters else None
+            if total is not None and total < len(codes) and codes[total] == "ConditionalCheckFailed":
+                return None, "total"
+            return None, "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
         job.history = [*job.history, entry]
         return job, "taken"
@@ -139,10 +158,12 @@ class Capacity:
         write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
         write.set("queued_at", job.queued_at or job.created_at).set("wait_reason", reason, "reason")
         update = self.table.tx_update(job_key(job.job_id), write.set("wait_until", wait_until, "until"))
+        named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
         try:
-            self._transact([update, *release_items(self._table, job.job_id, job.slots)])
+            self._transact([update, *release_items(self._table, job.job_id, job.slots), *named])
         except Cancelled:
             return False
+        self.queue_names.added(job.route)
         logger.info("job waits", job_id=job.job_id, route=job.route, reason=reason, until=wait_until)
         job.state, job.slots, job.wait_reason, job.wait_until = JobState.QUEUED, [], reason, wait_until
         return True
@@ -167,6 +188,41 @@ class Capacity:
         jobs = [job for job in map(decode_job, items) if job.state is JobState.QUEUED]
         return jobs, len(items) >= limit or "LastEvaluatedKey" in response
 
+    def waiting(self, route: str) -> bool:
+        """Whether any job waits in the route's queue: one item read (Limit 1), whatever the backlog. A job the
+        eventually consistent index still shows after it left QUEUED counts: a start request finds nothing."""
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName=BY_QUEUE,
+                KeyConditionExpression="#queue = :route",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":route": {"S": route}},
+                ProjectionExpression="#queue",  # only whether one exists (the index projects all attributes)
+                Limit=1,
+            )
+        except ClientError as exc:
+            raise LedgerError(f"looking for queued jobs of {route} failed: {exc}") from exc
+        return bool(response.get("Items"))
+
+    def all_queued(self, route: str) -> Iterator[Job]:
+        """Every QUEUED job of a route, oldest first, page by page (the queue of a removed route: each ends)."""
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=BY_QUEUE,
+                KeyConditionExpression="#queue = :route",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues={":route": {"S": route}},
+                ScanIndexForward=True,
+            )
+            for page in pages:
+                for job in map(decode_job, page.get("Items", [])):
+                    if job.state is JobState.QUEUED:
+                        yield job
+        except ClientError as exc:
+            raise LedgerError(f"listing queued jobs of {route} failed: {exc}") from exc
+
     def audit(self, counters: list[str]) -> list[str]:
         """Counters set to the slot items they hold, counted by a strongly consistent query of their partition.
         A correction is conditioned on the counter's version: if any slot moved since the count, it is left for
@@ -174,7 +230,9 @@ class Capacity:
         corrected = []
         for counter in counters:
             active, version, holders = self._count(counter)
-            released = [job_id for job_id in holders if self._release_if_not_held(counter, job_id)]
+            holding = self._holding(counter, holders)  # the usual case: every one, read in one call per hundred
+            unheld = [job_id for job_id in holders if job_id not in holding]
+            released = [job_id for job_id in unheld if self._release_if_not_held(counter, job_id)]
             if released:
                 corrected.append(f"{counter}: released the slots of {len(released)} ended or vanished job(s)")
                 active, version, holders = self._count(counter)
@@ -215,6 +273,41 @@ class Capacity:
         except ClientError as exc:
             raise LedgerError(f"counting {counter} failed: {exc}") from exc
         return active, version, holders
+
+    def _holding(self, counter: str, job_ids: list[str]) -> set[str]:
+        """Of the jobs with a slot item in ``counter``, those that hold it (active, the counter in their slots):
+        read strongly consistent, a hundred jobs per call (BatchGetItem's limit), not one call per job."""
+        holding: set[str] = set()
+        for start in range(0, len(job_ids), _BATCH_GET_KEYS):
+            for item in self._get_jobs(job_ids[start : start + _BATCH_GET_KEYS]):
+                fields = decode(item)
+                state, slots = fields.get("state"), fields.get("slots") or []
+                if counter in slots and state in {active.value for active in ACTIVE_STATES}:
+                    holding.add(str(fields["job_id"]))
+        return holding
+
+    def _get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """Job items by id (those that exist), strongly consistent; keys DynamoDB leaves unprocessed are asked
+        again after a short wait (BatchGetItem answers part of a request when it is throttled or too large)."""
+        found: list[dict[str, Any]] = []
+        keys = {
+            "Keys": [job_key(job_id) for job_id in job_ids],
+            "ConsistentRead": True,
+            "ProjectionExpression": "job_id, #state, slots",  # what holding a slot depends on, not the whole job
+            "ExpressionAttributeNames": {"#state": "state"},
+        }
+        request: dict[str, Any] = {self._table: keys}
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise LedgerError(f"reading {len(job_ids)} jobs failed: {exc}") from exc
+            found += response.get("Responses", {}).get(self._table, [])
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return found
+            timeutil.sleep(0.05 * 2**attempt)
+        raise LedgerError(f"reading {len(job_ids)} jobs: keys left unprocessed after {_BATCH_GET_ATTEMPTS} attempts")
 
     def _release_if_not_held(self, counter: str, job_id: str) -> bool:
         """Give back a slot item whose job no longer holds it (gone, ended or queued: only possible for items

@@ -9,6 +9,7 @@ names and values: "Value provided in ExpressionAttributeValues unused in express
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -107,7 +108,8 @@ class Update(Condition):
         self._remove += [f"#{attribute}" for attribute in attributes if f"#{attribute}" not in self._remove]
         return self
 
-    def add(self, attribute: str, amount: int | Decimal, placeholder: str | None = None) -> Self:
+    def add(self, attribute: str, amount: int | Decimal | builtins.set[str], placeholder: str | None = None) -> Self:
+        """``ADD``: a number added, or strings added to a string set (either created if missing)."""
         name = placeholder or attribute
         self._bind({name: amount})
         self._add.append(f"#{attribute} :{name}")

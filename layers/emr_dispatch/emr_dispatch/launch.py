@@ -174,6 +174,7 @@ class Launcher(Starter):
         if job.alert_pending:
             # A new attempt clears the outbox: its end's alert would never go out. The next sweep resends it.
             return LaunchResult("skipped", "the job's alert is not yet published: retry after that", job_id, job.route)
+        self._capacity.queue_names.add(job.route)  # before the job is QUEUED under it (queue_names.py)
         queued = self._ledger.begin_attempt(job, f"retry requested by {requested_by}")
         if queued is None:
             return LaunchResult("duplicate", "the job moved meanwhile (another retry?)", job_id, job.route, uri)

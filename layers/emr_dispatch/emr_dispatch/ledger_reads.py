@@ -5,7 +5,7 @@ Each read uses the table's indexes (table.py, from template.yaml); only ``list_j
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -27,8 +27,6 @@ from emr_dispatch.table import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_MAX_IN_OPERANDS = 100  # DynamoDB condition expressions: an IN list holds at most 100 values
 
 
 class LedgerReads:
@@ -113,44 +111,6 @@ class LedgerReads:
             if response.get("Items"):
                 return True
         return False
-
-    def queued_outside(self, routes: Collection[str], limit: int) -> list[Job]:
-        """QUEUED jobs whose route is none of ``routes`` (routes gone from the routes file), oldest first, at most
-        ``limit``: the by_state index, filtered by DynamoDB on the route (its ``IN`` takes at most 100 names; a
-        larger routes file is filtered here). The per-route queues (by_queue) are read by route name, so a removed
-        route's queue is found only this way."""
-        names = sorted(set(routes))
-        extra: dict[str, Any] = {}
-        values: dict[str, Any] = {":state": {"S": JobState.QUEUED.value}}
-        attribute_names = {"#state": "state"}
-        if 0 < len(names) <= _MAX_IN_OPERANDS:
-            placeholders = [f":route{index}" for index in range(len(names))]
-            values.update({placeholder: {"S": name} for placeholder, name in zip(placeholders, names, strict=True)})
-            attribute_names["#route"] = "route"
-            extra["FilterExpression"] = f"NOT (#route IN ({', '.join(placeholders)}))"
-        found: list[Job] = []
-        try:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                IndexName=BY_STATE,
-                KeyConditionExpression="#state = :state",
-                ExpressionAttributeNames=attribute_names,
-                ExpressionAttributeValues=values,
-                ScanIndexForward=True,
-                **extra,
-            )
-            for page in pages:
-                for item in page.get("Items", []):
-                    if not is_job_item(item):
-                        continue
-                    job = decode_job(item)
-                    if job.state is JobState.QUEUED and job.route not in names:
-                        found.append(job)
-                        if len(found) >= limit:
-                            return found
-        except ClientError as exc:
-            raise LedgerError(f"listing queued jobs of removed routes failed: {exc}") from exc
-        return found
 
     def list_jobs(self, state: JobState | None = None, route: str | None = None) -> Iterator[Job]:
         """Jobs newest first when filtered by state (the by_state index); all jobs by a scan otherwise."""

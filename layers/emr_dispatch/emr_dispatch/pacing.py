@@ -47,11 +47,22 @@ class StartPacer:
         self._table = Table(table_name, client)
         self._rates = rates
         self._last_tat: dict[str, float] = {}  # per engine, as this container last saw it (which write to try)
+        self._nudge_at: dict[str, float] = {}  # per engine, a start-queued request this container knows is due then
 
     def interval(self, engine: str) -> float:
         """Seconds between two starts at the engine's sustained rate (0: not paced)."""
         rate = self._rates(engine)
         return 1 / rate.per_second if rate else 0.0
+
+    def not_due(self, engine: str) -> float:
+        """Seconds until the engine's next start token can be due as far as this container knows, without a call
+        (0.0: it may be due now, ask the bucket). ``tat`` only ever moves forward, so the last value this container
+        saw is a lower bound: a positive answer is certain, and a drain skips the take that would be refused."""
+        rate = self._rates(engine)
+        if rate is None:
+            return 0.0
+        tolerance = (rate.burst - 1) / rate.per_second
+        return max(self._last_tat.get(engine, 0.0) - (epoch_now() + tolerance), 0.0)
 
     def take(self, engine: str, *, behind_backlog: bool) -> float:
         """Take a start token: 0.0 if the start may go now, else the seconds until one is due.
@@ -95,11 +106,17 @@ class StartPacer:
         """Record that the engine's queue is to be drained at ``at`` (epoch seconds); True if the caller must
         schedule the request (no earlier one is pending). ``backlog``: new arrivals queue behind it meanwhile."""
         now = epoch_now()
+        known = self._nudge_at.get(engine, 0.0)
+        if now < known <= at:
+            # A request this container scheduled or saw is due no later: a pending nudge_at only ever moves earlier.
+            return False
         update = Update().set("nudge_at", _n(at), "at").set("expires_at", _expiry(max(at, now) + BACKLOG_GRACE_SECONDS))
         if backlog:
             update.set("backlog_until", _n(at + BACKLOG_GRACE_SECONDS), "until")
         update.when("attribute_not_exists(#nudge_at) OR #nudge_at <= :now OR #nudge_at > :at", now=_n(now))
-        return self._try(engine, update)[0]
+        applied, item = self._try(engine, update)
+        self._nudge_at[engine] = at if applied else float(item.get("nudge_at", {}).get("N", "0"))
+        return applied
 
     def backlog_cleared(self, engine: str) -> None:
         """The engine's queue is empty: new arrivals start at once again. Conditional, so a drain never creates

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from emr_dispatch import metrics
-from emr_dispatch.capacity import Capacity, Caps
+from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
@@ -25,13 +25,18 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
+from emr_dispatch.queue_names import QueueNamesSeen
 from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
 
 DRAIN_PER_ROUTE = 10
 """QUEUED jobs read per route at a time (one query of the route's queue)."""
+DRAIN_FIRST_READ = 2
+"""QUEUED jobs read by a request's first look at a route's queue: a freed slot or a due token starts one or two."""
 DRAIN_MAX_STARTS = 100
 """Starts per request to start queued jobs (well inside the launcher's timeout); more: a new request at once."""
+NAMES_MAX_AGE = 300.0
+"""Seconds a launcher container reuses the queue names it read (one sweep period): the sweeper reads them fresh."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Starter:
         ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
+        names = self._queue_names()
         results: list[LaunchResult] = []
         if first and self._routes.get(first) is None and first != "*":
             # A removed route's queue: no start can take its jobs; each ends ROUTE_REMOVED with one alert.
@@ -100,22 +106,31 @@ class Starter:
         elif first is None or first == "*":
             # A request for every route (the sweeper's, an operator's) also ends the queued jobs of routes gone from
             # the routes file: the drain below reads only the queues of the routes it has.
-            removed = self._ledger.queued_outside([route.name for route in self._routes.routes], DRAIN_MAX_STARTS)
+            removed = self._removed_queued(names, DRAIN_MAX_STARTS)
             results += [self._route_removed(job, job.input_uris[0] if job.input_uris else "") for job in removed]
         queues: dict[str, deque[Job]] = {}
-        more: dict[str, bool] = {route.name: True for route in order}
+        queues_read: set[str] = set()
+        # A route that never queued a job (absent from complete names) has an empty queue: not read.
+        more: dict[str, bool] = {route.name: not names.complete or route.name in names.names for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
-        at_cap: set[str] = set()
+        at_cap: set[str] = set()  # routes at their cap; every route once the overall cap is reached (ALL_ROUTES)
         started = 0
         progressed = True
-        while progressed and started < DRAIN_MAX_STARTS:
+        while progressed and started < DRAIN_MAX_STARTS and ALL_ROUTES not in at_cap:
             progressed = False
             for route in order:
-                if route.name in at_cap or route.engine in blocked:
+                if route.name in at_cap or route.engine in blocked or ALL_ROUTES in at_cap:
+                    continue
+                not_due = self._pacer.not_due(route.engine) if self._pacer is not None else 0.0
+                if not_due > 0:
+                    blocked[route.engine] = epoch_now() + not_due  # no token yet: neither its queue read nor a take
                     continue
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
-                    jobs, more[route.name] = self._capacity.queued(route.name, DRAIN_PER_ROUTE)
+                    # A small first read (most requests start a job or two), the full one when jobs do start.
+                    size = DRAIN_PER_ROUTE if route.name in queues_read else DRAIN_FIRST_READ
+                    queues_read.add(route.name)
+                    jobs, more[route.name] = self._capacity.queued(route.name, size)
                     queue.extend(jobs)
                 if not queue:
                     continue
@@ -132,9 +147,35 @@ class Starter:
         if started >= DRAIN_MAX_STARTS and any(e not in blocked for e in waiting_engines):
             self._require_signal().drain_later(0)  # more to start now: a fresh invocation goes on
         if self._pacer is not None:
-            for engine in {route.engine for route in order} - waiting_engines - set(blocked):
+            # Engines whose queues were read and found empty (one never queued for has no backlog to clear).
+            read = {route.engine for route in order if route.name in queues_read}
+            for engine in read - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _queue_names(self) -> QueueNamesSeen:
+        """The names of the routes that ever queued a job: this container's copy (at most ``NAMES_MAX_AGE`` old)
+        while it names every route of the routes file or is not yet complete; read again otherwise, since a route
+        missing from the copy may have queued its first job since (the drain reads only the queues it names)."""
+        queue_names = self._capacity.queue_names
+        copy = queue_names.read(max_age=NAMES_MAX_AGE)
+        if not copy.complete or all(route.name in copy.names for route in self._routes.routes):
+            return copy
+        return queue_names.read()
+
+    def _removed_queued(self, names: QueueNamesSeen, limit: int) -> list[Job]:
+        """QUEUED jobs of routes gone from the routes file, at most ``limit``: the queues (by_queue) of the names
+        that ever queued a job (queue_names.py) and that the routes file lacks. A name added after the copy read,
+        or a job queued before the names existed, is the sweeper's to find (it reads every QUEUED job until the
+        names are complete)."""
+        current = [route.name for route in self._routes.routes]
+        found: list[Job] = []
+        for name in names.outside(current):
+            jobs, _ = self._capacity.queued(name, limit - len(found))
+            found += jobs
+            if len(found) >= limit:
+                break
+        return found
 
     def _start_from_queue(
         self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
@@ -145,6 +186,8 @@ class Starter:
         if taken is None:
             if status == "cap":
                 at_cap.add(route.name)  # its later jobs wait too (FIFO per route)
+            elif status == "total":
+                at_cap.add(ALL_ROUTES)  # the overall cap: no route's job starts until a slot frees
             return None
         uri = taken.input_uris[0] if taken.input_uris else ""
         engine = self._engines[route.engine]

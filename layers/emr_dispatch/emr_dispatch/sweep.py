@@ -218,9 +218,15 @@ class Sweeper:
     def _stop_orphans(self, report: SweepReport) -> None:
         """Resources named as emr-dispatch's that no live job owns: stopped on every sweep that sees them, alerted
         once (remembered in the ledger)."""
-        until = epoch_now() + ORPHAN_SEARCH_SECONDS
-        for engine in self._engines.values():
-            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until))
+        memory = self._orphan_sweep.memory
+        marks = self._isolated(report, "ledger", "orphan search marks", memory.search_marks) if memory else None
+        left = dict(marks or {})
+        ends = epoch_now() + ORPHAN_SEARCH_SECONDS
+        engines = list(self._engines.values())
+        for index, engine in enumerate(engines):
+            # Each engine an equal share of what is left, so one busy listing never starves the others' searches.
+            until = epoch_now() + (ends - epoch_now()) / (len(engines) - index)
+            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until, left))
             for resource in running or []:
                 self._isolated(
                     report,
@@ -228,6 +234,8 @@ class Sweeper:
                     resource.engine_id,
                     partial(self._orphan_sweep.stop, engine, resource, report),
                 )
+        if memory is not None and marks is not None and left != marks:
+            self._isolated(report, "ledger", "orphan search marks", partial(memory.save_search_marks, left))
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
@@ -290,13 +298,29 @@ class Sweeper:
 
     def _queued(self, report: SweepReport) -> None:
         """QUEUED jobs: those of a removed route end ROUTE_REMOVED here (no start request would ever start them);
-        if others wait, the launcher is asked to start what the caps allow."""
-        waiting = False
-        for job in self._ledger.list_jobs(JobState.QUEUED):
-            if self._routes.get(job.route) is not None:
-                waiting = True
-                continue
-            self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+        if others wait, the launcher is asked to start what the caps allow. Read in proportion to the routes: the
+        names of every route that ever queued a job (one item, queue_names.py), the queue of each name the routes
+        file lacks, and one item of each route's queue; the whole QUEUED partition only while the ledger may hold
+        jobs queued before the names existed."""
+        names = self._capacity.queue_names
+        began = epoch_now()
+        seen = names.read()
+        current = [route.name for route in self._routes.routes]
+        if not seen.complete:
+            waiting, queued_under = False, set()
+            for job in self._ledger.list_jobs(JobState.QUEUED):
+                queued_under.add(job.route)
+                if self._routes.get(job.route) is not None:
+                    waiting = True
+                    continue
+                self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+            names.full_read_done(queued_under, began)
+        else:
+            for name in seen.outside(current):
+                for job in self._capacity.all_queued(name):
+                    self._isolated(report, "route-removed", job.job_id, partial(self._route_removed, job, report))
+            # A route absent from the (complete, just read) names never queued a job: nothing to look for.
+            waiting = any(self._capacity.waiting(name) for name in current if name in seen.names)
         if waiting:
             report.queued_waiting = True
             self._signal.slot_freed("*")
