@@ -7,8 +7,8 @@ cancellation reasons, the item returned on a failed condition) must be the same.
 expression form the product's ledger uses: conditional Put/Update/Delete (attribute_not_exists, comparisons, IN,
 contains), ReturnValues and ReturnValuesOnConditionCheckFailure, TransactWriteItems with ConditionCheck, Put,
 Update and Delete (committed and cancelled), table and index queries (sparse index, Limit, ScanIndexForward,
-ExclusiveStartKey, FilterExpression, ProjectionExpression, ConsistentRead), paginated scans, and an error moto
-raises before any write (an unknown index).
+ExclusiveStartKey, FilterExpression, ProjectionExpression, ConsistentRead), paginated scans, BatchGetItem with a
+projection (moto's serializer renders it), and an error moto raises before any write (an unknown index).
 """
 
 from __future__ import annotations
@@ -292,6 +292,18 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":pk": {"S": "CAP#orders"}},
     )
     yield partial(_all_pages, client.scan, TableName=TABLE, Limit=4, ConsistentRead=True)
+    # The sweeper's audit reads the jobs holding a counter's slots a hundred at a time (capacity._get_jobs).
+    yield partial(
+        client.batch_get_item,
+        RequestItems={
+            TABLE: {
+                "Keys": [_key(n) for n in (1, 4, 7, 11, 99)],
+                "ConsistentRead": True,
+                "ProjectionExpression": "pk, #state, slots",
+                "ExpressionAttributeNames": {"#state": "state"},
+            }
+        },
+    )
 
 
 def _outcome(step: Callable[[], Any]) -> Any:
