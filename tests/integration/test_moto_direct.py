@@ -7,8 +7,8 @@ cancellation reasons, the item returned on a failed condition) must be the same.
 expression form the product's ledger uses: conditional Put/Update/Delete (attribute_not_exists, comparisons, IN,
 contains), ReturnValues and ReturnValuesOnConditionCheckFailure, TransactWriteItems with ConditionCheck, Put,
 Update and Delete (committed and cancelled), table and index queries (sparse index, Limit, ScanIndexForward,
-ExclusiveStartKey, FilterExpression, ProjectionExpression, ConsistentRead), paginated scans, and an error moto
-raises before any write (an unknown index).
+ExclusiveStartKey, FilterExpression, ProjectionExpression, ConsistentRead), paginated scans, BatchGetItem with a
+projection (moto's serializer renders it), and an error moto raises before any write (an unknown index).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def _job(n: int, state: str = "QUEUED", queued_at: str | None = None) -> dict[st
         "route": {"S": "orders" if n % 2 else "returns"},
         "slots": {"L": [{"S": "orders"}]},
         "attempt": {"N": str(n % 3)},
+        "rule": {"S": '{"match": {"bucket": null, "prefix": "raw/\\"x\\""}}'},  # JSON null inside a string
     }
     if state == "QUEUED":
         item["queue"] = {"S": "orders" if n % 2 else "returns"}
@@ -144,6 +145,30 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":cap": {"N": "20"}},
         ReturnValues="UPDATED_NEW",
     )
+    for expression in ("SET pk = :v", "SET nowhere.deeper = :v", "SET pk = :v"):  # refused, each time anew
+        yield partial(
+            client.update_item,
+            TableName=TABLE,
+            Key=_key(6),
+            UpdateExpression=expression,
+            ExpressionAttributeValues={":v": {"S": "x"}},
+        )
+    for _ in range(2):  # the same text twice: the second parse is the kept tree
+        yield partial(
+            client.update_item,
+            TableName=TABLE,
+            Key=_key(4),
+            UpdateExpression="SET #events = list_append(if_not_exists(#events, :empty), :events)",
+            ConditionExpression="#state IN (:queued, :waiting)",
+            ExpressionAttributeNames={"#events": "events", "#state": "state"},
+            ExpressionAttributeValues={
+                ":empty": {"L": []},
+                ":events": {"L": [{"M": {"at": {"S": "2026-11-23T08:00:00Z"}, "n": {"N": "1"}}}]},
+                ":queued": {"S": "QUEUED"},
+                ":waiting": {"S": "WAITING"},
+            },
+            ReturnValues="ALL_NEW",
+        )
     # A start: the job moves, a slot is taken, the counter grows, a pause is checked (committed).
     yield partial(
         client.transact_write_items,
@@ -267,6 +292,18 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":pk": {"S": "CAP#orders"}},
     )
     yield partial(_all_pages, client.scan, TableName=TABLE, Limit=4, ConsistentRead=True)
+    # The sweeper's audit reads the jobs holding a counter's slots a hundred at a time (capacity._get_jobs).
+    yield partial(
+        client.batch_get_item,
+        RequestItems={
+            TABLE: {
+                "Keys": [_key(n) for n in (1, 4, 7, 11, 99)],
+                "ConsistentRead": True,
+                "ProjectionExpression": "pk, #state, slots",
+                "ExpressionAttributeNames": {"#state": "state"},
+            }
+        },
+    )
 
 
 def _outcome(step: Callable[[], Any]) -> Any:
@@ -307,11 +344,26 @@ def test_fast_path_answers_every_ledger_request_as_moto_does(monkeypatch: pytest
         return answer(client, model, *rest)
 
     monkeypatch.setattr(moto_direct, "_answer", counted)
+    parsed_plainly: list[str] = []
+    plain = moto_direct._plain_json_body
+
+    def counted_plain(original: Any, output_shape: Any) -> Any:
+        handle = plain(original, output_shape)
+
+        def counted(raw_body: bytes, shape: Any) -> Any:
+            if shape is output_shape:
+                parsed_plainly.append(shape.name)
+            return handle(raw_body, shape)
+
+        return counted
+
+    monkeypatch.setattr(moto_direct, "_plain_json_body", counted_plain)
     # When the fast path answers them
     answered = _answers(fast=True)
     # Then every answer and every error is the same, and the script did meet errors and cancellations
     assert len(answered) == len(expected)
     assert len(answered_directly) >= len(expected)  # every request went the direct way (pages: more than one)
+    assert {"GetItemOutput", "QueryOutput", "ScanOutput", "UpdateItemOutput"} <= set(parsed_plainly)
     for number, (ours, theirs) in enumerate(zip(answered, expected, strict=True)):
         assert ours == theirs, f"step {number}"
     codes = [answer[1]["Error"]["Code"] for answer in expected if isinstance(answer, tuple)]

@@ -10,6 +10,7 @@ touched items up; these tests hold it to that answer on a table keyed like the l
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -210,3 +211,315 @@ def test_the_retention_check_reads_the_queue_as_moto_does_on_the_virtual_clock()
     expected, answered = _receipts_over_retention(False), _receipts_over_retention(True)
     # Then both receive it at 30 s and not after its retention ran out (on the virtual clock, whatever the date)
     assert answered == expected == [["kept a minute"], []]
+
+
+def _sized(attributes: dict[str, Any]) -> tuple[int, list[int]]:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+    return item.size(), [DynamoType(value).size() for value in attributes.values()]
+
+
+def test_item_sizes_are_moto_own_for_every_attribute_type() -> None:
+    # Given an item with every DynamoDB attribute type (DynamoDB developer guide, "Supported data types"), nested
+    # lists and maps among them, multi-byte characters and a large number
+    from emr_dispatch_tools.offline.moto_speed import item_sizes
+
+    attributes = {
+        "pk": {"S": "JOB#a"},
+        "sk": {"S": "JOB"},
+        "name": {"S": "raw/orders/2026-11-23/orders café+x-100%.csv"},
+        "empty": {"S": ""},
+        "attempt": {"N": "3"},
+        "big": {"N": "-12345678901234567890.0000001"},
+        "blob": {"B": b"\x00\x01binary"},
+        "done": {"BOOL": False},
+        "open": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "tags": {"SS": ["a", "ünïcode", "c"]},
+        "sizes": {"NS": ["1", "22", "-3.5"]},
+        "blobs": {"BS": [b"ab", b"\xff"]},
+        "slots": {"L": [{"S": "orders"}, {"N": "7"}, {"L": [{"BOOL": True}, {"M": {"k": {"S": "v"}}}]}]},
+        "detail": {"M": {"reason": {"S": "throttled"}, "deep": {"M": {"n": {"N": "10"}, "l": {"L": []}}}}},
+    }
+    expected = _sized(attributes)
+    # When the same item's sizes are computed inside the fast path
+    with item_sizes():
+        answered = _sized(attributes)
+    # Then every attribute's size and the item's size are moto's own
+    assert answered == expected
+    assert expected[0] > 100
+
+
+def _shape(node: Any, seen: dict[int, int] | None = None) -> Any:
+    """A parsed tree as plain data: each node's class and attributes, recursively; a node met again (a parent
+    link) as the order in which it was first met, so shared and cyclic references compare too."""
+    seen = {} if seen is None else seen
+    if isinstance(node, list | tuple):
+        return [_shape(child, seen) for child in node]
+    if hasattr(node, "__dict__"):
+        if id(node) in seen:
+            return ("seen", seen[id(node)])
+        seen[id(node)] = len(seen)
+        return (type(node).__name__, {name: _shape(value, seen) for name, value in vars(node).items()})
+    return node
+
+
+UPDATES = (  # the ledger's forms (layers/emr_dispatch/emr_dispatch/expressions.py: Update)
+    "SET #state = :state, #attempt = #attempt + :one REMOVE #queue, #queued_at",
+    "SET #events = list_append(if_not_exists(#events, :empty), :events), #ver = if_not_exists(#ver, :zero) + :one",
+    "ADD #active :one SET #updated_at = :now",
+    "REMOVE #lease",
+)
+CONDITIONS = (
+    "attribute_not_exists(#pk)",
+    "#state IN (:state0, :state1, :state2) AND contains(#slots, :route)",
+    "attribute_not_exists(#active) OR #active < :cap",
+    "(#ver = :ver) AND NOT #paused = :yes",
+)
+
+
+def test_expressions_parsed_once_are_the_trees_moto_parses_each_time() -> None:
+    # Given the ledger's update and condition expression forms, parsed and lexed by moto as it is
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.exceptions import InvalidUpdateExpression
+    from moto.dynamodb.parsing import ast_nodes as ast_nodes_module
+    from moto.dynamodb.parsing import expressions as expressions_module
+    from moto.dynamodb.parsing import validators as validators_module
+
+    ast_nodes: Any = ast_nodes_module
+    validators: Any = validators_module  # moto's modules are untyped or do not export these names
+    UpdateExpressionParser: Any = getattr(expressions_module, "UpdateExpressionParser")  # noqa: B009
+
+    from emr_dispatch_tools.offline.moto_speed import expressions_parsed_once
+
+    def trees() -> list[Any]:
+        found = []
+        for text in UPDATES:
+            for _ in range(2):  # the second time comes from what the first kept
+                tree = UpdateExpressionParser.make(text)
+                found += [_shape(tree), _shape(validators.deepcopy(tree))]
+                for clause in (ast_nodes.ExpressionAttributeName, ast_nodes.ExpressionAttributeValue):
+                    found.append(_shape(tree.find_clauses([clause])))
+        for text in CONDITIONS:
+            for _ in range(2):
+                found.append(list(ConditionExpressionParser(text, {}, {})._lex_condition_expression()))
+        return found
+
+    expected = trees()
+    # When the same texts are parsed (twice each) inside the block
+    with expressions_parsed_once():
+        answered = trees()
+        kept = UpdateExpressionParser.make(UPDATES[0])
+        copied = validators.deepcopy(kept)
+        # and a bad text is parsed twice
+        errors = []
+        for _ in range(2):
+            with pytest.raises(InvalidUpdateExpression, match="Syntax error") as raised:
+                UpdateExpressionParser.make("SET #a = = :b")
+            errors.append((type(raised.value), str(raised.value)))
+    # Then every tree, every validator's copy and every lexed node is moto's; copies are new trees; a bad text
+    # raises the same error each time
+    assert answered == expected
+    assert copied is not kept
+    assert _shape(copied) == _shape(kept)
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_kept_item_size_follows_every_write_of_its_key() -> None:
+    # Given items whose sizes were read (a query adds them up), then changed in place, replaced, re-created and
+    # written by a cancelled transaction
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from emr_dispatch_tools.offline.moto_speed import _item_size
+
+    with mock_aws(), faster_moto():
+        client = _table()
+
+        def read_sizes() -> None:
+            for pk in ("JOB#a", "CAP#r"):
+                client.query(
+                    TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+                )
+
+        def kept_and_fresh() -> list[tuple[int | None, int]]:
+            table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE]
+            return [
+                (item.__dict__.get("_emr_dispatch_size"), _item_size(item))
+                for partition in table.items.values()
+                for item in partition.values()
+            ]
+
+        writes: list[Callable[[], Any]] = [
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key={"pk": {"S": "JOB#a"}, "sk": {"S": "JOB"}},
+                UpdateExpression="SET detail = :d, events = list_append(if_not_exists(events, :e), :e)",
+                ExpressionAttributeValues={":d": {"M": {"reason": {"S": "x" * 500}}}, ":e": {"L": [{"S": "y" * 50}]}},
+            ),
+            lambda: client.put_item(
+                TableName=TABLE, Item={"pk": {"S": "CAP#r"}, "sk": {"S": "CAP"}, "active": {"N": "12345"}}
+            ),
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key={"pk": {"S": "JOB#a"}, "sk": {"S": "JOB"}},
+                UpdateExpression="REMOVE detail ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            ),
+        ]
+        checked = []
+        # When each write follows a read of the sizes
+        for write in writes:
+            read_sizes()
+            write()
+            read_sizes()
+            checked.append(kept_and_fresh())
+        read_sizes()
+        with contextlib.suppress(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(TransactItems=_transaction("attribute_exists(pk)"))
+        checked.append(kept_and_fresh())
+    # Then every kept size is the item's size as it is now
+    for state in checked:
+        assert state
+        for kept, fresh in state:
+            assert kept in (None, fresh)
+    assert any(kept is not None for state in checked for kept, _ in state)
+
+
+def test_plain_results_are_moto_own() -> None:
+    # Given the answers moto's DynamoDB handler converts: items of every attribute type, keys, counts, a datetime
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models import utilities
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from emr_dispatch_tools.offline.moto_speed import plain_results
+
+    attributes: dict[str, Any] = {
+        "pk": {"S": "JOB#a"},
+        "sk": {"S": "JOB"},
+        "blob": {"B": b"\x00\x01"},
+        "blobs": {"BS": [b"ab", b"\xff"]},
+        "n": {"N": "1.5"},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "tags": {"SS": ["a", "b"]},
+        "nested": {"M": {"l": {"L": [{"S": "x"}, {"M": {"b": {"B": b"\x02"}}}]}}},
+    }
+
+    def answers() -> list[Any]:
+        item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+        return [
+            utilities.dynamo_to_dict(value)
+            for value in (
+                item,
+                {"Items": [item, item], "Count": 2, "ScannedCount": 2, "LastEvaluatedKey": None},
+                {"Attributes": {key: DynamoType(value) for key, value in attributes.items()}},
+                {"at": datetime(2026, 11, 23, tzinfo=UTC), "ratio": 0.5, "list": [DynamoType({"N": "3"}), "text"]},
+            )
+        ]
+
+    expected = answers()
+    # When moto's conversion runs inside the block
+    with plain_results():
+        answered = answers()
+    # Then every answer is moto's own, binary values as raw bytes
+    assert answered == expected
+    assert answered[0]["Attributes"]["blob"] == {"B": b"\x00\x01"}
+
+
+def _sqs_answers() -> list[Any]:
+    """A standard queue and two FIFO queues (content-based deduplication on and off): sends, batches, a refused
+    send, then what each queue holds and reports. Ids and receipt handles are random: left out."""
+    client = boto3.client("sqs", region_name="us-east-1")
+    standard = client.create_queue(QueueName="plain")["QueueUrl"]
+    deduplicated = client.create_queue(
+        QueueName="dedup.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    explicit = client.create_queue(QueueName="explicit.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    steps: list[Callable[[], Any]] = [
+        lambda: client.send_message(QueueUrl=standard, MessageBody="one", DelaySeconds=0),
+        lambda: client.send_message_batch(
+            QueueUrl=standard, Entries=[{"Id": str(i), "MessageBody": f"b{i}"} for i in range(10)]
+        ),
+        lambda: client.send_message(QueueUrl=deduplicated, MessageBody="same", MessageGroupId="g"),
+        lambda: client.send_message(QueueUrl=deduplicated, MessageBody="same", MessageGroupId="g"),
+        lambda: client.send_message_batch(
+            QueueUrl=deduplicated, Entries=[{"Id": "1", "MessageBody": "other", "MessageGroupId": "g"}]
+        ),
+        lambda: client.send_message(QueueUrl=explicit, MessageBody="x", MessageGroupId="g"),  # refused
+        lambda: client.send_message_batch(
+            QueueUrl=explicit, Entries=[{"Id": "1", "MessageBody": "x", "MessageGroupId": "g"}]
+        ),  # refused
+        lambda: client.send_message(
+            QueueUrl=explicit, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d1"
+        ),
+    ]
+    answers: list[Any] = []
+    for step in steps:
+        try:
+            answer = step()
+            answers.append(sorted(k for k in answer if k != "ResponseMetadata"))
+            answers.append([(e.get("Id"), e.get("MD5OfMessageBody")) for e in answer.get("Successful", [])])
+            answers.append([(e["Id"], e["Code"]) for e in answer.get("Failed", [])])
+        except client.exceptions.ClientError as exc:
+            answers.append(("error", exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+    for url in (standard, deduplicated, explicit):
+        attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        answers.append({k: v for k, v in attributes.items() if not k.endswith("Timestamp")})
+        received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        answers.append(
+            sorted(
+                (m["Body"], m["MD5OfBody"], m["Attributes"].get("MessageDeduplicationId"))
+                for m in received.get("Messages", [])
+            )
+        )
+    return answers
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_sends_without_counts_answer_as_moto_does() -> None:
+    # Given the same SQS requests against moto as it is
+    from emr_dispatch_tools.offline.moto_speed import sends_without_counts
+
+    with mock_aws():
+        expected = _sqs_answers()
+    # When they run with the sends' attribute reads cut to what they read
+    with mock_aws(), sends_without_counts():
+        answered = _sqs_answers()
+    # Then every answer, error, queue attribute and message is the same, refusals included
+    assert answered == expected
+    assert any(isinstance(answer, tuple) and answer[0] == "error" for answer in expected)
+
+
+def test_answers_are_enriched_as_moto_does() -> None:
+    # Given answer bodies with and without an XML RequestId, and a bytes body, each enriched by moto's own step
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal import mock_random
+
+    from emr_dispatch_tools.offline.moto_speed import handler_methods_once
+
+    bodies: list[Any] = [
+        "<R><RequestId>old</RequestId></R>",
+        '{"Items": [], "note": "RequestId"}',
+        b'{"binary": true}',
+        "",
+    ]
+
+    def enriched() -> list[Any]:
+        found = []
+        for body in bodies:
+            mock_random.seed(14)
+            headers: Any = {"status": 200, "x": "y"}
+            found.append(BaseResponse._enrich_response(headers, body))
+        return found
+
+    expected = enriched()
+    # When the same bodies are enriched inside the block
+    with handler_methods_once():
+        answered = enriched()
+    # Then the headers (status as text, the same request id) and bodies are moto's own
+    assert answered == expected
+    assert "old" not in expected[0][1]

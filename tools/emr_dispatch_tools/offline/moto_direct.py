@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,6 +38,7 @@ from botocore.endpoint import convert_to_response_dict
 FAST_JSON = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "TransactWriteItems"})
 _BINARY = ('"B": ', '"BS": ')  # json.dumps' spelling of a binary attribute value: moto's serializer renders those
 _JSON_1_0 = "application/x-amz-json-1.0"
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')  # every JSON string of a json.dumps body (escapes included)
 _HOOK = "_make_request"  # botocore.client.BaseClient: the request, built and validated, goes to the endpoint here
 
 
@@ -45,12 +47,14 @@ def _handler_class() -> type[Any]:
 
     class DirectHandler(DynamoHandler):
         _operation = ""
+        rendered = False  # the answer is json.dumps' (FAST_JSON, no binary attribute), not moto's serializer
 
         def serialized(self, action_result: Any) -> Any:
             result = action_result.result
             if self._operation in FAST_JSON and isinstance(result, dict):
                 body = json.dumps({key: value for key, value in result.items() if value is not None})
                 if not any(marker in body for marker in _BINARY):
+                    self.rendered = True
                     return 200, {"Content-Type": _JSON_1_0, **self.response_headers}, body
             return super().serialized(action_result)
 
@@ -91,10 +95,28 @@ def _answer(client: BaseClient, operation_model: Any, request_dict: dict[str, An
     response_dict = convert_to_response_dict(http, operation_model)
     endpoint: Any = getattr(client, "_endpoint")  # noqa: B009 - botocore's private endpoint
     parser_ = endpoint._response_parser_factory.create_parser(client.meta.service_model.metadata["protocol"])
+    if handler.rendered and http.status_code < 300 and b"null" not in _STRINGS.sub(b'""', raw):
+        parser_._handle_json_body = _plain_json_body(parser_._handle_json_body, operation_model.output_shape)
     parsed = parser_.parse(response_dict, operation_model.output_shape)
     if http.status_code >= 300:
         endpoint._add_modeled_error_fields(response_dict, parsed, operation_model, parser_)
     return http, parsed
+
+
+def _plain_json_body(original: Callable[[bytes, Any], Any], output_shape: Any) -> Callable[[bytes, Any], Any]:
+    """botocore's JSON parser walks the parsed body along the output shape member by member: for these answers
+    (FAST_JSON, rendered by json.dumps, no binary attribute, no JSON null outside the strings) that walk keeps each
+    top-level member the shape names and copies every value as it is (strings, numbers, booleans, lists and maps of
+    them; no blob, timestamp or renamed member in these outputs). ``json.loads`` and the same selection of members
+    give the same dict. botocore still adds the response metadata (status, headers, request id)."""
+
+    def handle_json_body(raw_body: bytes, shape: Any) -> Any:
+        if shape is not output_shape:
+            return original(raw_body, shape)
+        members = shape.members
+        return {key: value for key, value in json.loads(raw_body).items() if key in members}
+
+    return handle_json_body
 
 
 @contextlib.contextmanager
