@@ -104,11 +104,6 @@ SERVERLESS_ROUTE = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F3: start_queued checks the current route's engine against `blocked` but paces the queued job on "
-    "its snapshot's engine, so after a route's engine changes a drain parks and re-takes the same queued jobs forever",
-)
 def test_a_drain_after_a_routes_engine_changed_ends_while_its_old_engines_rate_is_spent(
     engines_stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -114,17 +114,20 @@ class Starter:
         more: dict[str, bool] = {route.name: not names.complete or route.name in names.names for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
         at_cap: set[str] = set()  # routes at their cap; every route once the overall cap is reached (ALL_ROUTES)
+        # Routes done for this request: the engine of its head job (the job's snapshot's) has no start token now,
+        # or one of its jobs was parked. Its queue is not read again in this request (breaker F3: a route whose
+        # engine changed while its jobs waited would otherwise be taken and parked over and over).
+        done: set[str] = set()
+        waits_on: set[str] = set()  # engines of the head jobs of routes done while jobs still wait in their queues
         started = 0
         progressed = True
         while progressed and started < DRAIN_MAX_STARTS and ALL_ROUTES not in at_cap:
             progressed = False
             for route in order:
-                if route.name in at_cap or route.engine in blocked or ALL_ROUTES in at_cap:
+                if route.name in at_cap or route.name in done or ALL_ROUTES in at_cap:
                     continue
-                not_due = self._pacer.not_due(route.engine) if self._pacer is not None else 0.0
-                if not_due > 0:
-                    blocked[route.engine] = epoch_now() + not_due  # no token yet: neither its queue read nor a take
-                    continue
+                if not self._due(route.engine, blocked):
+                    continue  # its queued jobs are most likely for its engine: no queue read, no take
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
                     # A small first read (most requests start a job or two), the full one when jobs do start.
@@ -134,12 +137,24 @@ class Starter:
                     queue.extend(jobs)
                 if not queue:
                     continue
+                # The job starts on the engine of its snapshot (the routes file may have moved the route since):
+                # that engine's start rate decides, as in _start_from_queue.
+                head = route_of(queue[0], self._routes) or route
+                if not self._due(head.engine, blocked):
+                    done.add(route.name)
+                    waits_on.add(head.engine)
+                    continue
                 progressed = True
                 result = self._start_from_queue(queue.popleft(), route, blocked, at_cap)
                 if result is not None:
                     results.append(result)
                     started += result.status in ("started", "recovered")
-        waiting_engines = {route.engine for route in order if queues.get(route.name) or more[route.name]}
+                    if result.status == "queued":
+                        done.add(route.name)  # parked: its engine's rate is spent for now
+                        waits_on.add(head.engine)
+        waiting_engines = waits_on | {
+            route.engine for route in order if route.name not in done and (queues.get(route.name) or more[route.name])
+        }
         for engine, due in blocked.items():
             # Wake when a whole burst of tokens is due (not for each token): fewer invocations, same pace.
             burst = self._routes.start_rate(engine)
@@ -152,6 +167,17 @@ class Starter:
             for engine in read - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _due(self, engine: str, blocked: dict[str, float]) -> bool:
+        """Whether the engine may have a start token now, as far as this request knows (no call): not blocked
+        by a start it refused, nor known not due (``StartPacer.not_due``, then recorded in ``blocked``)."""
+        if engine in blocked:
+            return False
+        not_due = self._pacer.not_due(engine) if self._pacer is not None else 0.0
+        if not_due > 0:
+            blocked[engine] = epoch_now() + not_due  # no token yet: neither a queue read nor a take
+            return False
+        return True
 
     def _queue_names(self) -> QueueNamesSeen:
         """The names of the routes that ever queued a job: this container's copy (at most ``NAMES_MAX_AGE`` old)
