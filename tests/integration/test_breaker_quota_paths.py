@@ -53,11 +53,6 @@ def _jobs(stack: DeployedStack) -> dict[str, Job]:
     return {job.job_id: job for job in ledger.list_jobs()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F1: every start-queued request for all routes drains from the first route of the file, so with "
-    "more routes of one engine than its start burst, the later routes starve behind the earlier ones' backlogs",
-)
 def test_a_route_later_in_the_file_is_not_starved_by_earlier_routes_backlogs(
     stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
 ) -> None:
@@ -202,11 +197,6 @@ def _end_cluster(stack: DeployedStack, overrides: dict[str, str], cluster_id: st
     assert stack.invoke("LauncherFunction", messages, overrides) == {"batchItemFailures": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F5: a freed overall (max_concurrent_jobs) slot always goes to the route whose job ended first, so "
-    "a route with a long backlog keeps every overall slot and another route's older job waits until it is empty",
-)
 def test_a_freed_overall_slot_goes_to_the_oldest_waiting_job_not_back_to_the_same_route(
     stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
 ) -> None:

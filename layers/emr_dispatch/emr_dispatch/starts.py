@@ -1,8 +1,9 @@
 """Starting jobs: claim (with the route's capacity slots) → start rate → engine start → ledger, exactly once.
 
 The launcher (launch.py) hands jobs here: an arrival's new job (``_admit``), a QUEUED job when a slot frees or a
-start token is due (``start_queued``: per route, the route that freed the slot first, then the others in turn,
-oldest first within a route), a pending or retried attempt.
+start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose own cap
+freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
+retried attempt.
 
 A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
 engine's start rate (pacing.py); a start that must wait, or that the engine throttled or refused for a quota,
@@ -94,7 +95,8 @@ class Starter:
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
-        ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
+        ``first`` when its own cap freed the slot, then (or else) the routes whose head job has waited longest;
+        oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
         names = self._queue_names()
@@ -119,6 +121,14 @@ class Starter:
         # engine changed while its jobs waited would otherwise be taken and parked over and over).
         done: set[str] = set()
         waits_on: set[str] = set()  # engines of the head jobs of routes done while jobs still wait in their queues
+        # Who goes first: a route whose own cap freed a slot keeps it; otherwise (the overall cap's slot, a start
+        # token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
+        freed = self._routes.get(first) if first is not None else None
+        keep = freed.name if freed is not None and freed.max_concurrent is not None else None
+        for route in order:
+            if route.name != keep and more[route.name] and self._due(route.engine, blocked):
+                self._read_queue(route.name, queues, more, queues_read)  # the read the drain makes first anyway
+        order = sorted(order, key=lambda route: _waited(route.name, keep, queues))
         started = 0
         progressed = True
         while progressed and started < DRAIN_MAX_STARTS and ALL_ROUTES not in at_cap:
@@ -130,11 +140,7 @@ class Starter:
                     continue  # its queued jobs are most likely for its engine: no queue read, no take
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
-                    # A small first read (most requests start a job or two), the full one when jobs do start.
-                    size = DRAIN_PER_ROUTE if route.name in queues_read else DRAIN_FIRST_READ
-                    queues_read.add(route.name)
-                    jobs, more[route.name] = self._capacity.queued(route.name, size)
-                    queue.extend(jobs)
+                    self._read_queue(route.name, queues, more, queues_read)
                 if not queue:
                     continue
                 # The job starts on the engine of its snapshot (the routes file may have moved the route since):
@@ -167,6 +173,16 @@ class Starter:
             for engine in read - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _read_queue(
+        self, name: str, queues: dict[str, deque[Job]], more: dict[str, bool], queues_read: set[str]
+    ) -> None:
+        """The next jobs of a route's queue, oldest first: a small first read (most requests start a job or two),
+        the full one when jobs do start."""
+        size = DRAIN_PER_ROUTE if name in queues_read else DRAIN_FIRST_READ
+        queues_read.add(name)
+        jobs, more[name] = self._capacity.queued(name, size)
+        queues.setdefault(name, deque()).extend(jobs)
 
     def _due(self, engine: str, blocked: dict[str, float]) -> bool:
         """Whether the engine may have a start token now, as far as this request knows (no call): not blocked
@@ -308,6 +324,17 @@ class Starter:
         metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
+
+
+def _waited(name: str, keep: str | None, queues: dict[str, deque[Job]]) -> tuple[int, str]:
+    """Sort key of a route in a drain: the kept route first, then routes by their head job's place in the queues
+    (``queued_at``: when it first queued, kept when re-queued), oldest first; routes not read last (stable)."""
+    if name == keep:
+        return 0, ""
+    queue = queues.get(name)
+    if not queue:
+        return 2, ""
+    return 1, queue[0].queued_at or queue[0].created_at
 
 
 def _rotated(routes: list[Route], first: str | None) -> list[Route]:
