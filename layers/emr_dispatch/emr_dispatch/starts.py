@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from emr_dispatch import metrics
 from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
-from emr_dispatch.control import QueueSignal
+from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
@@ -288,9 +288,13 @@ class Starter:
         return LaunchResult("queued", reason, job.job_id, route.name, uri, retry_after=seconds)
 
     def _nudge(self, engine: str, at: float, *, backlog: bool) -> None:
-        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost)."""
+        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost). SQS
+        delays a message at most ``MAX_DELAY_SECONDS``: a later start is woken for earlier, and the time recorded is
+        the one scheduled, so that wake-up finds no request pending and schedules the rest of the wait."""
+        now = epoch_now()
+        at = min(at, now + MAX_DELAY_SECONDS)
         if self._pacer is None or self._pacer.nudge_due(engine, at, backlog=backlog):
-            self._require_signal().drain_later(math.ceil(max(at - epoch_now(), 0)))
+            self._require_signal().drain_later(math.ceil(max(at - now, 0)))
 
     def _require_signal(self) -> QueueSignal:
         if self._signal is None:
