@@ -4,12 +4,14 @@ Given/When/Then, the real template deployed into moto, on a virtual clock."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
 
+from emr_dispatch.control import StartJob
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.timeutil import seconds_between
@@ -83,3 +85,36 @@ def test_a_queued_job_whose_start_is_due_after_sqss_longest_delay_starts_when_du
     job = _job(stack, waiting["job_id"])
     assert job.state is JobState.SUBMITTED
     assert seconds_between(job.created_at, job.submitted_at or "") >= waiting["retry_after"] - 1
+
+
+def test_a_retry_whose_start_request_comes_before_its_backoff_ends_starts_when_due(
+    stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
+) -> None:
+    from emr_dispatch_tools.simulator import EmrEc2Simulator, Outcome
+
+    # Given a route that retries Spot loss after 600 s, and a job whose first attempt lost its Spot capacity
+    retry = "    retry: {max_attempts: 2, backoff_seconds: 600, causes: [spot]}\n"
+    overrides = _routes(tmp_path, "", retry)
+    first = _arrive(stack, overrides, quota_meter, "alpha/file-0.csv")
+    assert first["status"] == "started"
+    for event in EmrEc2Simulator(region=REGION).run(first["engine_id"], Outcome.CAPACITY_FAILURE):
+        stack.invoke("TrackerFunction", event, overrides)
+    job = _job(stack, first["job_id"])
+    assert (job.state, job.attempt) == (JobState.SUBMITTING, 2)
+    assert job.retry_at is not None
+    # ... whose delayed start request was lost (nothing left on the arrivals queue)
+    boto3.client("sqs", region_name=REGION).purge_queue(QueueUrl=stack.outputs["ArrivalsQueueUrl"])
+
+    # When a start request for the attempt is delivered before its backoff ends (SQS delivers at least once, and
+    # another host's clock may run ahead of the tracker's)
+    request = json.loads(StartJob(job.job_id, job.attempt).body())
+    answer = stack.invoke("LauncherFunction", request, overrides)["results"][0]
+    assert (answer["status"], answer["reason"]) == ("skipped", "retry not due yet")
+    # ... and the launcher's own requests are delivered as they fall due (no sweeper)
+    _driver(stack, quota_meter, overrides).run(until_quiet_for=1200)
+
+    # Then the retry started once due, on one new cluster
+    retried = _job(stack, job.job_id)
+    assert (retried.state, retried.attempt) == (JobState.SUBMITTED, 2)
+    assert (retried.submitted_at or "") >= job.retry_at
+    assert retried.engine_id != first["engine_id"]
