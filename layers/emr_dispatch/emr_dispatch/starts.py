@@ -144,14 +144,14 @@ class Starter:
                 if not queue:
                     continue
                 # The job starts on the engine of its snapshot (the routes file may have moved the route since):
-                # that engine's start rate decides, as in _start_from_queue.
+                # that engine's start rate decides, and the job is paced and blocked on it.
                 head = route_of(queue[0], self._routes) or route
                 if not self._due(head.engine, blocked):
                     done.add(route.name)
                     waits_on.add(head.engine)
                     continue
                 progressed = True
-                result = self._start_from_queue(queue.popleft(), route, blocked, at_cap)
+                result = self._start_from_queue(queue.popleft(), head, blocked, at_cap)
                 if result is not None:
                     results.append(result)
                     started += result.status in ("started", "recovered")
@@ -222,8 +222,8 @@ class Starter:
     def _start_from_queue(
         self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
     ) -> LaunchResult | None:
+        """Take a queued job and start it under ``route``, its snapshot (the engine it was queued for)."""
         correlate(job.job_id)
-        route = route_of(job, self._routes) or route  # its snapshot: the engine it was queued for
         taken, status = self._capacity.take_from_queue(job, self._caps(route))
         if taken is None:
             if status == "cap":
