@@ -140,3 +140,45 @@ def test_a_listing_stops_before_a_page_it_could_only_read_after_its_time(paced_c
     assert len(client.calls) == 16
     assert len(found) == 16
     assert paced_clock[0] <= began + 30
+
+
+def test_a_cut_listing_goes_on_next_time_where_it_was_cut(paced_clock: list[float]) -> None:
+    # Given an EMR on EKS virtual cluster with 40 pages of job runs, and 20 seconds per search (10 pages)
+    client = _Runs(paced_clock, pages=40)
+    engine = EmrEksEngine(settings(), client=client)  # type: ignore[arg-type]
+    marks: dict[str, str] = {}
+
+    # When the orphan search runs five times, the marks kept between runs
+    for _ in range(5):
+        engine.list_running(until=paced_clock[0] + 20, marks=marks)
+        paced_clock[0] += 300
+
+    # Then every page was read, each search beginning where the last one was cut, then from the first page again
+    tokens = [token for _, _, token in client.calls]
+    assert {int(token or 0) for token in tokens} == set(range(40))
+    assert tokens[10:12] == ["10", "11"]
+    assert None in tokens[40:]
+    assert not marks or set(marks) == {"emr-eks/" + client.calls[0][1]}
+
+
+def test_a_mark_the_service_no_longer_takes_starts_the_listing_over(paced_clock: list[float]) -> None:
+    # Given a mark left by an earlier search whose token the service has since forgotten
+    from botocore.exceptions import ClientError
+
+    asked: list[str | None] = []
+
+    def fetch(token: str | None) -> dict[str, Any]:
+        asked.append(token)
+        if token == "stale":
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad token"}}, "ListJobRuns")
+        return {"jobRuns": []}
+
+    marks = {"apps/a": "stale"}
+
+    # When the listing runs
+    pages = list(ListPacer(1, 0.5).pages(fetch, "nextToken", marks=marks, listing="apps/a"))
+
+    # Then it read from the first page instead, and left no mark (it finished)
+    assert asked == ["stale", None]
+    assert len(pages) == 1
+    assert marks == {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emr_dispatch.table import Table, Update, orphan_key
+from emr_dispatch.table import Table, Update, decode, orphan_key, search_marks_key
 from emr_dispatch.timeutil import epoch_seconds, iso_seconds_ago, now_iso
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ ORPHAN_MEMORY_SECONDS = 7 * 24 * 3600
 ORPHAN_LEASE_SECONDS = 60
 """A claim older than this was left by a sweeper that died before publishing: the next sweep publishes."""
 _RELEASED = "0000-00-00T00:00:00.000Z"
+SEARCH_MARKS_SECONDS = 3600
+"""How long a mark of where the orphan search left off is kept (the item's TTL): a listing's page token may not
+outlive it, and a search that starts over from the first page loses nothing but time."""
 
 
 class OrphanMemory:
@@ -52,3 +55,15 @@ class OrphanMemory:
 
     def _set(self, engine_id: str, update: Update) -> None:
         self._table.update(orphan_key(engine_id), update.when("attribute_exists(#pk)"), f"updating orphan {engine_id}")
+
+    def search_marks(self) -> dict[str, str]:
+        """Where the last sweeps' orphan search left off in each listing it could not finish (listing → the next
+        page's token): the next search goes on from there, so every page of a busy listing is read in turn."""
+        data = decode(self._table.get(search_marks_key(), "reading the orphan search's marks") or {})
+        if int(data.get("expires_at", 0)) < epoch_seconds():
+            return {}
+        return {str(listing): str(token) for listing, token in (data.get("marks") or {}).items()}
+
+    def save_search_marks(self, marks: dict[str, str]) -> None:
+        update = Update().set("marks", dict(marks), "marks").set("expires_at", epoch_seconds() + SEARCH_MARKS_SECONDS)
+        self._table.update(search_marks_key(), update, "saving the orphan search's marks")

@@ -218,9 +218,15 @@ class Sweeper:
     def _stop_orphans(self, report: SweepReport) -> None:
         """Resources named as emr-dispatch's that no live job owns: stopped on every sweep that sees them, alerted
         once (remembered in the ledger)."""
-        until = epoch_now() + ORPHAN_SEARCH_SECONDS
-        for engine in self._engines.values():
-            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until))
+        memory = self._orphan_sweep.memory
+        marks = self._isolated(report, "ledger", "orphan search marks", memory.search_marks) if memory else None
+        left = dict(marks or {})
+        ends = epoch_now() + ORPHAN_SEARCH_SECONDS
+        engines = list(self._engines.values())
+        for index, engine in enumerate(engines):
+            # Each engine an equal share of what is left, so one busy listing never starves the others' searches.
+            until = epoch_now() + (ends - epoch_now()) / (len(engines) - index)
+            running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until, left))
             for resource in running or []:
                 self._isolated(
                     report,
@@ -228,6 +234,8 @@ class Sweeper:
                     resource.engine_id,
                     partial(self._orphan_sweep.stop, engine, resource, report),
                 )
+        if memory is not None and marks is not None and left != marks:
+            self._isolated(report, "ledger", "orphan search marks", partial(memory.save_search_marks, left))
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a

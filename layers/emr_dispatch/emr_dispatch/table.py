@@ -118,6 +118,11 @@ def orphan_key(engine_id: str) -> dict[str, Any]:
     return _key(f"ORPHAN#{engine_id}", "ORPHAN")
 
 
+def search_marks_key() -> dict[str, Any]:
+    """Where the orphan search left off in each engine's listing (orphans.OrphanMemory.search_marks)."""
+    return _key("ORPHAN-SEARCH", "MARKS")
+
+
 def object_claim_key(uri: str, version: str) -> dict[str, Any]:
     """An object version's claim, naming the one job it starts whatever route names it (object_claims.py)."""
     return _key(f"OBJECT#{uri}#{version}", "OBJECT")

@@ -3,9 +3,12 @@ itself below an AWS quota: the sweeper's describes (sweep_pace.py) and the engin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from emr_dispatch.aws import THROTTLING_CODES, error_code
 from emr_dispatch.observability import logger
 from emr_dispatch.timeutil import epoch_now, sleep
 
@@ -47,19 +50,39 @@ class ListPacer:
         return True
 
     def pages(
-        self, fetch: Callable[[str | None], Mapping[str, Any]], next_key: str, until: float | None = None
+        self,
+        fetch: Callable[[str | None], Mapping[str, Any]],
+        next_key: str,
+        until: float | None = None,
+        marks: MutableMapping[str, str] | None = None,
+        listing: str = "",
     ) -> Iterator[Mapping[str, Any]]:
-        """``fetch(token)`` page after page (token None first), a token taken before each call; ends on a page
-        without ``next_key``, or before a call that could not be made by ``until`` (epoch seconds; None: no
-        limit; the caller gets the pages read so far, and a warning says the listing was cut). A call is made
-        only when a page is wanted, so no token is spent for nothing."""
-        token: str | None = None
+        """``fetch(token)`` page after page, a token taken before each call; ends on a page without ``next_key``,
+        or before a call that could not be made by ``until`` (epoch seconds; None: no limit; the caller gets the
+        pages read so far, and a warning says the listing was cut). A call is made only when a page is wanted, so no
+        token is spent for nothing.
+
+        ``marks[listing]``, when given, is where an earlier listing was cut: this one begins there (a token the
+        service no longer takes: from the first page), and where this one is cut is left in ``marks`` for the
+        next, so a listing longer than its time is read whole over a few runs."""
+        token = marks.pop(listing, None) if marks is not None else None
+        resumed = token is not None
         read = 0
         while True:
             if not self.take(until):
-                logger.warning("listing cut short: its time is spent", pages_read=read)
+                logger.warning("listing cut short: its time is spent", listing=listing, pages_read=read)
+                if marks is not None and token is not None:
+                    marks[listing] = token
                 return
-            page = fetch(token)
+            try:
+                page = fetch(token)
+            except ClientError as exc:
+                if not resumed or error_code(exc) in THROTTLING_CODES:
+                    raise
+                logger.warning("listing mark refused: from the first page", listing=listing, error=error_code(exc))
+                token, resumed = None, False
+                continue
+            resumed = False
             read += 1
             yield page
             token = page.get(next_key) or None

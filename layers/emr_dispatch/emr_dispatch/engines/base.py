@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -173,9 +173,12 @@ class Engine(Protocol):
         """Terminate or cancel the job's engine resource."""
         ...
 
-    def list_running(self, until: float | None = None) -> list[RunningResource]:
+    def list_running(
+        self, until: float | None = None, marks: MutableMapping[str, str] | None = None
+    ) -> list[RunningResource]:
         """emr-dispatch's resources the engine is running now (by name), for the orphan search; pages it could only
-        list after ``until`` (epoch seconds) are left for the next search."""
+        list after ``until`` (epoch seconds) are left for the next search, which begins where ``marks`` (kept by the
+        caller between searches, token_bucket.ListPacer.pages) say this one was cut."""
         ...
 
     def stop_resource(self, resource: RunningResource) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -268,7 +268,9 @@ class EmrEc2Engine:
     def on_terminal(self, job: Job) -> list[str]:
         return []
 
-    def list_running(self, until: float | None = None) -> list[RunningResource]:
+    def list_running(
+        self, until: float | None = None, marks: MutableMapping[str, str] | None = None
+    ) -> list[RunningResource]:
         found = []
         try:
             alive: Any = sorted(ALIVE_STATES)
@@ -277,7 +279,7 @@ class EmrEc2Engine:
                 more: dict[str, Any] = {"Marker": marker} if marker else {}
                 return self._client.list_clusters(ClusterStates=alive, **more)
 
-            for page in self._list_pace.pages(fetch, "Marker", until):
+            for page in self._list_pace.pages(fetch, "Marker", until, marks, NAME):
                 for cluster in page.get("Clusters", []):
                     if str(cluster.get("Name", "")).startswith(NAME_PREFIX):
                         found.append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -229,7 +229,9 @@ class EmrEksEngine:
     def on_terminal(self, job: Job) -> list[str]:
         return []
 
-    def list_running(self, until: float | None = None) -> list[RunningResource]:
+    def list_running(
+        self, until: float | None = None, marks: MutableMapping[str, str] | None = None
+    ) -> list[RunningResource]:
         """Job runs of the stack's virtual cluster (virtual clusters a route names are not searched)."""
         virtual_cluster_id = stack_setting(self._settings, VIRTUAL_CLUSTER)
         if not virtual_cluster_id:
@@ -240,7 +242,8 @@ class EmrEksEngine:
             more: dict[str, Any] = {"nextToken": token} if token else {}
             return self._client.list_job_runs(virtualClusterId=virtual_cluster_id, states=states, **more)
 
-        return our_job_runs(NAME, virtual_cluster_id, self._list_pace.pages(page, "nextToken", until))
+        pages = self._list_pace.pages(page, "nextToken", until, marks, f"{NAME}/{virtual_cluster_id}")
+        return our_job_runs(NAME, virtual_cluster_id, pages)
 
     def stop_resource(self, resource: RunningResource) -> None:
         virtual_cluster_id, _, job_run_id = resource.engine_id.partition("/")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -42,6 +42,7 @@ from emr_dispatch.engines.emr_serverless.hive import (
 from emr_dispatch.errors import EngineError
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.limits import TagRules
+from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
 from emr_dispatch.token_bucket import ListPacer
 
@@ -278,17 +279,29 @@ class EmrServerlessEngine:
             raise EngineError(f"StopApplication {application_id} failed: {exc}", error_code(exc)) from exc
         return [f"stopped application {application_id}: no emr-dispatch job active on it"]
 
-    def list_running(self, until: float | None = None) -> list[RunningResource]:
+    def list_running(
+        self, until: float | None = None, marks: MutableMapping[str, str] | None = None
+    ) -> list[RunningResource]:
         """Job runs of the stack's applications, Spark and Hive (applications a route names are not searched)."""
         found: list[RunningResource] = []
         applications = [stack_setting(self._settings, setting) for setting in (APPLICATION, HIVE_APPLICATION)]
-        for application_id in dict.fromkeys(app for app in applications if app):  # one search per application
+        searched = list(dict.fromkeys(app for app in applications if app))  # one search per application
+        failed: list[EngineError] = []
+        for application_id in searched:
 
             def page(token: str | None, application_id: str = application_id) -> Mapping[str, Any]:
                 more: dict[str, Any] = {"nextToken": token} if token else {}
                 return self._client.list_job_runs(applicationId=application_id, states=_LIVE_RUN_STATES, **more)
 
-            found += our_job_runs(NAME, application_id, self._list_pace.pages(page, "nextToken", until))
+            pages = self._list_pace.pages(page, "nextToken", until, marks, f"{NAME}/{application_id}")
+            try:
+                found += our_job_runs(NAME, application_id, pages)
+            except EngineError as exc:
+                # One application's refusal (deleted, mistyped) does not void the other's search.
+                logger.error("orphan search of an application failed", application_id=application_id, error=str(exc))
+                failed.append(exc)
+        if failed and len(failed) == len(searched):
+            raise failed[0]
         return found
 
     def stop_resource(self, resource: RunningResource) -> None:
