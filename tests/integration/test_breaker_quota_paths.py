@@ -256,11 +256,6 @@ def test_the_sweeper_never_asks_again_for_a_start_a_launcher_just_took_from_the_
     assert waiting["job_id"] not in report["starts_requested"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F7: the sweeper's timeouts (describe + stop of every overdue job, whatever the budget) are not "
-    "paced: a batch of jobs overdue together spends DescribeCluster/ListSteps/TerminateJobFlows past their quotas",
-)
 def test_a_sweep_that_times_out_twenty_jobs_at_once_stays_within_emrs_quotas(stack: DeployedStack) -> None:
     import json
 
@@ -289,11 +284,6 @@ def test_a_sweep_that_times_out_twenty_jobs_at_once_stays_within_emrs_quotas(sta
     assert meter.report.throttled_of(EMR) == 0, dict(meter.report.throttled)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F8: the describe pacer takes one token per job, but a job the sweep finds ended also costs its "
-    "inspection (DescribeCluster, ListSteps/DescribeStep) unpaced: lost end events of many jobs trip EMR's quotas",
-)
 def test_a_sweep_that_finds_twenty_ended_clusters_stays_within_emrs_quotas(stack: DeployedStack) -> None:
     import json
 

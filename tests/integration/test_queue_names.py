@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from emr_dispatch.ledger_reads import LedgerReads
 from emr_dispatch.queue_names import FULL_READ_WINDOW_SECONDS
 from emr_dispatch.table import SORT_KEY, queue_names_key
 from emr_dispatch_tools.moto_stack import DeployedStack
+from emr_dispatch_tools.offline.quotas import EMR, QuotaMeter, Rate
 from moto_helpers import subscribe_queue
 from sample_events import load_event
 
@@ -214,3 +216,17 @@ def test_the_deployed_sweeper_audits_a_capped_route_with_its_own_role(
     assert [error for error in report["errors"] if error.startswith(("audit", "queued"))] == []
     assert report["counters_corrected"] == []
     assert report["queued_waiting"] is True
+
+
+def test_a_start_parked_for_a_throttle_names_its_route_with_it(stack: DeployedStack, quota_meter: QuotaMeter) -> None:
+    # Given an account whose RunJobFlow bucket is spent (burst 1) and refills slowly: a shipped route, no cap
+    quota_meter.quotas = replace(quota_meter.quotas, api={**quota_meter.quotas.api, (EMR, "RunJobFlow"): Rate(1, 0.01)})
+    emr = boto3.client("emr", region_name=REGION)
+    emr.run_job_flow(Name="someone-else", Instances={"KeepJobFlowAliveWhenNoSteps": False}, ReleaseLabel="emr-7.5.0")
+
+    # When an arrival's start is throttled: it is parked QUEUED (claimed SUBMITTING first, not queued at a cap)
+    result = _arrive(stack, {}, "raw/orders/2026-11-23/a.csv")
+
+    # Then its route's name was written with it: once removed, the route's queue is still found
+    assert (result["status"], result["route"]) == ("queued", "orders-daily")
+    assert "orders-daily" in _names_item(stack)["names"]["SS"]

@@ -83,3 +83,29 @@ def test_the_reconcile_time_leaves_room_in_the_sweepers_lambda_timeout() -> None
 
     # Then pacing its describes and its orphan search leaves at least a minute for the rest of the sweep
     assert timeout - 60 >= sweep_pace.RECONCILE_SECONDS + sweep_pace.ORPHAN_SEARCH_SECONDS
+
+
+def test_the_harness_reading_a_resources_tags_spends_no_quota() -> None:
+    # Given EMR's quotas metered, and a cluster in the (moto) account
+    from moto import mock_aws
+
+    from emr_dispatch_tools.offline.checks import suspended
+
+    with mock_aws():
+        emr = boto3.client("emr", region_name=REGION)
+        cluster = emr.run_job_flow(
+            Name="c",
+            ReleaseLabel="emr-7.5.0",
+            Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge"},
+            JobFlowRole="EMR_EC2_DefaultRole",
+            ServiceRole="EMR_DefaultRole",
+        )["JobFlowId"]
+        clock = VirtualClock()
+        with virtual_time(clock), QuotaMeter(DEFAULT_QUOTAS, clock).installed() as meter:
+            # When the offline IAM checker reads the cluster's tags (for a condition), and the product describes it
+            with suspended():
+                emr.describe_cluster(ClusterId=cluster)
+            emr.describe_cluster(ClusterId=cluster)
+
+    # Then only the product's call was metered: AWS reads tags for its own conditions without spending a quota
+    assert meter.report.calls[(EMR, "DescribeCluster")] == 1

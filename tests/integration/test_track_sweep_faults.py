@@ -57,10 +57,16 @@ SWEEP_PATH = [
     ("sqs", "SendMessage"),
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
+    ("dynamodb", "GetItem"),  # the orphan search's marks: where the last search was cut (F9)
     ("emr", "ListClusters"),
     # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, orders-warehouse,
-    # clicks-batch and all routes (one consistent query each); queued jobs; pending input tags (by_pending_tags)
-    *[("dynamodb", "Query")] * 10,
+    # clicks-batch and all routes (one consistent query each; no job holds a slot now, so no BatchGetItem)
+    *[("dynamodb", "Query")] * 8,
+    # queued jobs: the queue names item, absent in a new ledger, so every QUEUED job is read and the read recorded
+    ("dynamodb", "GetItem"),
+    ("dynamodb", "Query"),
+    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "Query"),  # pending input tags (by_pending_tags)
 ]
 
 

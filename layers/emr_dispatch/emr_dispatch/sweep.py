@@ -106,14 +106,18 @@ class Sweeper:
         now = now or utc_now()
         report = SweepReport()
         active = self._isolated(report, "ledger", "active jobs", self._active_jobs) or []
-        # Deadlines from the ledger, before any engine call: every overdue job, the most overdue first, is timed
-        # out whatever the budget (a describe that fails does not keep it alive).
+        # Deadlines from the ledger, before any engine call: overdue jobs, the most overdue first, are timed out
+        # whatever the job budget (a describe that fails does not keep one alive), paced as every describe is and
+        # within the reconcile time: what does not fit is timed out by the next run, most overdue first.
         overdue = sorted((job for job in active if now > self._deadline(job)), key=self._deadline)
+        pacer = DescribePacer(self._engines)
         for job in overdue:
+            if not pacer.wait_for(job.engine, job):
+                report.budget_exhausted = True  # this engine's overdue jobs wait for the next run
+                continue
             self._isolated(report, "timeout", job.job_id, partial(self._time_out, job, now, report))
         # Then the others, oldest first, within the budget: the ones most likely to have lost their events.
         late = {job.job_id for job in overdue}
-        pacer = DescribePacer(self._engines)
         for job in sorted((job for job in active if job.job_id not in late), key=lambda job: job.created_at):
             if report.examined >= self._budget:
                 report.budget_exhausted = True

@@ -88,3 +88,36 @@ class ListPacer:
             token = page.get(next_key) or None
             if token is None:
                 return
+
+
+class CallPacer:
+    """An engine's calls paced per API below their quotas, and all of them together below the account-wide one
+    (EMR: every API of the account shares a bucket of 25, 5/s; FACTS.md): a token of the API's bucket and one of
+    the shared bucket before each call, waited for on emr-dispatch's clock. One per engine object: the sweeper's
+    describes, inspections and stops (breaker findings F7, F8) and the tracker's inspections never meet a quota
+    back to back. Calls of an API it has no rate for pass at once."""
+
+    def __init__(self, rates: Mapping[str, tuple[float, float]], shared: tuple[float, float] | None = None) -> None:
+        self._apis = {api: ListPacer(*rate) for api, rate in rates.items()}
+        self._shared = ListPacer(*shared) if shared else None
+
+    def take(self, api: str) -> None:
+        found = self._apis.get(api)
+        if found is None:
+            return
+        found.take()
+        if self._shared is not None:
+            self._shared.take()
+
+    def pages(
+        self, api: str, fetch: Callable[[str | None], Mapping[str, Any]], next_key: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every page of a listing, each call paced as ``take(api)``."""
+        token: str | None = None
+        while True:
+            self.take(api)
+            page = fetch(token)
+            yield page
+            token = page.get(next_key) or None
+            if token is None:
+                return
