@@ -53,11 +53,6 @@ def _jobs(stack: DeployedStack) -> dict[str, Job]:
     return {job.job_id: job for job in ledger.list_jobs()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F1: every start-queued request for all routes drains from the first route of the file, so with "
-    "more routes of one engine than its start burst, the later routes starve behind the earlier ones' backlogs",
-)
 def test_a_route_later_in_the_file_is_not_starved_by_earlier_routes_backlogs(
     stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
 ) -> None:
@@ -104,11 +99,6 @@ SERVERLESS_ROUTE = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F3: start_queued checks the current route's engine against `blocked` but paces the queued job on "
-    "its snapshot's engine, so after a route's engine changes a drain parks and re-takes the same queued jobs forever",
-)
 def test_a_drain_after_a_routes_engine_changed_ends_while_its_old_engines_rate_is_spent(
     engines_stack: DeployedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,11 +197,6 @@ def _end_cluster(stack: DeployedStack, overrides: dict[str, str], cluster_id: st
     assert stack.invoke("LauncherFunction", messages, overrides) == {"batchItemFailures": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F5: a freed overall (max_concurrent_jobs) slot always goes to the route whose job ended first, so "
-    "a route with a long backlog keeps every overall slot and another route's older job waits until it is empty",
-)
 def test_a_freed_overall_slot_goes_to_the_oldest_waiting_job_not_back_to_the_same_route(
     stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
 ) -> None:
@@ -236,12 +221,6 @@ def test_a_freed_overall_slot_goes_to_the_oldest_waiting_job_not_back_to_the_sam
     assert jobs[last["job_id"]].state is JobState.QUEUED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="breaker F6: PARK keeps a retried attempt's retry_at and drops starting_at, so once a launcher takes it "
-    "from the queue the sweeper reads it as a retry nobody took and asks for a second start while the first is in "
-    "flight (EMR on EC2 has no client token: two clusters)",
-)
 def test_the_sweeper_never_asks_again_for_a_start_a_launcher_just_took_from_the_queue(
     stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
 ) -> None:

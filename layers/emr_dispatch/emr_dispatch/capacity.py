@@ -128,6 +128,7 @@ class Capacity:
         write = (
             START_FROM_QUEUE.write(job).set("slots", [counter for counter, _ in slots]).set("updated_at", now, "now")
         )
+        write.set("starting_at", now, "now")  # taken in hand: never re-asked as a retry nobody took (breaker F6)
         write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
         update = self.table.tx_update(job_key(job.job_id), write)
         try:
@@ -145,6 +146,7 @@ class Capacity:
                 return None, "total"
             return None, "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
+        job.starting_at = now
         job.history = [*job.history, entry]
         return job, "taken"
 

@@ -8,6 +8,7 @@ started by starts.py (capacity, start rates, engine call, ledger), exactly once.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from emr_dispatch import metrics
@@ -33,7 +34,7 @@ from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
 from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of
 from emr_dispatch.starts import LaunchResult, Starter
-from emr_dispatch.timeutil import now_iso
+from emr_dispatch.timeutil import now_iso, seconds_between
 
 __all__ = ["LaunchResult", "Launcher"]  # LaunchResult: what the launcher answers, defined with the starts
 
@@ -211,8 +212,12 @@ class Launcher(Starter):
             logger.info("start request changes nothing", job_id=job_id, attempt=attempt, state=job.state.value)
             return LaunchResult("duplicate", "the attempt is no longer waiting to start", job_id, job.route, uri)
         if job.retry_at and job.retry_at > now_iso():
-            logger.info("start requested before the retry is due", job_id=job_id, retry_at=job.retry_at)
-            return LaunchResult("skipped", "retry not due yet", job_id, job.route, uri)
+            # Early: a backoff longer than SQS's longest delay (900 s), or a request sent again. The rest of the
+            # wait is asked for, so the retry starts on time rather than at the sweeper's next pass.
+            wait = math.ceil(seconds_between(now_iso(), job.retry_at))
+            self._require_signal().start_job(job_id, attempt, wait)
+            logger.info("start requested before the retry is due", job_id=job_id, retry_at=job.retry_at, wait=wait)
+            return LaunchResult("skipped", "retry not due yet", job_id, job.route, uri, retry_after=wait)
         # A retry's attempt nobody has taken yet may start; any other pending start only once abandoned
         # (a launcher may be inside the engine call right now).
         if not ((job.retry_at is not None and job.starting_at is None) or job.start_abandoned):

@@ -1,8 +1,9 @@
 """Starting jobs: claim (with the route's capacity slots) → start rate → engine start → ledger, exactly once.
 
 The launcher (launch.py) hands jobs here: an arrival's new job (``_admit``), a QUEUED job when a slot frees or a
-start token is due (``start_queued``: per route, the route that freed the slot first, then the others in turn,
-oldest first within a route), a pending or retried attempt.
+start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose own cap
+freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
+retried attempt.
 
 A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
 engine's start rate (pacing.py); a start that must wait, or that the engine throttled or refused for a quota,
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from emr_dispatch import metrics
 from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
-from emr_dispatch.control import QueueSignal
+from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
 from emr_dispatch.engines.base import Engine
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
@@ -94,7 +95,8 @@ class Starter:
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
-        ``first`` (the route that freed a slot), oldest first within a route. Each route's queue is read on its
+        ``first`` when its own cap freed the slot, then (or else) the routes whose head job has waited longest;
+        oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
         names = self._queue_names()
@@ -114,32 +116,51 @@ class Starter:
         more: dict[str, bool] = {route.name: not names.complete or route.name in names.names for route in order}
         blocked: dict[str, float] = {}  # engine → when its next start is due (epoch seconds)
         at_cap: set[str] = set()  # routes at their cap; every route once the overall cap is reached (ALL_ROUTES)
+        # Routes done for this request: the engine of its head job (the job's snapshot's) has no start token now,
+        # or one of its jobs was parked. Its queue is not read again in this request (breaker F3: a route whose
+        # engine changed while its jobs waited would otherwise be taken and parked over and over).
+        done: set[str] = set()
+        waits_on: set[str] = set()  # engines of the head jobs of routes done while jobs still wait in their queues
+        # Who goes first: a route whose own cap freed a slot keeps it; otherwise (the overall cap's slot, a start
+        # token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
+        freed = self._routes.get(first) if first is not None else None
+        keep = freed.name if freed is not None and freed.max_concurrent is not None else None
+        for route in order:
+            if route.name != keep and more[route.name] and self._due(route.engine, blocked):
+                self._read_queue(route.name, queues, more, queues_read)  # the read the drain makes first anyway
+        order = sorted(order, key=lambda route: _waited(route.name, keep, queues))
         started = 0
         progressed = True
         while progressed and started < DRAIN_MAX_STARTS and ALL_ROUTES not in at_cap:
             progressed = False
             for route in order:
-                if route.name in at_cap or route.engine in blocked or ALL_ROUTES in at_cap:
+                if route.name in at_cap or route.name in done or ALL_ROUTES in at_cap:
                     continue
-                not_due = self._pacer.not_due(route.engine) if self._pacer is not None else 0.0
-                if not_due > 0:
-                    blocked[route.engine] = epoch_now() + not_due  # no token yet: neither its queue read nor a take
-                    continue
+                if not self._due(route.engine, blocked):
+                    continue  # its queued jobs are most likely for its engine: no queue read, no take
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
-                    # A small first read (most requests start a job or two), the full one when jobs do start.
-                    size = DRAIN_PER_ROUTE if route.name in queues_read else DRAIN_FIRST_READ
-                    queues_read.add(route.name)
-                    jobs, more[route.name] = self._capacity.queued(route.name, size)
-                    queue.extend(jobs)
+                    self._read_queue(route.name, queues, more, queues_read)
                 if not queue:
                     continue
+                # The job starts on the engine of its snapshot (the routes file may have moved the route since):
+                # that engine's start rate decides, and the job is paced and blocked on it.
+                head = route_of(queue[0], self._routes) or route
+                if not self._due(head.engine, blocked):
+                    done.add(route.name)
+                    waits_on.add(head.engine)
+                    continue
                 progressed = True
-                result = self._start_from_queue(queue.popleft(), route, blocked, at_cap)
+                result = self._start_from_queue(queue.popleft(), head, blocked, at_cap)
                 if result is not None:
                     results.append(result)
                     started += result.status in ("started", "recovered")
-        waiting_engines = {route.engine for route in order if queues.get(route.name) or more[route.name]}
+                    if result.status == "queued":
+                        done.add(route.name)  # parked: its engine's rate is spent for now
+                        waits_on.add(head.engine)
+        waiting_engines = waits_on | {
+            route.engine for route in order if route.name not in done and (queues.get(route.name) or more[route.name])
+        }
         for engine, due in blocked.items():
             # Wake when a whole burst of tokens is due (not for each token): fewer invocations, same pace.
             burst = self._routes.start_rate(engine)
@@ -152,6 +173,27 @@ class Starter:
             for engine in read - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _read_queue(
+        self, name: str, queues: dict[str, deque[Job]], more: dict[str, bool], queues_read: set[str]
+    ) -> None:
+        """The next jobs of a route's queue, oldest first: a small first read (most requests start a job or two),
+        the full one when jobs do start."""
+        size = DRAIN_PER_ROUTE if name in queues_read else DRAIN_FIRST_READ
+        queues_read.add(name)
+        jobs, more[name] = self._capacity.queued(name, size)
+        queues.setdefault(name, deque()).extend(jobs)
+
+    def _due(self, engine: str, blocked: dict[str, float]) -> bool:
+        """Whether the engine may have a start token now, as far as this request knows (no call): not blocked
+        by a start it refused, nor known not due (``StartPacer.not_due``, then recorded in ``blocked``)."""
+        if engine in blocked:
+            return False
+        not_due = self._pacer.not_due(engine) if self._pacer is not None else 0.0
+        if not_due > 0:
+            blocked[engine] = epoch_now() + not_due  # no token yet: neither a queue read nor a take
+            return False
+        return True
 
     def _queue_names(self) -> QueueNamesSeen:
         """The names of the routes that ever queued a job: this container's copy (at most ``NAMES_MAX_AGE`` old)
@@ -180,8 +222,8 @@ class Starter:
     def _start_from_queue(
         self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
     ) -> LaunchResult | None:
+        """Take a queued job and start it under ``route``, its snapshot (the engine it was queued for)."""
         correlate(job.job_id)
-        route = route_of(job, self._routes) or route  # its snapshot: the engine it was queued for
         taken, status = self._capacity.take_from_queue(job, self._caps(route))
         if taken is None:
             if status == "cap":
@@ -246,9 +288,13 @@ class Starter:
         return LaunchResult("queued", reason, job.job_id, route.name, uri, retry_after=seconds)
 
     def _nudge(self, engine: str, at: float, *, backlog: bool) -> None:
-        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost)."""
+        """One start-queued request per engine for when its next start is due (the sweeper nudges if lost). SQS
+        delays a message at most ``MAX_DELAY_SECONDS``: a later start is woken for earlier, and the time recorded is
+        the one scheduled, so that wake-up finds no request pending and schedules the rest of the wait."""
+        now = epoch_now()
+        at = min(at, now + MAX_DELAY_SECONDS)
         if self._pacer is None or self._pacer.nudge_due(engine, at, backlog=backlog):
-            self._require_signal().drain_later(math.ceil(max(at - epoch_now(), 0)))
+            self._require_signal().drain_later(math.ceil(max(at - now, 0)))
 
     def _require_signal(self) -> QueueSignal:
         if self._signal is None:
@@ -282,6 +328,17 @@ class Starter:
         metrics.count(metrics.JOBS_STARTED, route=route.name, engine=route.engine)
         logger.info("job started", job_id=job.job_id, route=route.name, engine_id=started.engine_id, uri=uri)
         return LaunchResult("started", "", job.job_id, route.name, uri, started.engine_id)
+
+
+def _waited(name: str, keep: str | None, queues: dict[str, deque[Job]]) -> tuple[int, str]:
+    """Sort key of a route in a drain: the kept route first, then routes by their head job's place in the queues
+    (``queued_at``: when it first queued, kept when re-queued), oldest first; routes not read last (stable)."""
+    if name == keep:
+        return 0, ""
+    queue = queues.get(name)
+    if not queue:
+        return 2, ""
+    return 1, queue[0].queued_at or queue[0].created_at
 
 
 def _rotated(routes: list[Route], first: str | None) -> list[Route]:

@@ -149,7 +149,9 @@ START_FROM_QUEUE = Transition(
     "start from the queue",
     (JobState.QUEUED,),
     JobState.SUBMITTING,
-    sets=frozenset({*_RECORD, "slots"}),
+    # starting_at: the start is in hand (as TAKE_OVER's); a retried attempt's past retry_at no longer reads as
+    # "a retry nobody took" (sweep._pending_starts, Launcher.start_job): only abandonment re-asks it.
+    sets=frozenset({*_RECORD, "slots", "starting_at"}),
     removes=("queue", "wait_until"),
 )
 PARK = Transition(
