@@ -1,5 +1,5 @@
-"""Issue 14's quota paths, attacked: each test is a defect found by the breaker, kept as a strict xfail until it is
-fixed (/work/wt/_prompts/s4/findings.md). Given/When/Then, virtual clock, the real template deployed into moto."""
+"""Issue 14's quota paths, attacked: each test is a defect the breaker found (F1-F10), fixed and kept as a regression
+test (docs/decisions.md names each finding). Given/When/Then, virtual clock, the real template deployed into moto."""
 
 from __future__ import annotations
 
@@ -183,6 +183,44 @@ def test_a_start_throttled_by_the_account_wide_emr_bucket_waits_instead_of_faili
     assert started.state is JobState.SUBMITTED
     ours = [c for c in emr.list_clusters()["Clusters"] if c["Name"].startswith("emr-dispatch-alpha")]
     assert [c["Id"] for c in ours] == [started.engine_id]
+
+
+def test_an_abandoned_start_looked_up_while_emr_still_throttles_keeps_its_message_and_its_claim(
+    stack: DeployedStack, quota_meter: QuotaMeter, tmp_path: Path
+) -> None:
+    """Breaker's LOW note after F4: the lookup of an abandoned start (start-job, re-delivered arrival) throttled too."""
+    from dataclasses import replace
+
+    from emr_dispatch import jobs as jobs_module
+    from emr_dispatch_tools.lambda_events import scheduled_event
+    from emr_dispatch_tools.offline.checks import suspended
+    from emr_dispatch_tools.offline.quotas import EMR, Rate
+    from moto_helpers import receive_as_lambda_event
+
+    # Given a start whose RunJobFlow and lookup were both throttled by an empty account-wide EMR bucket
+    quota_meter.quotas = replace(quota_meter.quotas, account={EMR: Rate(1, 0.0001)})
+    emr = boto3.client("emr", region_name=REGION)
+    emr.list_clusters()  # someone else's call spends the account's last token
+    overrides = _routes(tmp_path, "version: 1\n", "alpha")
+    result = _arrive(stack, overrides, quota_meter, "alpha/file-0.csv")
+
+    # When the start is abandoned and the sweeper asks again, while the account's EMR bucket is still empty
+    quota_meter.clock.advance(jobs_module.ABANDONED_START_SECONDS + 60)
+    quota_meter._buckets[(EMR, "*")].tokens = 0.0
+    stack.invoke("SweeperFunction", scheduled_event(REGION), overrides)
+    messages = receive_as_lambda_event(stack.outputs["ArrivalsQueueUrl"])
+    answer = stack.invoke("LauncherFunction", messages, overrides) if messages["Records"] else None
+
+    # Then the launcher's message succeeded (nothing for SQS to retry into the DLQ), the job is still in hand, and no
+    # cluster was started blindly
+    assert messages["Records"], "the sweeper asked for the abandoned start"
+    assert answer == {"batchItemFailures": []}
+    job = _jobs(stack)[result["job_id"]]
+    assert not job.state.is_terminal
+    assert job.attempt == 1
+    with suspended():  # the test looking, unmetered
+        clusters = emr.list_clusters()["Clusters"]
+    assert not [c for c in clusters if c["Name"].startswith("emr-dispatch-alpha")]
 
 
 def _end_cluster(stack: DeployedStack, overrides: dict[str, str], cluster_id: str) -> None:

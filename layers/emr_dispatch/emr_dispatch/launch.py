@@ -229,7 +229,9 @@ class Launcher(Starter):
         if taken is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         engine = self._engines[route.engine]
-        found = engine.find_started(taken)
+        found, unknown = self._look_up(taken, route, engine, uri)
+        if unknown is not None:
+            return unknown
         if found is not None:
             self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
             return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)

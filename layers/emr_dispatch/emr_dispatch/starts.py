@@ -17,9 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 
 from emr_dispatch import metrics
+from emr_dispatch.aws import THROTTLING_CODES
 from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
 from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
-from emr_dispatch.engines.base import Engine
+from emr_dispatch.engines.base import Engine, StartedJob
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
@@ -262,13 +263,30 @@ class Starter:
         if job is None:
             logger.info("duplicate arrival", job_id=held.job_id, route=route.name, uri=uri)
             return LaunchResult("duplicate", "another delivery is recovering this job", held.job_id, route.name, uri)
-        found = engine.find_started(job)
+        found, unknown = self._look_up(job, route, engine, uri)
+        if unknown is not None:
+            return unknown
         if found is None:
             logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
             return self._paced_start(job, route, engine, uri, behind_backlog=True)
         self._ledger.record_submitted(job, found.engine_id, found.details, found.step_names)
         logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
         return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
+
+    def _look_up(
+        self, job: Job, route: Route, engine: Engine, uri: str
+    ) -> tuple[StartedJob | None, LaunchResult | None]:
+        """The resource an abandoned start may have made, found by name; a lookup the engine throttles leaves the
+        attempt in hand, to be looked up again once abandoned (the sweeper asks): never a blind start, and never a
+        failed message that SQS would retry into the DLQ."""
+        try:
+            return engine.find_started(job), None
+        except EngineError as exc:
+            if exc.code not in THROTTLING_CODES:
+                raise
+            logger.warning("start lookup throttled: looked up again later", job_id=job.job_id, error=str(exc))
+            why = "lookup throttled: looked up again before any new start"
+            return None, LaunchResult("unknown", why, job.job_id, route.name, uri)
 
     def _paced_start(self, job: Job, route: Route, engine: Engine, uri: str, *, behind_backlog: bool) -> LaunchResult:
         """Start now if the engine's start rate has a token; otherwise the job waits QUEUED for its turn."""
