@@ -57,8 +57,6 @@ SWEEP_PATH = [
     ("sqs", "SendMessage"),
     ("sns", "Publish"),
     ("dynamodb", "UpdateItem"),
-    ("dynamodb", "GetItem"),  # the orphan search's marks: where the last search was cut (F9)
-    ("emr", "ListClusters"),
     # pending alerts, overdue batches (OPEN, CLOSING), SUBMITTING; the slot items of orders-daily, orders-warehouse,
     # clicks-batch and all routes (one consistent query each; no job holds a slot now, so no BatchGetItem)
     *[("dynamodb", "Query")] * 8,
@@ -67,6 +65,8 @@ SWEEP_PATH = [
     ("dynamodb", "Query"),
     ("dynamodb", "UpdateItem"),
     ("dynamodb", "Query"),  # pending input tags (by_pending_tags)
+    ("dynamodb", "GetItem"),  # the orphan search's marks: where the last search was cut (F9), after the recovery work
+    ("emr", "ListClusters"),
 ]
 
 

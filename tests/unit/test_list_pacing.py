@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from builders import settings
 from emr_dispatch.engines.emr_ec2 import EmrEc2Engine
 from emr_dispatch.engines.emr_eks import EmrEksEngine
@@ -182,3 +184,23 @@ def test_a_mark_the_service_no_longer_takes_starts_the_listing_over(paced_clock:
     assert asked == ["stale", None]
     assert len(pages) == 1
     assert marks == {}
+
+
+def test_a_page_refused_for_a_throttle_is_asked_for_again_next_time(paced_clock: list[float]) -> None:
+    # Given a listing whose third page is refused (throttled by someone else's calls)
+    from botocore.exceptions import ClientError
+
+    def fetch(token: str | None) -> dict[str, Any]:
+        if token == "2":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListClusters")
+        return {"Clusters": [], "Marker": str(int(token or 0) + 1)}
+
+    marks: dict[str, str] = {}
+
+    # When the listing runs and the refusal ends it
+    read = []
+    with pytest.raises(ClientError):
+        read.extend(ListPacer(10, 0.25).pages(fetch, "Marker", marks=marks, listing="emr-ec2"))
+
+    # Then the next listing begins at the refused page, not at the first
+    assert marks == {"emr-ec2": "2"}

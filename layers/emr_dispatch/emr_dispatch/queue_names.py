@@ -39,9 +39,10 @@ KNOWN_SECONDS = 900
 write almost always, and an item deleted by hand is mended within this time."""
 NAMES = "names"
 EXPIRY_SECONDS = 90 * 24 * 3600
-"""The item expires (TTL) this long after its last write, like every record of work: a ledger whose routes queued
-nothing for so long loses it, and the sweeper then reads every QUEUED job in full as for a ledger older than the
-item (no job is ever QUEUED under a name it misses: the first full read adds them back)."""
+"""The item expires (TTL) this long after its last write (a name added, a full read), like every record of work. Warm
+containers skip writing names they know, so even a busy ledger may lose it every 90 days or so; the sweeper then
+reads every QUEUED job in full for an hour, as for a ledger older than the item, and adds their names back: no job
+is ever QUEUED under a name it misses."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emr_dispatch import metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
-from emr_dispatch.engines.base import Engine, EngineEvent
+from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
 from emr_dispatch.errors import EmrDispatchError, EngineError
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
@@ -127,7 +127,8 @@ class Sweeper:
                 continue
             report.examined += 1
             self._isolated(report, "reconcile", job.job_id, partial(self._reconcile, job, report))
-        self._stop_orphans(report)
+        # The recovery work next (each item cheap, and each the owner of records that wait: DESIGN.md invariant 8),
+        # then the orphan search, whose paced calls could otherwise keep them from running in the Lambda's time.
         self._resend_alerts(report)
         self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
@@ -135,6 +136,7 @@ class Sweeper:
         self._isolated(report, "audit", "capacity", lambda: self._audit(report))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
         self._resume_tags(report)
+        self._stop_orphans(report)
         logger.info(
             "sweep done",
             examined=report.examined,
@@ -227,19 +229,19 @@ class Sweeper:
         left = dict(marks or {})
         ends = epoch_now() + ORPHAN_SEARCH_SECONDS
         engines = list(self._engines.values())
+        found: list[tuple[Engine, RunningResource]] = []
         for index, engine in enumerate(engines):
             # Each engine an equal share of what is left, so one busy listing never starves the others' searches.
             until = epoch_now() + (ends - epoch_now()) / (len(engines) - index)
             running = self._isolated(report, "orphans", engine.name, partial(engine.list_running, until, left))
-            for resource in running or []:
-                self._isolated(
-                    report,
-                    "orphan",
-                    resource.engine_id,
-                    partial(self._orphan_sweep.stop, engine, resource, report),
-                )
+            found += [(engine, resource) for resource in running or []]
         if memory is not None and marks is not None and left != marks:
+            # Saved before the stops (paced, maybe many): a sweep that runs out of time still goes on next run.
             self._isolated(report, "ledger", "orphan search marks", partial(memory.save_search_marks, left))
+        for engine, resource in found:
+            self._isolated(
+                report, "orphan", resource.engine_id, partial(self._orphan_sweep.stop, engine, resource, report)
+            )
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a

@@ -78,6 +78,8 @@ class ListPacer:
                 page = fetch(token)
             except ClientError as exc:
                 if not resumed or error_code(exc) in THROTTLING_CODES:
+                    if marks is not None and token is not None:
+                        marks[listing] = token  # refused (throttled): the next listing asks for this page again
                     raise
                 logger.warning("listing mark refused: from the first page", listing=listing, error=error_code(exc))
                 token, resumed = None, False
