@@ -198,9 +198,8 @@ def test_a_page_refused_for_a_throttle_is_asked_for_again_next_time(paced_clock:
     marks: dict[str, str] = {}
 
     # When the listing runs and the refusal ends it
-    read = []
     with pytest.raises(ClientError):
-        read.extend(ListPacer(10, 0.25).pages(fetch, "Marker", marks=marks, listing="emr-ec2"))
+        list(ListPacer(10, 0.25).pages(fetch, "Marker", marks=marks, listing="emr-ec2"))
 
     # Then the next listing begins at the refused page, not at the first
     assert marks == {"emr-ec2": "2"}
