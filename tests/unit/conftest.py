@@ -35,10 +35,11 @@ def paced_clock() -> Iterator[list[float]]:
     from emr_dispatch import timeutil
 
     now = [1_790_000_000.0]
+    previous_sleep = timeutil.sleeper()
     timeutil.use_clock(lambda: datetime.fromtimestamp(now[0], UTC))
     timeutil.use_sleep(lambda seconds: now.__setitem__(0, now[0] + seconds))
     try:
         yield now
     finally:
         timeutil.use_clock(None)
-        timeutil.use_sleep(None)
+        timeutil.use_sleep(previous_sleep)

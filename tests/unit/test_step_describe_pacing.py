@@ -27,11 +27,12 @@ def slept() -> Iterator[list[float]]:
         waits.append(seconds)
         now[0] += timedelta(seconds=seconds)
 
+    previous_sleep = timeutil.sleeper()
     timeutil.use_clock(lambda: now[0])
     timeutil.use_sleep(sleep)
     yield waits
     timeutil.use_clock(None)
-    timeutil.use_sleep(None)
+    timeutil.use_sleep(previous_sleep)
 
 
 def _job(steps: int) -> Job:

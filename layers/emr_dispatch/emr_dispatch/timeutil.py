@@ -26,6 +26,11 @@ def use_sleep(sleeper: Callable[[float], None] | None) -> None:
     _sleeper = sleeper
 
 
+def sleeper() -> Callable[[float], None] | None:
+    """The sleeper in use (None: ``time.sleep``), for a harness that swaps it and puts it back."""
+    return _sleeper
+
+
 def sleep(seconds: float) -> None:
     (_sleeper or time.sleep)(max(seconds, 0.0))
 

@@ -98,6 +98,7 @@ def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
     def virtual_seconds(dt: datetime | None = None) -> float:
         return system_seconds(dt) if dt is not None else clock.epoch_seconds()
 
+    previous_sleep = timeutil.sleeper()
     timeutil.use_clock(clock.now)
     timeutil.use_sleep(clock.sleep)
     setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
@@ -106,6 +107,6 @@ def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
         yield clock
     finally:
         timeutil.use_clock(None)
-        timeutil.use_sleep(None)
+        timeutil.use_sleep(previous_sleep)
         setattr(sqs_models, _MOTO_SQS_TIME, system_millis)
         setattr(sqs_models, _MOTO_SQS_SECONDS, system_seconds)

@@ -19,7 +19,15 @@ from emr_dispatch_tools.offline import contracts, iam, operator
 _WORKER_KEY = "emr_dispatch_offline_checks"
 
 
+def _no_wait(seconds: float) -> None:
+    """Tests never wait on the wall clock: emr-dispatch's pacing waits (token buckets, conflict backoff) pass at once
+    outside a virtual clock. Pacing itself is tested on virtual clocks (offline/clock.virtual_time), which wait."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    from emr_dispatch import timeutil
+
+    timeutil.use_sleep(_no_wait)
     iam.install()
     contracts.install()  # outermost: a malformed request is named before it is authorized
     operator.install()
