@@ -173,18 +173,7 @@ class Capacity:
     def queued(self, route: str, limit: int) -> tuple[list[Job], bool]:
         """A route's QUEUED jobs, oldest first (the sparse by_queue index: only QUEUED jobs carry ``queue``), and
         whether more may follow."""
-        try:
-            response = self._client.query(
-                TableName=self._table,
-                IndexName=BY_QUEUE,
-                KeyConditionExpression="#queue = :route",
-                ExpressionAttributeNames={"#queue": "queue"},
-                ExpressionAttributeValues={":route": {"S": route}},
-                ScanIndexForward=True,
-                Limit=limit,
-            )
-        except ClientError as exc:
-            raise LedgerError(f"listing queued jobs of {route} failed: {exc}") from exc
+        response = self._queue_query(route, f"listing queued jobs of {route}", ScanIndexForward=True, Limit=limit)
         # The index is eventually consistent: a job may have left QUEUED already (its start is conditional).
         items = response.get("Items", [])
         jobs = [job for job in map(decode_job, items) if job.state is JobState.QUEUED]
@@ -193,6 +182,13 @@ class Capacity:
     def waiting(self, route: str) -> bool:
         """Whether any job waits in the route's queue: one item read (Limit 1), whatever the backlog. A job the
         eventually consistent index still shows after it left QUEUED counts: a start request finds nothing."""
+        # Only whether one exists (the index projects all attributes).
+        what = f"looking for queued jobs of {route}"
+        response = self._queue_query(route, what, ProjectionExpression="#queue", Limit=1)
+        return bool(response.get("Items"))
+
+    def _queue_query(self, route: str, what: str, **extra: Any) -> dict[str, Any]:
+        """One Query of a route's queue (the by_queue index)."""
         try:
             response = self._client.query(
                 TableName=self._table,
@@ -200,12 +196,11 @@ class Capacity:
                 KeyConditionExpression="#queue = :route",
                 ExpressionAttributeNames={"#queue": "queue"},
                 ExpressionAttributeValues={":route": {"S": route}},
-                ProjectionExpression="#queue",  # only whether one exists (the index projects all attributes)
-                Limit=1,
+                **extra,
             )
         except ClientError as exc:
-            raise LedgerError(f"looking for queued jobs of {route} failed: {exc}") from exc
-        return bool(response.get("Items"))
+            raise LedgerError(f"{what} failed: {exc}") from exc
+        return dict(response)
 
     def all_queued(self, route: str) -> Iterator[Job]:
         """Every QUEUED job of a route, oldest first, page by page (the queue of a removed route: each ends)."""
