@@ -761,3 +761,29 @@ def test_job_runs_found_by_id_answer_as_moto_does() -> None:
     # Then every answer and error is moto's
     assert answered == expected
     assert len(expected) == 14
+
+
+def _drawn(faster: bool) -> dict[str, Any]:
+    """Lengths and alphabets of moto's random strings and receipt handles, over a few hundred draws."""
+    import moto.sqs.models as sqs_models
+    from moto.moto_api._internal import mock_random
+
+    from emr_dispatch_tools.offline.moto_speed import random_strings_drawn_at_once
+
+    forms: dict[str, Any] = {}
+    with random_strings_drawn_at_once() if faster else contextlib.nullcontext():
+        for shape in ((52, True, False), (12, False, False), (20, True, True)):
+            drawn = [mock_random.get_random_string(*shape) for _ in range(300)]
+            forms[repr(shape)] = ({len(s) for s in drawn}, set("".join(drawn)))
+        handles = [getattr(sqs_models, "generate_receipt_handle")() for _ in range(50)]  # noqa: B009
+        forms["handle"] = ({len(h) for h in handles}, set("".join(handles)))
+    return forms
+
+
+def test_random_strings_drawn_at_once_have_moto_own_forms() -> None:
+    # Given moto's random identifiers drawn as moto draws them and all at once
+    # When a few hundred of each form are drawn
+    expected, answered = _drawn(False), _drawn(True)
+    # Then lengths and alphabets are moto's (every character of the alphabet turns up)
+    assert answered == expected
+    assert len(expected["(52, True, False)"][1]) == 62
