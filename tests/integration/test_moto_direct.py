@@ -385,7 +385,9 @@ def _engine_script() -> list[Callable[[], Any]]:
     application = serverless.create_application(name="a", releaseLabel="emr-7.5.0", type="SPARK", clientToken="a")
     app_id = application["applicationId"]
     virtual = eks.create_virtual_cluster(
-        name="v", containerProvider={"id": "eks", "type": "EKS", "info": {"eksInfo": {"namespace": "n"}}}
+        name="v",
+        containerProvider={"id": "eks", "type": "EKS", "info": {"eksInfo": {"namespace": "n"}}},
+        clientToken="v",
     )["id"]
     cluster = emr.run_job_flow(
         Name="job-1",
