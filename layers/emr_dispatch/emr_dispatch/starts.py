@@ -28,7 +28,8 @@ from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
 from emr_dispatch.queue_names import QueueNamesSeen
-from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_of, route_removed_message
+from emr_dispatch.routes import Route, RoutesFile
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
 
 DRAIN_PER_ROUTE = 10
