@@ -1,8 +1,8 @@
 """Starting jobs: claim (with the route's capacity slots) → start rate → engine start → ledger, exactly once.
 
 The launcher (launch.py) hands jobs here: an arrival's new job (``_admit``), a QUEUED job when a slot frees or a
-start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose own cap
-freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
+start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose full own
+cap freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
 retried attempt.
 
 A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
@@ -28,7 +28,8 @@ from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
 from emr_dispatch.queue_names import QueueNamesSeen
-from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_of, route_removed_message
+from emr_dispatch.routes import Route, RoutesFile
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
 
 DRAIN_PER_ROUTE = 10
@@ -96,7 +97,7 @@ class Starter:
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
-        ``first`` when its own cap freed the slot, then (or else) the routes whose head job has waited longest;
+        ``first`` when its full own cap freed the slot, then (or else) the routes whose head job has waited longest;
         oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
@@ -122,13 +123,12 @@ class Starter:
         # engine changed while its jobs waited would otherwise be taken and parked over and over).
         done: set[str] = set()
         waits_on: set[str] = set()  # engines of the head jobs of routes done while jobs still wait in their queues
-        # Who goes first: a route whose own cap freed a slot keeps it; otherwise (the overall cap's slot, a start
-        # token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
-        freed = self._routes.get(first) if first is not None else None
-        keep = freed.name if freed is not None and freed.max_concurrent is not None else None
         # The free slots of the caps the routes are held to, in one read: a route at its cap is neither read nor
         # taken from, and no take the counters would refuse is tried (a cancelled transaction per drain, before).
         room = self._room(order, more)
+        # Who goes first: a route whose own full cap freed a slot keeps it; otherwise (the overall cap's slot, a
+        # start token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
+        keep = self._kept_by(first, room)
         for route in order:
             refused = room.refuses(self._caps(route))
             if refused is not None:
@@ -183,6 +183,23 @@ class Starter:
             for engine in read - waiting_engines - set(blocked):
                 self._pacer.backlog_cleared(engine)
         return results
+
+    def _kept_by(self, first: str | None, room: Room) -> str | None:
+        """The route a freed slot goes back to first: the one whose job ended, when the slot is really its own, i.e.
+        its own cap (max_concurrent) was full. Under an overall cap too, a route with own slots to spare freed only an
+        overall slot, which goes to the oldest head job across routes (the reviewer's note after F5): the drain's
+        read of the counters tells (a consistent read of the route's counter if the drain did not read it), asked
+        only when both caps apply."""
+        freed = self._routes.get(first) if first is not None else None
+        if freed is None or freed.max_concurrent is None:
+            return None
+        if self._routes.max_concurrent_jobs is not None:
+            free = room.free.get(freed.name)
+            if free is None:
+                free = freed.max_concurrent - self._capacity.active(freed.name)
+            if free > 1:
+                return None  # two or more of its own slots free: its own cap was not what held its jobs back
+        return freed.name
 
     def _read_queue(
         self, name: str, queues: dict[str, deque[Job]], more: dict[str, bool], queues_read: set[str], room: Room

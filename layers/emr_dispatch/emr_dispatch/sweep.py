@@ -38,7 +38,8 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_removed_message
+from emr_dispatch.routes import RoutesFile
 from emr_dispatch.sweep_orphans import OrphanSweep
 from emr_dispatch.sweep_pace import ORPHAN_SEARCH_SECONDS, DescribePacer
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ago, parse_iso, utc_now
