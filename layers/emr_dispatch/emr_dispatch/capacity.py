@@ -123,6 +123,7 @@ class Capacity:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
+        job.start_sent_at = job.created_at  # claimed SUBMITTING, its start call goes out next (jobs.Job.start_sent_at)
         taken = take_items(self._table, job.job_id, slots, job.created_at)
         claimed_object = object_claim(self._table, job)  # no other job, of any route, for this object version
         try:
@@ -134,6 +135,7 @@ class Capacity:
             paused = cancelled.codes[-1] == "ConditionalCheckFailed"
             reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
+            job.start_sent_at = None
             job.state = JobState.QUEUED
             job.wait_reason = reason
             named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
@@ -162,6 +164,7 @@ class Capacity:
             START_FROM_QUEUE.write(job).set("slots", [counter for counter, _ in slots]).set("updated_at", now, "now")
         )
         write.set("starting_at", now, "now")  # taken in hand: never re-asked as a retry nobody took (breaker F6)
+        write.set("start_sent_at", now, "now")  # its start call goes out next, with no lookup first
         write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
         update = self.table.tx_update(job_key(job.job_id), write)
         try:
@@ -179,7 +182,7 @@ class Capacity:
                 return None, "total"
             return None, "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
-        job.starting_at = now
+        job.starting_at = job.start_sent_at = now
         job.history = [*job.history, entry]
         return job, "taken"
 

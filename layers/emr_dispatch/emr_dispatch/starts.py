@@ -22,6 +22,7 @@ from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps, Room
 from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
 from emr_dispatch.engines.base import Engine, StartedJob
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
+from emr_dispatch.invocation import lookup_until
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
@@ -299,34 +300,57 @@ class Starter:
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work
         without starting the engine twice (EMR on EC2 is found by name; job runs by their token)."""
-        job = self._ledger.take_over(held)
-        if job is None:
+        result = self._resume(held, route, engine, uri, "recovering an abandoned claim")
+        if result is None:
             logger.info("duplicate arrival", job_id=held.job_id, route=route.name, uri=uri)
             return LaunchResult("duplicate", "another delivery is recovering this job", held.job_id, route.name, uri)
-        found, unknown = self._look_up(job, route, engine, uri)
+        return result
+
+    def _resume(self, job: Job, route: Route, engine: Engine, uri: str, why: str) -> LaunchResult | None:
+        """Take a pending attempt's start in hand and finish it (None: another delivery took it first). An attempt
+        whose start call never went out (a retry's, ``Job.start_never_sent``) starts at once; any other is looked
+        up first: found, it is recorded; not found, its new send time is recorded, then it starts; no answer (a
+        lookup throttled or out of time), it stays in hand for the sweeper to ask again (its deadline:
+        jobs.MAX_START_REQUESTS)."""
+        never_sent = job.start_never_sent
+        taken = self._ledger.take_over(job, why=why, sends=never_sent)
+        if taken is None:
+            return None
+        if never_sent:
+            return self._paced_start(taken, route, engine, uri, behind_backlog=True)
+        found, unknown = self._look_up(taken, route, engine, uri)
         if unknown is not None:
             return unknown
-        if found is None:
-            logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
-            return self._paced_start(job, route, engine, uri, behind_backlog=True)
-        self._ledger.record_submitted(job, found.engine_id, found.details, found.step_names)
-        logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
-        return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
+        if found is not None:
+            self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
+            logger.warning("recovered abandoned start", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
+            return LaunchResult(
+                "recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id
+            )
+        sending = self._ledger.send_start(taken)
+        if sending is None:
+            return LaunchResult("duplicate", "the attempt moved meanwhile", job.job_id, route.name, uri)
+        logger.warning("abandoned start not found: starting", job_id=job.job_id, route=route.name)
+        return self._paced_start(sending, route, engine, uri, behind_backlog=True)
 
     def _look_up(
         self, job: Job, route: Route, engine: Engine, uri: str
     ) -> tuple[StartedJob | None, LaunchResult | None]:
-        """The resource an abandoned start may have made, found by name; a lookup the engine throttles leaves the
-        attempt in hand, to be looked up again once abandoned (the sweeper asks): never a blind start, and never a
-        failed message that SQS would retry into the DLQ."""
+        """The resource an abandoned start may have made, found by name; a lookup the engine throttles, or that
+        cannot finish within its time (``invocation.lookup_until``), leaves the attempt in hand, to be looked up
+        again once abandoned (the sweeper asks): never a blind start, and never a failed message that SQS would
+        retry into the DLQ."""
         try:
-            return engine.find_started(job), None
+            return engine.find_started(job, lookup_until()), None
+        except EngineStartUnknownError as exc:
+            logger.warning("start lookup cut short: looked up again later", job_id=job.job_id, error=str(exc))
+            why = "lookup out of time: looked up again before any new start"
         except EngineError as exc:
             if exc.code not in THROTTLING_CODES:
                 raise
             logger.warning("start lookup throttled: looked up again later", job_id=job.job_id, error=str(exc))
             why = "lookup throttled: looked up again before any new start"
-            return None, LaunchResult("unknown", why, job.job_id, route.name, uri)
+        return None, LaunchResult("unknown", why, job.job_id, route.name, uri)
 
     def _paced_start(self, job: Job, route: Route, engine: Engine, uri: str, *, behind_backlog: bool) -> LaunchResult:
         """Start now if the engine's start rate has a token; otherwise the job waits QUEUED for its turn."""

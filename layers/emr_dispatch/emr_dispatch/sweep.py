@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emr_dispatch import metrics, tagging
+from emr_dispatch import jobs, metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
@@ -70,6 +70,7 @@ class SweepReport:
     alerts_resent: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     starts_requested: list[str] = field(default_factory=list)
+    starts_abandoned: list[str] = field(default_factory=list)  # pending starts ended after MAX_START_REQUESTS
     counters_corrected: list[str] = field(default_factory=list)
     route_removed: list[str] = field(default_factory=list)
     batches_closed: list[str] = field(default_factory=list)  # overdue batches whose close was asked for
@@ -149,6 +150,7 @@ class Sweeper:
             timed_out=len(report.timed_out),
             alerts_resent=len(report.alerts_resent),
             starts_requested=len(report.starts_requested),
+            starts_abandoned=len(report.starts_abandoned),
             counters_corrected=report.counters_corrected,
             route_removed=len(report.route_removed),
             batches_closed=len(report.batches_closed),
@@ -250,27 +252,52 @@ class Sweeper:
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
-        start abandoned by a dead invocation. The launcher is asked again; starting is idempotent (a removed
-        route's attempt ends ROUTE_REMOVED there)."""
+        start abandoned by a dead invocation or left unresolved (its lookup throttled or out of time). The launcher
+        is asked again; starting is idempotent (a removed route's attempt ends ROUTE_REMOVED there). Each request is
+        counted on the attempt; one still pending after MAX_START_REQUESTS of them ends FAILED START_ABANDONED
+        (its deadline: DESIGN.md invariant 8)."""
         due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
         for job in submitting:
             if job.engine_id is not None:
                 continue
             retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
-            if retry_overdue or job.start_abandoned:
-                sent = self._isolated(
-                    report,
-                    "pending-start",
-                    job.job_id,
-                    partial(self._request_start, job),
+            if not (retry_overdue or job.start_abandoned):
+                continue
+            if job.start_requests >= jobs.MAX_START_REQUESTS:
+                self._isolated(report, "pending-start", job.job_id, partial(self._give_up_start, job, report))
+                continue
+            sent = self._isolated(report, "pending-start", job.job_id, partial(self._request_start, job))
+            if sent:
+                report.starts_requested.append(job.job_id)
+                logger.warning(
+                    "pending start requested again",
+                    job_id=job.job_id,
+                    attempt=job.attempt,
+                    requests=job.start_requests + 1,
                 )
-                if sent:
-                    report.starts_requested.append(job.job_id)
-                    logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
 
     def _request_start(self, job: Job) -> bool:
+        if not self._ledger.ask_start_again(job):
+            return False  # taken in hand or started since it was read
         self._signal.start_job(job.job_id, job.attempt)
         return True
+
+    def _give_up_start(self, job: Job, report: SweepReport) -> None:
+        """An attempt whose start was asked for MAX_START_REQUESTS times and is still neither started nor ruled out:
+        FAILED START_ABANDONED, alerted once, its slots given back. Not retried automatically: a cluster its start
+        call may have created is still named and tagged for this attempt, so the orphan search stops it (its job
+        ended), while a new attempt could run the same inputs beside it; ``emr-dispatch jobs retry`` starts one."""
+        message = (
+            f"attempt {job.attempt} was asked to start {job.start_requests} times by the sweeper and never got an "
+            "engine id: its start call went unanswered or its lookup could not finish (throttled or out of time). "
+            "Whatever it may have started is an orphan the sweeper stops; `emr-dispatch jobs retry` starts a new "
+            "attempt"
+        )
+        update = StateUpdate(JobState.FAILED, "sweeper", jobs.START_ABANDONED, message)
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        if applied.status == "moved":
+            report.starts_abandoned.append(job.job_id)
+            logger.error("pending start given up", job_id=job.job_id, attempt=job.attempt, requests=job.start_requests)
 
     def _audit(self, report: SweepReport, holding: list[Job]) -> None:
         """Capacity counters checked against the slot items they count (a strongly consistent count; a
