@@ -226,17 +226,10 @@ class Launcher(Starter):
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         if route is None:
             return self._route_removed(job, uri)
-        taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
-        if taken is None:
+        result = self._resume(job, route, self._engines[route.engine], uri, f"starting attempt {attempt}")
+        if result is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
-        engine = self._engines[route.engine]
-        found, unknown = self._look_up(taken, route, engine, uri)
-        if unknown is not None:
-            return unknown
-        if found is not None:
-            self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
-            return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)
-        return self._paced_start(taken, route, engine, uri, behind_backlog=True)
+        return result
 
 
 def _skip(reason: str, uri: str, route: str | None = None) -> LaunchResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
@@ -19,13 +18,13 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.engines.emr_ec2.declaration import DECLARATION, SERVICE, TAG_RULES
 from emr_dispatch.engines.emr_ec2.events import ALIVE_STATES, parse_event, s3_uri, text
+from emr_dispatch.engines.emr_ec2.lookup import LOOKUP_MARGIN, find_cluster, lookup_window
 from emr_dispatch.engines.emr_ec2.request import (
     NAME,
     ON_DEMAND,
     build_run_job_flow_request,
     cluster_name,
     log_uri,
-    snapshot_step_names,
     spark_step_args,
 )
 from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, list_steps_pages, step_statuses
@@ -34,7 +33,6 @@ from emr_dispatch.job_steps import ordered_steps
 from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
-from emr_dispatch.timeutil import parse_iso
 from emr_dispatch.token_bucket import CallPacer, ListPacer
 
 if TYPE_CHECKING:
@@ -45,12 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DECLARATION",
+    "LOOKUP_MARGIN",
     "ON_DEMAND",
     "SERVICE",
     "TAG_RULES",
     "EmrEc2Engine",
     "build_run_job_flow_request",
     "cluster_name",
+    "lookup_window",
     "spark_step_args",
 ]
 
@@ -164,32 +164,10 @@ class EmrEc2Engine:
         )
         return found
 
-    def find_started(self, job: Job) -> StartedJob | None:
-        """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt."""
-        name = cluster_name(job)
-        created_after = parse_iso(job.created_at) - timedelta(minutes=5)
-
-        def fetch(marker: str | None) -> Mapping[str, Any]:
-            more: dict[str, Any] = {"Marker": marker} if marker else {}
-            return self._client.list_clusters(CreatedAfter=created_after, **more)
-
-        try:
-            for page in self._list_pace.pages(fetch, "Marker"):  # paced like the orphan search's pages
-                for cluster in page.get("Clusters", []):
-                    if cluster.get("Name") == name:
-                        return StartedJob(
-                            engine_id=cluster["Id"],
-                            details={
-                                "cluster_id": cluster["Id"],
-                                "cluster_name": name,
-                                "log_uri": log_uri(self._settings),
-                                "recovered": True,
-                            },
-                            step_names=snapshot_step_names(job),
-                        )
-        except ClientError as exc:
-            raise EngineError(f"ListClusters failed while recovering job {job.job_id}: {exc}", error_code(exc)) from exc
-        return None
+    def find_started(self, job: Job, until: float | None = None) -> StartedJob | None:
+        """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt, among the
+        clusters created around the attempt's start call (lookup.py), paced like the orphan search's pages."""
+        return find_cluster(self._client, self._list_pace, job, log_uri(self._settings), until)
 
     # ------------------------------------------------------------------ events
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
