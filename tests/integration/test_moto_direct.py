@@ -370,3 +370,117 @@ def test_fast_path_answers_every_ledger_request_as_moto_does(monkeypatch: pytest
     assert {"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceNotFoundException"} <= set(
         codes
     )
+
+
+def _engine_script() -> list[Callable[[], Any]]:
+    """Every SQS, EMR, EMR Serverless, EMR on EKS and SNS operation of the burst (the product's and the harness's),
+    with an error of each service."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    emr = boto3.client("emr", region_name="us-east-1")
+    serverless = boto3.client("emr-serverless", region_name="us-east-1")
+    eks = boto3.client("emr-containers", region_name="us-east-1")
+    sns = boto3.client("sns", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="arrivals", Attributes={"VisibilityTimeout": "720"})["QueueUrl"]
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    application = serverless.create_application(name="a", releaseLabel="emr-7.5.0", type="SPARK", clientToken="a")
+    app_id = application["applicationId"]
+    virtual = eks.create_virtual_cluster(
+        name="v",
+        containerProvider={"id": "eks", "type": "EKS", "info": {"eksInfo": {"namespace": "n"}}},
+        clientToken="v",
+    )["id"]
+    cluster = emr.run_job_flow(
+        Name="job-1",
+        ReleaseLabel="emr-7.5.0",
+        Instances={"KeepJobFlowAliveWhenNoSteps": False, "InstanceCount": 1, "MasterInstanceType": "m7g.xlarge"},
+        Steps=[{"Name": "s", "ActionOnFailure": "TERMINATE_CLUSTER", "HadoopJarStep": {"Jar": "command-runner.jar"}}],
+        ServiceRole="EMR_DefaultRole",
+        JobFlowRole="EMR_EC2_DefaultRole",
+        Tags=[{"Key": "emr-dispatch:job-id", "Value": "job-1"}],
+    )["JobFlowId"]
+    driver: Any = {"sparkSubmit": {"entryPoint": "s3://b/job.py", "entryPointArguments": ["--input=s3://b/k"]}}
+    role = "arn:aws:iam::123456789012:role/job"
+    run = serverless.start_job_run(applicationId=app_id, executionRoleArn=role, jobDriver=driver, clientToken="r")
+    eks_driver: Any = {"sparkSubmitJobDriver": {"entryPoint": "s3://b/job.py", "entryPointArguments": ["x"]}}
+    eks_run = eks.start_job_run(
+        name="p",
+        virtualClusterId=virtual,
+        clientToken="e",
+        executionRoleArn=role,
+        releaseLabel="emr-7.5.0-latest",
+        jobDriver=eks_driver,
+    )["id"]
+    step = emr.list_steps(ClusterId=cluster)["Steps"][0]["Id"]
+    batch: Any = [{"Id": str(n), "MessageBody": f"b{n}", "DelaySeconds": n % 2} for n in range(4)]
+    return [
+        partial(sqs.get_queue_url, QueueName="arrivals"),
+        partial(sqs.get_queue_url, QueueName="missing"),
+        partial(sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn", "VisibilityTimeout"]),
+        partial(sqs.send_message, QueueUrl=url, MessageBody='{"start": "queued"}', DelaySeconds=30),
+        partial(sqs.send_message_batch, QueueUrl=url, Entries=batch),
+        partial(sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]),
+        partial(sqs.delete_message_batch, QueueUrl=url, Entries=[{"Id": "x", "ReceiptHandle": "unknown"}]),
+        partial(emr.describe_cluster, ClusterId=cluster),
+        partial(emr.describe_cluster, ClusterId="j-MISSING"),
+        partial(emr.list_steps, ClusterId=cluster),
+        partial(emr.describe_step, ClusterId=cluster, StepId=step),
+        partial(emr.list_clusters, ClusterStates=["STARTING", "RUNNING", "WAITING"]),
+        partial(emr.terminate_job_flows, JobFlowIds=[cluster]),
+        partial(serverless.get_application, applicationId=app_id),
+        partial(serverless.start_application, applicationId=app_id),
+        partial(serverless.get_job_run, applicationId=app_id, jobRunId=run["jobRunId"]),
+        partial(serverless.get_job_run, applicationId=app_id, jobRunId="missing0000000"),
+        partial(serverless.list_job_runs, applicationId=app_id, states=["SUCCESS", "RUNNING"]),
+        partial(serverless.cancel_job_run, applicationId=app_id, jobRunId=run["jobRunId"]),
+        partial(serverless.stop_application, applicationId=app_id),
+        partial(eks.describe_job_run, id=eks_run, virtualClusterId=virtual),
+        partial(eks.list_job_runs, virtualClusterId=virtual, states=["RUNNING", "PENDING", "SUBMITTED"]),
+        partial(eks.cancel_job_run, id=eks_run, virtualClusterId=virtual),
+        partial(eks.describe_job_run, id="missing", virtualClusterId=virtual),
+        partial(sns.publish, TopicArn=topic, Subject="failed", Message="job failed"),
+        partial(sns.publish, TopicArn=topic + "-missing", Message="x"),
+    ]
+
+
+def _timeless(value: Any) -> Any:
+    """Answers with their datetimes and the queue's random receipt handles and message ids marked, not compared."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return "<datetime>"
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    if isinstance(value, dict):
+        random = {"ReceiptHandle", "MessageId", "SentTimestamp", "ApproximateFirstReceiveTimestamp", "Message"}
+        return {k: "<random>" if k in random and isinstance(v, str) else _timeless(v) for k, v in value.items()}
+    return value
+
+
+def _engine_answers(fast: bool) -> list[Any]:
+    from moto.moto_api._internal import mock_random
+
+    with mock_aws(), direct_requests() if fast else contextlib.nullcontext():
+        mock_random.seed(7)  # the same resource ids in both worlds
+        return [_timeless(_outcome(step)) for step in _engine_script()]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_engine_and_queue_requests_answer_as_through_moto_stubber(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the burst's SQS, EMR, EMR Serverless, EMR on EKS and SNS requests, against moto as it is
+    expected = _engine_answers(fast=False)
+    stubbed: list[str] = []
+    answer = moto_direct._answer_stubbed
+
+    def counted(client: Any, model: Any, *rest: Any) -> Any:
+        stubbed.append(model.name)
+        return answer(client, model, *rest)
+
+    monkeypatch.setattr(moto_direct, "_answer_stubbed", counted)
+    # When they go to moto's handlers without botocore's send loop
+    answered = _engine_answers(fast=True)
+    # Then every answer and error is the same (ids included), and each request went the direct way
+    for number, (ours, theirs) in enumerate(zip(answered, expected, strict=True)):
+        assert ours == theirs, f"step {number}"
+    assert len(stubbed) >= len(expected)
+    errors = [answer[1]["Error"]["Code"] for answer in expected if isinstance(answer, tuple)]
+    assert len(errors) == 5

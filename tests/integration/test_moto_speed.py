@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from emr_dispatch_tools.offline.moto_speed import faster_moto, item_level_rollback
@@ -523,3 +524,266 @@ def test_answers_are_enriched_as_moto_does() -> None:
     # Then the headers (status as text, the same request id) and bodies are moto's own
     assert answered == expected
     assert "old" not in expected[0][1]
+
+
+def _answers(client: Any, queries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Every page of each query, whole answers (items, counts, LastEvaluatedKey), ResponseMetadata left out."""
+    answers = []
+    for query in queries:
+        pages, start = [], None
+        while True:
+            page = client.query(TableName="indexed", **query, **({"ExclusiveStartKey": start} if start else {}))
+            page.pop("ResponseMetadata")
+            pages.append(page)
+            start = page.get("LastEvaluatedKey")
+            if not start or len(pages) > 40:
+                break
+        answers.append(pages)
+    return answers
+
+
+def _queue_queries() -> list[dict[str, Any]]:
+    queue = {"KeyConditionExpression": "#q = :q", "ExpressionAttributeNames": {"#q": "queue"}}
+    route = {":q": {"S": "route-1"}}
+    queries: list[dict[str, Any]] = []
+    for limit in (1, 2, 5, None):
+        for forward in (True, False):
+            shaped: dict[str, Any] = {"IndexName": "by_queue", "ScanIndexForward": forward}
+            if limit:
+                shaped["Limit"] = limit
+            queries += [
+                {**shaped, **queue, "ExpressionAttributeValues": route},
+                {
+                    **shaped,
+                    **queue,
+                    "ExpressionAttributeValues": {":q": {"S": "route-0"}},
+                    "ProjectionExpression": "#q",
+                },
+                {
+                    **shaped,
+                    "KeyConditionExpression": "#q = :q AND created BETWEEN :a AND :b",
+                    "ExpressionAttributeNames": {"#q": "queue"},
+                    "ExpressionAttributeValues": {
+                        **route,
+                        ":a": {"S": "2026-11-23T08:20"},
+                        ":b": {"S": "2026-11-23T08:45"},
+                    },
+                },
+                {
+                    **shaped,
+                    "KeyConditionExpression": "#q = :q AND begins_with(created, :p)",
+                    "ExpressionAttributeNames": {"#q": "queue"},
+                    "ExpressionAttributeValues": {**route, ":p": {"S": "2026-11-23T08:3"}},
+                },
+                {
+                    **shaped,
+                    **queue,
+                    "FilterExpression": "attribute_exists(odd)",
+                    "ExpressionAttributeValues": route,
+                },
+                {**shaped, **queue, "ExpressionAttributeValues": {":q": {"S": "route-none"}}},
+            ]
+    return queries
+
+
+def _queue_writes(client: Any) -> None:
+    """Writes that move items in and out of index partitions and change their sort values in place."""
+    client.update_item(
+        TableName="indexed",
+        Key={"pk": {"S": "JOB#1"}, "sk": {"S": "S#001"}},
+        UpdateExpression="SET created = :c, odd = :o",
+        ExpressionAttributeValues={":c": {"S": "2026-11-23T07:00"}, ":o": {"BOOL": True}},
+    )
+    client.update_item(
+        TableName="indexed",
+        Key={"pk": {"S": "JOB#2"}, "sk": {"S": "S#002"}},
+        UpdateExpression="REMOVE #q",
+        ExpressionAttributeNames={"#q": "queue"},
+    )
+    client.delete_item(TableName="indexed", Key={"pk": {"S": "JOB#4"}, "sk": {"S": "S#004"}})
+    client.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": "indexed",
+                    "Item": {
+                        "pk": {"S": "JOB#9"},
+                        "sk": {"S": "S#100"},
+                        "queue": {"S": "route-1"},
+                        "created": {"S": "2026-11-23T08:33"},
+                        "odd": {"S": "yes"},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": "indexed",
+                    "Key": {"pk": {"S": "JOB#5"}, "sk": {"S": "S#005"}},
+                    "UpdateExpression": "SET #q = :q",
+                    "ExpressionAttributeNames": {"#q": "queue"},
+                    "ExpressionAttributeValues": {":q": {"S": "route-1"}},
+                },
+            },
+        ]
+    )
+    client.put_item(  # a queue item without the index's range key: left out of the index
+        TableName="indexed", Item={"pk": {"S": "JOB#8"}, "sk": {"S": "S#200"}, "queue": {"S": "route-1"}}
+    )
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_index_queries_read_the_run_moto_reads_and_answer_as_moto_does() -> None:
+    # Given the sparse index's partitions, queried with limits, both directions, key and filter conditions, pages
+    queries = _queue_queries()
+    answers = []
+    for faster in (False, True):
+        with mock_aws(), faster_moto() if faster else contextlib.nullcontext():
+            client = _indexed_table()
+            # When they are queried, written (sort values changed in place, items moved in and out), queried again
+            before = _answers(client, queries)
+            _queue_writes(client)
+            after = _answers(client, queries)
+            # ... and a partition whose sort values are not strings (moto's own sort then)
+            for n in (5, 40, 7):
+                item = {
+                    "pk": {"S": f"JOB#{n}"},
+                    "sk": {"S": "S#300"},
+                    "queue": {"S": "route-n"},
+                    "created": {"N": str(n)},
+                }
+                client.put_item(TableName="indexed", Item=item)
+            numbered = {":q": {"S": "route-n"}}
+            unordered = _answers(client, [{**query, "ExpressionAttributeValues": numbered} for query in queries[::6]])
+            answers.append((before, after, unordered))
+
+    # Then every page of every answer is moto's own: items, Count, ScannedCount and LastEvaluatedKey
+    assert answers[1] == answers[0]
+    assert any(page.get("LastEvaluatedKey") for pages in answers[0][1] for page in pages)  # pages compared
+
+
+def _queue_story(faster: bool) -> list[Any]:
+    """Sends (some delayed), receives, deletes (twice, by an old handle, by an unknown one), visibility running out
+    and a redrive to the DLQ after 2 receives, on a virtual clock: everything SQS answered, in order."""
+    from datetime import UTC, datetime
+
+    from emr_dispatch_tools.offline.clock import VirtualClock, virtual_time
+    from emr_dispatch_tools.offline.moto_speed import queues_read_lazily
+
+    clock = VirtualClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    told: list[Any] = []
+    with mock_aws(), virtual_time(clock), queues_read_lazily() if faster else contextlib.nullcontext():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "2"}}'
+        url = sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "60", "RedrivePolicy": redrive})[
+            "QueueUrl"
+        ]
+        for n in range(25):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", DelaySeconds=90 if n % 4 == 0 else 0)
+        kept: list[str] = []
+        for step in range(8):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=7, AttributeNames=["All"])
+            got = messages.get("Messages", [])
+            told.append([(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got])
+            kept += [m["ReceiptHandle"] for m in got]
+            done = [m for i, m in enumerate(got) if (i + step) % 3 == 0]
+            for message in done:
+                told.append(
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])["ResponseMetadata"][
+                        "HTTPStatusCode"
+                    ]
+                )
+            if done:  # deleting again is a success
+                told.append(
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=done[0]["ReceiptHandle"])["ResponseMetadata"][
+                        "HTTPStatusCode"
+                    ]
+                )
+            entries: Any = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(kept[:3])]
+            answer = sqs.delete_message_batch(QueueUrl=url, Entries=[*entries, {"Id": "x", "ReceiptHandle": "unknown"}])
+            failed = [(e["Id"], e["Code"]) for e in answer.get("Failed", [])]  # messages name the random handle
+            told.append((sorted(e["Id"] for e in answer.get("Successful", [])), failed))
+            kept = kept[3:]
+            with pytest.raises(ClientError) as unknown:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+            told.append(unknown.value.response["Error"])
+            clock.advance(45)
+        for queue in (url, dlq):
+            counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+            told.append({k: v for k, v in counts.items() if k.startswith("ApproximateNumber")})
+    return told
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_queues_read_lazily_answer_as_moto_does() -> None:
+    # Given a queue with delayed messages, a visibility timeout and a redrive policy, on a virtual clock
+    # When the same receives and deletes run against moto as it is and with the lazy receive and the short delete
+    expected, answered = _queue_story(False), _queue_story(True)
+    # Then every answer is moto's: the messages and their receive counts, deletes, errors, the queues' counts
+    assert answered == expected
+    assert any(isinstance(told, dict) and told.get("ApproximateNumberOfMessages") != "0" for told in expected)
+
+
+def _job_runs_story(faster: bool) -> list[Any]:
+    from emr_dispatch_tools.offline.moto_speed import job_runs_by_id
+
+    told: list[Any] = []
+    with mock_aws(), job_runs_by_id() if faster else contextlib.nullcontext():
+        client = boto3.client("emr-serverless", region_name="us-east-1")
+        application = client.create_application(name="a", releaseLabel="emr-7.5.0", type="SPARK", clientToken="app")[
+            "applicationId"
+        ]
+        driver: Any = {"sparkSubmit": {"entryPoint": "s3://b/job.py"}}
+        role = "arn:aws:iam::123456789012:role/job"
+        runs = []
+        for n in range(6):
+            runs.append(
+                client.start_job_run(
+                    applicationId=application, executionRoleArn=role, jobDriver=driver, clientToken=f"t{n}"
+                )["jobRunId"]
+            )
+            for run in runs[::2]:
+                answer = client.get_job_run(applicationId=application, jobRunId=run)["jobRun"]
+                told.append((answer["jobRunId"] == run, answer["state"], answer["jobDriver"]))
+        for application_id, run in ((application, "00000000000000"), ("00fakeapp00000", runs[0])):
+            with pytest.raises(ClientError) as missing:
+                client.get_job_run(applicationId=application_id, jobRunId=run)
+            told.append(missing.value.response["Error"])
+    return told
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_job_runs_found_by_id_answer_as_moto_does() -> None:
+    # Given an EMR Serverless application whose runs are read while more are started
+    # When GetJobRun runs against moto as it is and through the map by id, also for an unknown run and application
+    expected, answered = _job_runs_story(False), _job_runs_story(True)
+    # Then every answer and error is moto's
+    assert answered == expected
+    assert len(expected) == 14
+
+
+def _drawn(faster: bool) -> dict[str, Any]:
+    """Lengths and alphabets of moto's random strings and receipt handles, over a few hundred draws."""
+    import moto.sqs.models as sqs_models
+    from moto.moto_api._internal import mock_random
+
+    from emr_dispatch_tools.offline.moto_speed import random_strings_drawn_at_once
+
+    forms: dict[str, Any] = {}
+    with random_strings_drawn_at_once() if faster else contextlib.nullcontext():
+        for shape in ((52, True, False), (12, False, False), (20, True, True)):
+            drawn = [mock_random.get_random_string(*shape) for _ in range(300)]
+            forms[repr(shape)] = ({len(s) for s in drawn}, set("".join(drawn)))
+        handles = [getattr(sqs_models, "generate_receipt_handle")() for _ in range(50)]  # noqa: B009
+        forms["handle"] = ({len(h) for h in handles}, set("".join(handles)))
+    return forms
+
+
+def test_random_strings_drawn_at_once_have_moto_own_forms() -> None:
+    # Given moto's random identifiers drawn as moto draws them and all at once
+    # When a few hundred of each form are drawn
+    expected, answered = _drawn(False), _drawn(True)
+    # Then lengths and alphabets are moto's (every character of the alphabet turns up)
+    assert answered == expected
+    assert len(expected["(52, True, False)"][1]) == 62

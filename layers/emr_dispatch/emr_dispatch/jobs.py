@@ -118,7 +118,7 @@ class Job:
     wait_until: str | None = None  # when a waiting job is next tried; the sweeper nudges one left past it
     queued_at: str | None = None  # its place in its route's queue (by_queue index); kept when it is re-queued
     # What finishes the job without its route (the route may be edited or removed while it waits or runs): the
-    # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
+    # route as it was when the job was created (JSON, read by route_snapshots.route_from_snapshot), and its timeout.
     route_snapshot: str | None = None
     timeout_minutes: int | None = None
     # Input outcome tags (tagging.py), while some are still to be written: tags_due set (by_pending_tags index),

@@ -32,7 +32,8 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
-from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_of
+from emr_dispatch.routes import Route, RoutesFile
 from emr_dispatch.starts import LaunchResult, Starter
 from emr_dispatch.timeutil import now_iso, seconds_between
 

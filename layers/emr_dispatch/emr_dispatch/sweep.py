@@ -19,6 +19,7 @@ and never stops the rest; the next sweep tries it again.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +38,8 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_removed_message
+from emr_dispatch.routes import RoutesFile
 from emr_dispatch.sweep_orphans import OrphanSweep
 from emr_dispatch.sweep_pace import ORPHAN_SEARCH_SECONDS, DescribePacer
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ago, parse_iso, utc_now
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET = 60
 """Jobs described per sweep, beyond the overdue ones: at two EMR calls each, well inside DescribeCluster's 1/s and
 ListSteps' 0.5/s refill over a five-minute schedule, shared with the tracker."""
+SWEEP_PERIOD_SECONDS = 300
+"""The sweeper's schedule (template.yaml: rate(5 minutes))."""
 RETRY_GRACE_SECONDS = 60
 """A retry this far past its time that no launcher took had its start request lost."""
 DEFAULT_TIMEOUT_MINUTES = 120
@@ -134,7 +138,8 @@ class Sweeper:
         self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
         self._pending_starts(submitting, report)
-        self._isolated(report, "audit", "capacity", lambda: self._audit(report))
+        holding = [*active, *submitting]
+        self._isolated(report, "audit", "capacity", lambda: self._audit(report, holding))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
         self._resume_tags(report)
         self._stop_orphans(report)
@@ -294,14 +299,29 @@ class Sweeper:
             report.starts_abandoned.append(job.job_id)
             logger.error("pending start given up", job_id=job.job_id, attempt=job.attempt, requests=job.start_requests)
 
-    def _audit(self, report: SweepReport) -> None:
+    def _audit(self, report: SweepReport, holding: list[Job]) -> None:
         """Capacity counters checked against the slot items they count (a strongly consistent count; a
         correction applies only if no slot moved meanwhile). Slots move only with their job's state, in one
-        transaction, so a difference means an item edited by hand or written before slot items existed."""
+        transaction, so a difference means an item edited by hand or written before slot items existed.
+
+        Counted only when a counter disagrees with the slots of the active jobs this sweep listed (one read of every
+        counter): a counter that agrees is right for what it is for, the cap (a slot item no job holds is released
+        by the next count, which it does not change). A counter that says more or less than the jobs holding it is
+        counted in the same sweep, as every counter was before (the listing lags a little: a false alarm costs only
+        that count)."""
         counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
         if self._routes.max_concurrent_jobs is not None:
             counters.append(ALL_ROUTES)
-        report.counters_corrected = self._capacity.audit(counters)
+        if not counters:
+            return
+        # A job this sweep moved (ended: its slots given back) counts as holding or not: either agrees.
+        moved = {*report.moved, *report.timed_out}
+        held = Counter(counter for job in holding if job.job_id not in moved for counter in job.slots)
+        maybe = Counter(counter for job in holding if job.job_id in moved for counter in job.slots)
+        active = self._capacity.counted(counters)
+        counters = [c for c in counters if not held[c] <= active[c] <= held[c] + maybe[c]]
+        if counters:
+            report.counters_corrected = self._capacity.audit(counters)
 
     def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
         """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,

@@ -119,19 +119,113 @@ def _plain_json_body(original: Callable[[bytes, Any], Any], output_shape: Any) -
     return handle_json_body
 
 
+class _Stubbed:
+    """moto's BotocoreStubber.process_request for the request botocore's endpoint would send, without the endpoint's
+    send loop and events, and with its URL lookup kept per URL: moto scans every service's URL patterns, then the
+    matched backend's URLs, compiling each, for every request (the same URL always finds the same method while the
+    backends stand: the cache lives as long as the block). Then moto's own steps: the request normalized, the
+    method called, an HTTPException turned into its status, headers and body."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Any] = {}
+
+    def __call__(self, request: Any) -> tuple[Any, Any, Any] | None:
+        from moto.core import exceptions as moto_exceptions
+        from moto.core.request import normalize_request
+        from moto.core.utils import get_equivalent_url_in_aws_domain
+
+        parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+        clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+        method = self._methods.get(clean_url)
+        if method is None:
+            method = self._methods[clean_url] = self._method(clean_url)
+        if method is False:
+            return None
+        http_exception: Any = getattr(moto_exceptions, "HTTPException")  # noqa: B009 - not exported by moto
+        normalized = normalize_request(request)
+        try:
+            status, headers, body = method(normalized, normalized.raw_url, normalized.headers)
+        except http_exception as exc:
+            return exc.code, exc.get_headers(), exc.get_body()
+        return status, headers, body
+
+    @staticmethod
+    def _method(clean_url: str) -> Any:
+        """moto's lookup (botocore_stubber.process_request), or False where moto would not answer here."""
+        import moto.backend_index as backend_index
+        import moto.backends as backends
+        from moto.core.base_backend import BackendDict
+        from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+
+        if passthrough_url(clean_url):
+            return False
+        for service, pattern in backend_index.backend_url_patterns:
+            if not pattern.match(clean_url):
+                continue
+            if passthrough_service(service) or not service_whitelisted(service):
+                return False  # moto passes it through or raises: its own path decides
+            backend_dict: Any = backends.get_backend(service)  # type: ignore[call-overload]
+            if isinstance(backend_dict, BackendDict):
+                accounts = backend_dict[DEFAULT_ACCOUNT_ID]
+                backend = accounts["us-east-1"] if "us-east-1" in accounts else accounts["aws"]
+            else:
+                backend = backend_dict["global"]
+            for url, method_to_execute in backend.urls.items():
+                if re.compile(url).match(clean_url):
+                    return method_to_execute
+            return False
+        return False
+
+
+DIRECT_SERVICES = frozenset({"sqs", "emr", "emr-serverless", "emr-containers", "sns"})
+"""Services whose requests go to moto's handlers without botocore's send loop (``_Stubbed``)."""
+
+
+def _answer_stubbed(client: BaseClient, operation_model: Any, request_dict: dict[str, Any], stubbed: _Stubbed) -> Any:
+    """(http response, parsed) as botocore's endpoint returns them, or None where moto would not answer. The
+    request is made (and signed) by the endpoint's own ``create_request``; the answer is parsed by its parser, with
+    the modeled error fields an error gets there."""
+    endpoint: Any = getattr(client, "_endpoint")  # noqa: B009 - botocore's private endpoint
+    request = endpoint.create_request(request_dict, operation_model)
+    answer = stubbed(request)
+    if answer is None:
+        return None
+    from moto.core.botocore_stubber import MockRawResponse
+
+    status, headers, body = answer  # as moto's BotocoreStubber.__call__ hands them to botocore
+    http = AWSResponse(request.url, status, headers, MockRawResponse(body))
+    response_dict = convert_to_response_dict(http, operation_model)
+    parser = endpoint._response_parser_factory.create_parser(client.meta.service_model.metadata["protocol"])
+    parsed = parser.parse(response_dict, operation_model.output_shape)
+    if http.status_code >= 300:
+        endpoint._add_modeled_error_fields(response_dict, parsed, operation_model, parser)
+    return http, parsed
+
+
 @contextlib.contextmanager
 def direct_requests() -> Iterator[None]:
-    """Inside the block, every DynamoDB client's requests are answered by moto's handler in-process."""
+    """Inside the block, every DynamoDB client's requests are answered by moto's handler in-process, and those of
+    SQS, EMR, EMR Serverless, EMR on EKS and SNS by moto's stubber's handlers without botocore's send loop."""
     from moto import settings
+    from moto.core.models import botocore_stubber
 
     original: Callable[..., Any] = getattr(BaseClient, _HOOK)
     handler_class = _handler_class()
+    stubbed = _Stubbed()
 
     def make_request(self: BaseClient, operation_model: Any, request_dict: dict[str, Any], context: Any) -> Any:
         moto_authorizes = float("inf") > settings.INITIAL_NO_AUTH_ACTION_COUNT  # its IAM checks read the signature
-        if self.meta.service_model.service_name != "dynamodb" or moto_authorizes:
+        service = self.meta.service_model.service_name
+        if moto_authorizes or not botocore_stubber.enabled:
             return original(self, operation_model, request_dict, context)
-        return _answer(self, operation_model, request_dict, handler_class)
+        if service == "dynamodb":
+            return _answer(self, operation_model, request_dict, handler_class)
+        if service in DIRECT_SERVICES and not operation_model.has_streaming_output:
+            answered = _answer_stubbed(self, operation_model, request_dict, stubbed)
+            if answered is not None:
+                return answered
+        return original(self, operation_model, request_dict, context)
 
     setattr(BaseClient, _HOOK, make_request)
     try:
