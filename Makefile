@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the Lambda runtime's interpreter (python3.13); pyenv carries it on these machines.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo demo-lost-events sandbox e2e test quick lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
+.PHONY: demo demo-lost-events sandbox e2e test checks quick lint fmt typecheck unit routes-check validate checkov bandit security build deploy bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,22 @@ bench: $(VENV)/.installed
 	@if [ -f $(SAM_VENV)/.installed ]; then $(MAKE) --no-print-directory build; fi
 	$(PY) -m emr_dispatch_tools.bench --output docs/BENCHMARKS.md $(if $(wildcard $(SAM_VENV)/.installed),,--no-sam-build)
 
-test: lint typecheck unit routes-check validate security
+# The tests (pytest, both cores) stream as they run; the checks that only read files (lint, types, the routes file, the
+# template, the scanners: ≈ 30 s of CPU) run beside them at a lower priority, so they take the cores the tests leave
+# idle, and their output is printed whole after the tests'. make test fails if either part failed.
+test: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	@checks_log=$$(mktemp); \
+	nice -n 10 $(MAKE) --no-print-directory --keep-going --output-sync=target -j 2 checks > $$checks_log 2>&1 & \
+	checks_pid=$$!; \
+	$(MAKE) --no-print-directory unit; tests=$$?; \
+	wait $$checks_pid; checks=$$?; \
+	echo "--- lint, typecheck, routes-check, validate, security (run beside the tests):"; \
+	cat $$checks_log; rm -f $$checks_log; \
+	if [ $$tests -ne 0 ] || [ $$checks -ne 0 ]; then \
+		echo "make test: FAILED (tests exit $$tests, checks exit $$checks)"; exit 1; \
+	fi
+
+checks: lint typecheck routes-check validate security
 
 # Opt-in, not part of `make test`: deploys a uniquely named stack into the AWS account of the current credentials
 # (AWS_PROFILE / AWS_REGION), runs one EMR Serverless success and one failure, asserts ledger, alert and the

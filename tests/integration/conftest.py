@@ -56,25 +56,44 @@ def moto_account(aws_env: None) -> Iterator[None]:
             wiring.reset()
 
 
+def environments_read_once(stack: moto_stack.DeployedStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each function's environment read from the deployed stack once per test (a Lambda client and a
+    GetFunctionConfiguration on every invocation otherwise): no test changes a function's configuration, and each
+    caller still gets a copy of its own to change."""
+    read = stack.function_environment
+    environments: dict[str, dict[str, str]] = {}
+
+    def function_environment(logical_id: str) -> dict[str, str]:
+        if logical_id not in environments:
+            environments[logical_id] = read(logical_id)
+        return dict(environments[logical_id])
+
+    monkeypatch.setattr(stack, "function_environment", function_environment)
+
+
 @pytest.fixture
-def stack(aws_env: None) -> Iterator[moto_stack.DeployedStack]:
+def stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[moto_stack.DeployedStack]:
     """template.yaml deployed into a fresh moto account."""
     with mock_aws():
         wiring.reset()
         try:
-            yield moto_stack.deploy("emr-dispatch-test", region=REGION)
+            deployed = moto_stack.deploy("emr-dispatch-test", region=REGION)
+            environments_read_once(deployed, monkeypatch)
+            yield deployed
         finally:
             wiring.reset()
 
 
 @pytest.fixture
-def engines_stack(aws_env: None) -> Iterator[moto_stack.DeployedStack]:
+def engines_stack(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[moto_stack.DeployedStack]:
     """template.yaml deployed into a fresh moto account that also has an EMR Serverless application and an
     EMR on EKS virtual cluster: the shipped routes can start jobs on all three engines."""
     with mock_aws():
         wiring.reset()
         try:
-            yield moto_stack.deploy_with_engines("emr-dispatch-test", region=REGION)
+            deployed = moto_stack.deploy_with_engines("emr-dispatch-test", region=REGION)
+            environments_read_once(deployed, monkeypatch)
+            yield deployed
         finally:
             wiring.reset()
 

@@ -4,6 +4,7 @@ the request's tags and how to read the target's tags from moto. Fails closed (Ca
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -146,15 +147,15 @@ def _encryption_key(service: str, arn: str, region: str) -> str | None:
     with suspended():
         try:
             if service == "sqs":
-                client = _harness_client("sqs", region)
+                client = harness_client("sqs", region)
                 url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
                 attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])
                 key = attributes.get("Attributes", {}).get("KmsMasterKeyId")
             elif service == "sns":
-                attributes = _harness_client("sns", region).get_topic_attributes(TopicArn=target)["Attributes"]
+                attributes = harness_client("sns", region).get_topic_attributes(TopicArn=target)["Attributes"]
                 key = attributes.get("KmsMasterKeyId")
             elif service == "dynamodb":
-                table = _harness_client("dynamodb", region).describe_table(TableName=name.split("/", 1)[1])["Table"]
+                table = harness_client("dynamodb", region).describe_table(TableName=name.split("/", 1)[1])["Table"]
                 sse = table.get("SSEDescription", {})
                 key = sse.get("KMSMasterKeyArn") if sse.get("SSEType") == "KMS" else None
         except ClientError:
@@ -262,12 +263,25 @@ def _build_arns(
     return arns
 
 
-def _harness_client(service: str, region: str) -> Any:
-    """A client of the checker's own (a session apart): handlers tests register on boto3's default session
-    (call recorders, fault injectors) never see the checker's lookups."""
-    import boto3
+_LOADER: list[Any] = []
+"""One botocore data loader for the checker's sessions: it holds the parsed service models and endpoints, read
+from botocore's JSON files once per process (a new session read them again: ≈ 80 ms of CPU per lookup)."""
+_LOADER_LOCK = threading.Lock()
 
-    return boto3.session.Session(region_name=region).client(service)  # type: ignore[call-overload]
+
+def harness_client(service: str, region: str) -> Any:
+    """A client of the checker's own (a session apart, new for each lookup): handlers tests register on boto3's
+    default session (call recorders, fault injectors) never see the checker's lookups, and the credentials and
+    endpoint are the environment's at the time of the lookup. Only the loaded JSON data is shared."""
+    import botocore.session
+
+    with _LOADER_LOCK:
+        if not _LOADER:
+            _LOADER.append(botocore.session.Session().get_component("data_loader"))
+        loader = _LOADER[0]
+    session = botocore.session.Session()
+    session.register_component("data_loader", loader)
+    return session.create_client(service, region_name=region)
 
 
 _IAM_NAMED = {("iam", "role"): "RoleName", ("iam", "instance-profile"): "InstanceProfileName"}
@@ -278,7 +292,7 @@ def _iam_arn(kind: str, name: str, principal: Principal, region: str) -> str:
     """The ARN of a role or instance profile, path included (read from the account), or the path-less ARN IAM
     evaluates when there is no such entity."""
     with suspended():
-        client = _harness_client("iam", region)
+        client = harness_client("iam", region)
         try:
             if kind == "role":
                 return str(client.get_role(RoleName=name)["Role"]["Arn"])
@@ -292,7 +306,7 @@ def _stack_id(name: str, region: str) -> str | None:
     generated id no request carries."""
     with suspended():
         try:
-            stacks = _harness_client("cloudformation", region).describe_stacks(StackName=name)["Stacks"]
+            stacks = harness_client("cloudformation", region).describe_stacks(StackName=name)["Stacks"]
         except ClientError:
             return None
     return str(stacks[0]["StackId"])
@@ -339,12 +353,12 @@ def _tag_reader(
         with suspended():
             try:
                 if key == ("elasticmapreduce", "cluster"):
-                    client = _harness_client("emr", region)
+                    client = harness_client("emr", region)
                     cluster = client.describe_cluster(ClusterId=ids.split("/")[1])["Cluster"]
                     return {tag["Key"]: tag["Value"] for tag in cluster.get("Tags", [])}
                 if key[0] == "emr-serverless":
                     parts = ids.strip("/").split("/")  # applications/<id>[/jobruns/<id>]
-                    client = _harness_client("emr-serverless", region)
+                    client = harness_client("emr-serverless", region)
                     if key[1] == "application":
                         return dict(client.get_application(applicationId=parts[1])["application"].get("tags", {}))
                     if key[1] == "jobRun":
@@ -352,7 +366,7 @@ def _tag_reader(
                         return dict(run.get("tags", {}))
                 if key[0] == "emr-containers":
                     parts = ids.strip("/").split("/")  # virtualclusters/<id>[/jobruns/<id>]
-                    client = _harness_client("emr-containers", region)
+                    client = harness_client("emr-containers", region)
                     if key[1] == "virtualCluster":
                         return dict(client.describe_virtual_cluster(id=parts[1])["virtualCluster"].get("tags", {}))
                     if key[1] == "jobRun":

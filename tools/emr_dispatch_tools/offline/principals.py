@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emr_dispatch_tools.offline import stack_policies
+from emr_dispatch_tools.offline import iam_requests, stack_policies
 from emr_dispatch_tools.offline.checks import suspended
 from emr_dispatch_tools.offline.iam import Principal
 
@@ -109,13 +109,11 @@ def operator_for_stack(stack_name: str | None, region: str) -> Principal | None:
 def _other_notifying_buckets(stack: DeployedStack, partition: str, account: str) -> list[dict[str, Any]]:
     """docs/SECURITY.md tells operators to grant `replay` the same read on every other bucket that notifies the
     arrivals queue: those buckets, read from the account."""
-    import boto3
-
     queue_url = stack.outputs.get("ArrivalsQueueUrl", "")
     queue_arn = f"arn:{partition}:sqs:{stack.region}:{account}:{queue_url.rsplit('/', 1)[-1]}"
     buckets = []
     with suspended():
-        s3 = boto3.session.Session(region_name=stack.region).client("s3")
+        s3 = iam_requests.harness_client("s3", stack.region)
         for bucket in s3.list_buckets().get("Buckets", []):
             name = bucket["Name"]
             configuration = s3.get_bucket_notification_configuration(Bucket=name)
