@@ -787,3 +787,45 @@ def test_random_strings_drawn_at_once_have_moto_own_forms() -> None:
     # Then lengths and alphabets are moto's (every character of the alphabet turns up)
     assert answered == expected
     assert len(expected["(52, True, False)"][1]) == 62
+
+
+def _streamed_updates(faster: bool) -> list[Any]:
+    """Old and new images a table's stream records for UpdateItems, and the updates' ReturnValues."""
+    told: list[Any] = []
+    with mock_aws(), faster_moto() if faster else contextlib.nullcontext():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        description = client.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]
+        client.put_item(TableName="streamed", Item={"pk": {"S": "a"}, "n": {"N": "1"}, "m": {"M": {"x": {"L": []}}}})
+        for returned in ("UPDATED_OLD", "ALL_OLD", "UPDATED_NEW", "NONE"):
+            answer = client.update_item(
+                TableName="streamed",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="ADD n :one SET m.x = list_append(m.x, :l)",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":l": {"L": [{"S": returned}]}},
+                ReturnValues=returned,
+            )
+            told.append(answer.get("Attributes"))
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        assert description["StreamSpecification"]["StreamEnabled"]
+        shard: Any = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["streamed"].stream_shard
+        records = [record.record for record in shard.items]  # what moto's DynamoDB Streams hands out
+        told += [(r["eventName"], r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records]
+    return told
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_updates_without_unread_copies_answer_and_stream_as_moto_does() -> None:
+    # Given a table with a stream of old and new images, updated in place (a number, a list inside a map)
+    # When the updates run against moto as it is and without the copies nothing reads
+    expected, answered = _streamed_updates(False), _streamed_updates(True)
+    # Then the ReturnValues and every stream record's old and new image are moto's
+    assert answered == expected
+    assert expected[-1][1] != expected[-1][2]  # an update's old image is not its new one

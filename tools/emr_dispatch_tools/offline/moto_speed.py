@@ -953,6 +953,55 @@ def random_strings_drawn_at_once() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def no_unread_item_copies() -> Iterator[None]:
+    """Two deep copies of the item every UpdateItem makes (also each Update of a transaction), read by nothing here:
+
+    - moto's backend copies the item before updating it (``orig_item``) only to hand the old image to the table's
+      stream (``table.stream_shard.add``): inside the block the copy is skipped while the table has no stream;
+    - moto's UpdateItem handler copies the stored item before the update only to take ``to_json()`` of it at once
+      (the changed attributes and the old values of ReturnValues): ``to_json`` builds new dicts and lists, nested
+      values through ``to_regular_json``, which deep-copies them itself, so ``to_json`` of the item itself is the
+      same. Inside the block that copy is the item itself.
+
+    Profiled at 1,000 arrivals: 3.7 s of 146 s."""
+    import moto.dynamodb.models as models
+    import moto.dynamodb.responses as responses_module
+
+    responses: Any = responses_module  # moto's module does not export the name
+    module_copies = {module: getattr(module, "copy") for module in (models, responses)}  # noqa: B009
+    update_item: Callable[..., Any] = DynamoDBBackend.update_item
+    streamless: list[bool] = []
+
+    def update_item_streamless(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        streamless.append(table is not None and table.stream_shard is None)
+        try:
+            return update_item(self, table_name, *args, **kwargs)
+        finally:
+            streamless.pop()
+
+    def shim(module_copy: Any, skip: Callable[[Any], bool]) -> Any:
+        deepcopy = module_copy.deepcopy
+
+        def copied(value: Any, memo: Any = None) -> Any:
+            return value if skip(value) else deepcopy(value, memo)
+
+        return types.SimpleNamespace(copy=module_copy.copy, deepcopy=copied)
+
+    setattr(  # noqa: B010
+        models, "copy", shim(module_copies[models], lambda v: type(v) is Item and bool(streamless) and streamless[-1])
+    )
+    setattr(responses, "copy", shim(module_copies[responses], lambda v: type(v) is Item))  # noqa: B010
+    DynamoDBBackend.update_item = update_item_streamless  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        for module, module_copy in module_copies.items():
+            setattr(module, "copy", module_copy)  # noqa: B010
+
+
+@contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
     with (
         item_level_rollback(),
@@ -967,5 +1016,6 @@ def faster_moto() -> Iterator[None]:
         queues_read_lazily(),
         job_runs_by_id(),
         random_strings_drawn_at_once(),
+        no_unread_item_copies(),
     ):
         yield
