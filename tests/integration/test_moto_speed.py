@@ -226,7 +226,7 @@ def test_item_sizes_are_moto_own_for_every_attribute_type() -> None:
     # lists and maps among them, multi-byte characters and a large number
     from emr_dispatch_tools.offline.moto_speed import item_sizes
 
-    attributes = {
+    attributes: dict[str, Any] = {
         "pk": {"S": "JOB#a"},
         "sk": {"S": "JOB"},
         "name": {"S": "raw/orders/2026-11-23/orders café+x-100%.csv"},
@@ -829,3 +829,39 @@ def test_updates_without_unread_copies_answer_and_stream_as_moto_does() -> None:
     # Then the ReturnValues and every stream record's old and new image are moto's
     assert answered == expected
     assert expected[-1][1] != expected[-1][2]  # an update's old image is not its new one
+
+
+def test_regular_json_without_copies_is_moto_own_and_shares_nothing() -> None:
+    # Given an item holding every attribute type, maps and lists nested three deep, binary values among them
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from emr_dispatch_tools.offline.moto_speed import regular_json_without_copies
+
+    nested: dict[str, Any] = {
+        "M": {"l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"b": {"B": "AAE="}, "ss": {"SS": ["a", "b"]}}}]}}
+    }
+    attributes: dict[str, Any] = {
+        "s": {"S": "text"},
+        "n": {"N": "12.5"},
+        "b": {"B": "AAEC"},
+        "bool": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": ["AAE=", "AQI="]},
+        "l": {"L": [{"S": "x"}, nested, {"L": []}]},
+        "m": {"M": {"deep": nested, "empty": {"M": {}}}},
+    }
+    item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+    expected = (item.to_json(), [DynamoType(value).to_regular_json() for value in attributes.values()])
+
+    # When they are rendered without the copies
+    with regular_json_without_copies():
+        answered = (item.to_json(), [DynamoType(value).to_regular_json() for value in attributes.values()])
+        rendered = item.to_json()
+
+    # Then everything is moto's own, and changing what was rendered leaves the item as it was
+    assert answered == expected
+    rendered["Attributes"]["m"]["M"]["deep"]["M"]["l"]["L"].clear()
+    rendered["Attributes"]["l"]["L"][1]["M"]["l"]["L"][2]["M"]["ss"]["SS"].append("c")
+    assert item.to_json() == expected[0]

@@ -22,6 +22,7 @@ and filters them (both make new items or only read; the handler renders them at 
 
 from __future__ import annotations
 
+import base64
 import bisect
 import collections
 import contextlib
@@ -1002,6 +1003,42 @@ def no_unread_item_copies() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def regular_json_without_copies() -> Iterator[None]:
+    """moto's ``DynamoType.to_regular_json`` (every map and list attribute of every item rendered: ``Item.to_json``)
+    deep-copies its value, then replaces each nested DynamoType of the copy by that copy's own ``to_regular_json``,
+    which deep-copies again: a map three levels deep is copied three times over. Inside the block each level builds
+    its new dict or list from the nested values' ``to_regular_json`` directly, and deep-copies only what is not a
+    DynamoType (as moto's copy does): the same plain values, in new containers, sharing nothing mutable with the
+    item. Binary values are decoded as moto decodes them. Profiled at 1,000 arrivals: 5.4 s of 146 s."""
+    dynamo_type = _dynamo_type.DynamoType
+    original = dynamo_type.__dict__["to_regular_json"]
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {
+                key: nested.to_regular_json() if isinstance(nested, dynamo_type) else copy.deepcopy(nested)
+                for key, nested in value.items()
+            }
+        elif isinstance(value, list):
+            value = [
+                nested.to_regular_json() if isinstance(nested, dynamo_type) else copy.deepcopy(nested)
+                for nested in value
+            ]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    setattr(dynamo_type, "to_regular_json", to_regular_json)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(dynamo_type, "to_regular_json", original)  # noqa: B010
+
+
+@contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
     with (
         item_level_rollback(),
@@ -1017,5 +1054,6 @@ def faster_moto() -> Iterator[None]:
         job_runs_by_id(),
         random_strings_drawn_at_once(),
         no_unread_item_copies(),
+        regular_json_without_copies(),
     ):
         yield
