@@ -44,7 +44,7 @@ from emr_dispatch.transitions import PARK, START_FROM_QUEUE
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["ALL_ROUTES", "Capacity", "Caps", "SlotClaim"]
+__all__ = ["ALL_ROUTES", "Capacity", "Caps", "Room", "SlotClaim"]
 
 _BATCH_GET_KEYS = 100  # BatchGetItem: at most 100 keys per request
 _BATCH_GET_ATTEMPTS = 5
@@ -72,6 +72,39 @@ class Caps:
         return pairs
 
 
+@dataclass
+class Room:
+    """Free slots per counter, read strongly consistent when a drain begins (``Capacity.room``), and kept up to date
+    with the drain's own takes and give-backs: a take the counter would refuse is not tried (no transaction that can
+    only be cancelled), and a route whose cap is reached has its queue left unread. A slot freed after the read is
+    started by the drain its release asks for (every release that frees a slot sends one), as a take refused by a
+    concurrent launcher's is today."""
+
+    free: dict[str, int]  # counter → free slots; a counter not named is not capped
+
+    def refuses(self, caps: Caps) -> str | None:
+        """Why a take under ``caps`` would be refused: "total" (the overall cap is full), "cap" (its route's), None."""
+        if self.free.get(ALL_ROUTES, 1) <= 0 and caps.total_limit is not None:
+            return "total"
+        if self.free.get(caps.route, 1) <= 0 and caps.route_limit is not None:
+            return "cap"
+        return None
+
+    def full(self) -> bool:
+        """Whether the overall cap has no free slot (no route's job can start)."""
+        return self.free.get(ALL_ROUTES, 1) <= 0
+
+    def took(self, caps: Caps, slots: int = 1) -> None:
+        """A job took its slots (``slots`` = -1: gave them back)."""
+        for counter, _ in caps.slots():
+            if counter in self.free:
+                self.free[counter] -= slots
+
+    def left(self) -> int | None:
+        """Free slots of the overall cap (None: not capped)."""
+        return self.free.get(ALL_ROUTES)
+
+
 @dataclass(frozen=True)
 class SlotClaim:
     status: str  # claimed | queued | duplicate
@@ -90,6 +123,7 @@ class Capacity:
         """Claim a new job and take its slots at once; over a cap, claim it QUEUED instead."""
         slots = caps.slots()
         job.slots = [counter for counter, _ in slots]
+        job.start_sent_at = job.created_at  # claimed SUBMITTING, its start call goes out next (jobs.Job.start_sent_at)
         taken = take_items(self._table, job.job_id, slots, job.created_at)
         claimed_object = object_claim(self._table, job)  # no other job, of any route, for this object version
         try:
@@ -101,6 +135,7 @@ class Capacity:
             paused = cancelled.codes[-1] == "ConditionalCheckFailed"
             reason = ROUTE_PAUSED if paused else "capacity cap reached"
             job.slots = []
+            job.start_sent_at = None
             job.state = JobState.QUEUED
             job.wait_reason = reason
             named = self.queue_names.add_item(job.route)  # its route's name with it: found even once removed
@@ -129,6 +164,7 @@ class Capacity:
             START_FROM_QUEUE.write(job).set("slots", [counter for counter, _ in slots]).set("updated_at", now, "now")
         )
         write.set("starting_at", now, "now")  # taken in hand: never re-asked as a retry nobody took (breaker F6)
+        write.set("start_sent_at", now, "now")  # its start call goes out next, with no lookup first
         write.set_expression("history", "list_append(#history, :entry)", entry=[entry])
         update = self.table.tx_update(job_key(job.job_id), write)
         try:
@@ -146,7 +182,7 @@ class Capacity:
                 return None, "total"
             return None, "cap"
         job.state, job.slots, job.updated_at = JobState.SUBMITTING, [counter for counter, _ in slots], now
-        job.starting_at = now
+        job.starting_at = job.start_sent_at = now
         job.history = [*job.history, entry]
         return job, "taken"
 
@@ -286,25 +322,28 @@ class Capacity:
     def _get_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """Job items by id (those that exist), strongly consistent; keys DynamoDB leaves unprocessed are asked
         again after a short wait (BatchGetItem answers part of a request when it is throttled or too large)."""
+        # What holding a slot depends on, not the whole job.
+        keys = [job_key(job_id) for job_id in job_ids]
+        return self._batch_get(keys, "job_id, #state, slots", {"#state": "state"}, f"{len(job_ids)} jobs")
+
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str, names: dict[str, str], what: str) -> list[Any]:
+        """Items by key (those that exist; at most 100 keys), strongly consistent; keys DynamoDB leaves unprocessed
+        are asked again after a short wait (BatchGetItem answers part of a request when it is throttled)."""
         found: list[dict[str, Any]] = []
-        keys = {
-            "Keys": [job_key(job_id) for job_id in job_ids],
-            "ConsistentRead": True,
-            "ProjectionExpression": "job_id, #state, slots",  # what holding a slot depends on, not the whole job
-            "ExpressionAttributeNames": {"#state": "state"},
-        }
-        request: dict[str, Any] = {self._table: keys}
+        wanted = {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": projection}
+        wanted["ExpressionAttributeNames"] = names
+        request: dict[str, Any] = {self._table: wanted}
         for attempt in range(_BATCH_GET_ATTEMPTS):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
             except ClientError as exc:
-                raise LedgerError(f"reading {len(job_ids)} jobs failed: {exc}") from exc
+                raise LedgerError(f"reading {what} failed: {exc}") from exc
             found += response.get("Responses", {}).get(self._table, [])
             request = dict(response.get("UnprocessedKeys") or {})
             if not request:
                 return found
             timeutil.sleep(0.05 * 2**attempt)
-        raise LedgerError(f"reading {len(job_ids)} jobs: keys left unprocessed after {_BATCH_GET_ATTEMPTS} attempts")
+        raise LedgerError(f"reading {what}: keys left unprocessed after {_BATCH_GET_ATTEMPTS} attempts")
 
     def _release_if_not_held(self, counter: str, job_id: str) -> bool:
         """Give back a slot item whose job no longer holds it (gone, ended or queued: only possible for items
@@ -329,6 +368,29 @@ class Capacity:
             return False
         logger.warning("slot of a job that does not hold it released", counter=counter, job_id=job_id)
         return True
+
+    def counted(self, counters: list[str]) -> dict[str, int]:
+        """Each counter's ``active`` (a missing item: 0), strongly consistent, in one BatchGetItem per hundred."""
+        keys = [counter_key(counter) for counter in counters]
+        names = {"#pk": "pk", "#active": "active"}
+        items = [
+            item
+            for start in range(0, len(keys), _BATCH_GET_KEYS)
+            for item in self._batch_get(keys[start : start + _BATCH_GET_KEYS], "#pk, #active", names, "counters")
+        ]
+        active = {
+            str(item["pk"]["S"]).removeprefix(counter_pk("")): int(item.get("active", {}).get("N", "0"))
+            for item in items
+        }
+        return {counter: active.get(counter, 0) for counter in counters}
+
+    def room(self, limits: dict[str, int]) -> Room:
+        """The free slots of each counter (counter → its limit): one strongly consistent BatchGetItem of the
+        counter items, whatever the number of routes (a missing item is a counter at 0)."""
+        if not limits:
+            return Room({})
+        active = self.counted(list(limits))
+        return Room({counter: max(limit - active[counter], 0) for counter, limit in limits.items()})
 
     def active(self, counter: str) -> int:
         response = self._client.get_item(TableName=self._table, Key=counter_key(counter), ConsistentRead=True)

@@ -61,6 +61,11 @@ ACTIVE_STATES = (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
 ABANDONED_START_SECONDS = 300
 """Longer than the launcher's timeout (120 s): a pending start this old with no engine id was left by a dead
 invocation. SQS redelivers a failed message only after the queue's visibility timeout (720 s)."""
+MAX_START_REQUESTS = 6
+"""The sweeper asks again for an abandoned start (or a retry nobody took) at most this often per attempt; the next
+sweep that finds it still pending ends the job FAILED ``START_ABANDONED`` with one alert (the sweeper is its owner,
+this its deadline: DESIGN.md invariant 8). At one request per sweep (5 minutes), at least half an hour."""
+START_ABANDONED = "START_ABANDONED"
 
 
 def job_id_for(route: str, arrival_identity: str) -> str:
@@ -98,6 +103,14 @@ class Job:
     attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts, each as it ended
     retry_at: str | None = None  # an attempt after the first starts no earlier than this
     starting_at: str | None = None  # a launcher took this attempt's start in hand at this time
+    # This attempt's start call (RunJobFlow has no client token) may have gone out from this time on, within one
+    # launcher invocation (ABANDONED_START_SECONDS): the lookup of an abandoned start reads only the clusters created
+    # around it. Set by the writes after which a start call goes out without a lookup first (a claim, a take from the
+    # queue, a take-over of an attempt never sent, a take-over whose lookup found nothing); a take-over whose lookup
+    # could not finish never rewrites it. Absent: no start call of this attempt went out (a retry's attempt nobody
+    # took yet), or a job written before it existed (looked up as before: since its creation).
+    start_sent_at: str | None = None
+    start_requests: int = 0  # how often the sweeper asked again for this attempt's abandoned start (its deadline)
     launch_options: dict[str, str] = field(default_factory=dict)  # e.g. {"market": "ON_DEMAND"} after Spot loss
     log_locations: list[str] = field(default_factory=list)  # where the engine put the logs of its end
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # each step's state and times (job_steps.py)
@@ -105,7 +118,7 @@ class Job:
     wait_until: str | None = None  # when a waiting job is next tried; the sweeper nudges one left past it
     queued_at: str | None = None  # its place in its route's queue (by_queue index); kept when it is re-queued
     # What finishes the job without its route (the route may be edited or removed while it waits or runs): the
-    # route as it was when the job was created (JSON, read by routes.route_from_snapshot), and its timeout.
+    # route as it was when the job was created (JSON, read by route_snapshots.route_from_snapshot), and its timeout.
     route_snapshot: str | None = None
     timeout_minutes: int | None = None
     # Input outcome tags (tagging.py), while some are still to be written: tags_due set (by_pending_tags index),
@@ -125,6 +138,12 @@ class Job:
             and self.updated_at < iso_seconds_ago(ABANDONED_START_SECONDS)
             and (self.retry_at is None or self.retry_at <= now_iso())
         )
+
+    @property
+    def start_never_sent(self) -> bool:
+        """No start call of this attempt ever went out: a retry's attempt (RETRY leaves neither ``start_sent_at`` nor
+        ``starting_at``) that no launcher took in hand yet. Nothing of it can exist, so nothing is looked up."""
+        return self.start_sent_at is None and self.starting_at is None and self.retry_at is not None
 
     def deadline(self, default_timeout_minutes: int) -> datetime:
         """When the job is past its timeout, counted from its submission to the engine (time spent QUEUED waiting

@@ -32,7 +32,8 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import arrival_context, clear_arrival_context, correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
-from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_of
+from emr_dispatch.routes import Route, RoutesFile
 from emr_dispatch.starts import LaunchResult, Starter
 from emr_dispatch.timeutil import now_iso, seconds_between
 
@@ -225,17 +226,10 @@ class Launcher(Starter):
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
         if route is None:
             return self._route_removed(job, uri)
-        taken = self._ledger.take_over(job, why=f"starting attempt {attempt}")
-        if taken is None:
+        result = self._resume(job, route, self._engines[route.engine], uri, f"starting attempt {attempt}")
+        if result is None:
             return LaunchResult("duplicate", "another delivery is starting this attempt", job_id, job.route, uri)
-        engine = self._engines[route.engine]
-        found, unknown = self._look_up(taken, route, engine, uri)
-        if unknown is not None:
-            return unknown
-        if found is not None:
-            self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
-            return LaunchResult("recovered", "engine resource found by name", job_id, route.name, uri, found.engine_id)
-        return self._paced_start(taken, route, engine, uri, behind_backlog=True)
+        return result
 
 
 def _skip(reason: str, uri: str, route: str | None = None) -> LaunchResult:

@@ -30,7 +30,17 @@ from emr_dispatch.table import (
 )
 from emr_dispatch.tagging import open_tags_with, wants_tags
 from emr_dispatch.timeutil import epoch_seconds, now_iso
-from emr_dispatch.transitions import ABANDON_CLAIM, ADVANCE, BEGIN_ATTEMPT, RELEASE_START, RETRY, SUBMIT, TAKE_OVER
+from emr_dispatch.transitions import (
+    ABANDON_CLAIM,
+    ADVANCE,
+    ASK_START_AGAIN,
+    BEGIN_ATTEMPT,
+    RELEASE_START,
+    RETRY,
+    SEND_START,
+    SUBMIT,
+    TAKE_OVER,
+)
 
 if TYPE_CHECKING:
     from emr_dispatch.engines.base import StepStatus
@@ -85,15 +95,37 @@ class Ledger(LedgerReads):
         written, held = self.table.put(encode_job(job), f"claiming job {job.job_id}", new)
         return Claim(True, None) if written else Claim(False, decode_job(held) if held else None)
 
-    def take_over(self, job: Job, why: str = "recovering an abandoned claim") -> Job | None:
+    def take_over(self, job: Job, why: str = "recovering an abandoned claim", *, sends: bool = False) -> Job | None:
         """Take an attempt's start in hand (SUBMITTING, no engine id, unchanged since seen); None if lost.
 
         Used for a claim abandoned by a dead invocation and for the start of a retry's attempt: the
-        ``updated_at`` it was seen with makes two deliveries of the same request race for one write."""
+        ``updated_at`` it was seen with makes two deliveries of the same request race for one write. ``sends``: the
+        start call goes out with no lookup first (no call of this attempt ever went out), so this is its send time;
+        otherwise ``start_sent_at`` is left as it is, for the lookup (``send_start`` after it found nothing)."""
         now = now_iso()
         entry = {"at": now, "state": JobState.SUBMITTING.value, "source": f"launcher ({why})", "attempt": job.attempt}
         write = _recorded(TAKE_OVER.write(job, seen=job.updated_at), now, entry).set("starting_at", now, "now")
+        if sends:
+            write.set("start_sent_at", now, "now")
         return self._apply(job.job_id, write)
+
+    def send_start(self, job: Job) -> Job | None:
+        """The lookup of a taken-over start found nothing: its start call goes out now, so a later lookup reads the
+        clusters created around now (the earlier send is ruled out). None if the attempt moved meanwhile."""
+        now = now_iso()
+        entry = {"at": now, "state": JobState.SUBMITTING.value, "source": "launcher (nothing found: starting)"}
+        write = _recorded(SEND_START.write(job, seen=job.updated_at), now, {**entry, "attempt": job.attempt})
+        return self._apply(job.job_id, write.set("start_sent_at", now, "now"))
+
+    def ask_start_again(self, job: Job) -> bool:
+        """Count one more request of the sweeper for this attempt's abandoned start (its deadline, MAX_START_REQUESTS);
+        ``updated_at`` stays, so the start is still abandoned for the launcher the request reaches. False if the
+        attempt moved since it was read (a launcher has it in hand, or it started)."""
+        write = ASK_START_AGAIN.write(job, seen=job.updated_at)
+        write.set_expression("start_requests", "if_not_exists(#start_requests, :zero) + :one", zero=0, one=1)
+        return (
+            self.table.update(job_key(job.job_id), write, f"counting a start request of job {job.job_id}") is not None
+        )
 
     def begin_attempt(self, job: Job, source: str) -> Job | None:
         """An ended job's next attempt, same inputs, on an operator's request: QUEUED again at attempt + 1,

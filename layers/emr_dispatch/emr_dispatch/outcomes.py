@@ -74,7 +74,7 @@ class OutcomeRecorder:
         # Only a failure consults its route (retry policy): other states skip reading the routes file.
         route = None
         if update.state is JobState.FAILED:
-            from emr_dispatch.routes import route_of  # pydantic: only on a failure (tracker cold start)
+            from emr_dispatch.route_snapshots import route_of  # pydantic: only on a failure (tracker cold start)
 
             route = route_of(job, self._routes())
         retry = retries.decide(job, update, route)

@@ -1,8 +1,8 @@
 """Starting jobs: claim (with the route's capacity slots) → start rate → engine start → ledger, exactly once.
 
 The launcher (launch.py) hands jobs here: an arrival's new job (``_admit``), a QUEUED job when a slot frees or a
-start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose own cap
-freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
+start token is due (``start_queued``: per route, one job of each in turn, beginning with the route whose full own
+cap freed the slot, then the routes whose head job has waited longest; oldest first within a route), a pending or
 retried attempt.
 
 A quota is a reason to wait, never to lose an arrival (DESIGN.md invariant 10): starts are paced to each
@@ -18,17 +18,19 @@ from dataclasses import dataclass
 
 from emr_dispatch import metrics
 from emr_dispatch.aws import THROTTLING_CODES
-from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps
+from emr_dispatch.capacity import ALL_ROUTES, Capacity, Caps, Room
 from emr_dispatch.control import MAX_DELAY_SECONDS, QueueSignal
 from emr_dispatch.engines.base import Engine, StartedJob
 from emr_dispatch.errors import EngineError, EngineStartUnknownError, EngineThrottledError, LedgerError
+from emr_dispatch.invocation import lookup_until
 from emr_dispatch.jobs import Job, JobState, StateUpdate
 from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import correlate, logger
 from emr_dispatch.outcomes import OutcomeRecorder
 from emr_dispatch.pacing import StartPacer
 from emr_dispatch.queue_names import QueueNamesSeen
-from emr_dispatch.routes import ROUTE_REMOVED, Route, RoutesFile, route_of, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_of, route_removed_message
+from emr_dispatch.routes import Route, RoutesFile
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ahead, seconds_between
 
 DRAIN_PER_ROUTE = 10
@@ -96,7 +98,7 @@ class Starter:
 
     def start_queued(self, first: str | None = None) -> list[LaunchResult]:
         """Start QUEUED jobs while caps and start rates allow: one job of each route in turn, beginning with
-        ``first`` when its own cap freed the slot, then (or else) the routes whose head job has waited longest;
+        ``first`` when its full own cap freed the slot, then (or else) the routes whose head job has waited longest;
         oldest first within a route. Each route's queue is read on its
         own, so no route's backlog (at its cap, or of a removed route) hides another's (issue 13, item 3)."""
         order = _rotated(self._routes.routes, first)
@@ -122,13 +124,21 @@ class Starter:
         # engine changed while its jobs waited would otherwise be taken and parked over and over).
         done: set[str] = set()
         waits_on: set[str] = set()  # engines of the head jobs of routes done while jobs still wait in their queues
-        # Who goes first: a route whose own cap freed a slot keeps it; otherwise (the overall cap's slot, a start
-        # token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
-        freed = self._routes.get(first) if first is not None else None
-        keep = freed.name if freed is not None and freed.max_concurrent is not None else None
+        # The free slots of the caps the routes are held to, in one read: a route at its cap is neither read nor
+        # taken from, and no take the counters would refuse is tried (a cancelled transaction per drain, before).
+        room = self._room(order, more)
+        # Who goes first: a route whose own full cap freed a slot keeps it; otherwise (the overall cap's slot, a
+        # start token, a request for every route) the route whose head job has waited longest (breaker F1, F5).
+        keep = self._kept_by(first, room)
         for route in order:
+            refused = room.refuses(self._caps(route))
+            if refused is not None:
+                at_cap.add(ALL_ROUTES if refused == "total" else route.name)
+        for route in order:
+            if route.name in at_cap or ALL_ROUTES in at_cap:
+                continue
             if route.name != keep and more[route.name] and self._due(route.engine, blocked):
-                self._read_queue(route.name, queues, more, queues_read)  # the read the drain makes first anyway
+                self._read_queue(route.name, queues, more, queues_read, room)  # the read the drain makes first anyway
         order = sorted(order, key=lambda route: _waited(route.name, keep, queues))
         started = 0
         progressed = True
@@ -141,7 +151,7 @@ class Starter:
                     continue  # its queued jobs are most likely for its engine: no queue read, no take
                 queue = queues.setdefault(route.name, deque())
                 if not queue and more[route.name]:
-                    self._read_queue(route.name, queues, more, queues_read)
+                    self._read_queue(route.name, queues, more, queues_read, room)
                 if not queue:
                     continue
                 # The job starts on the engine of its snapshot (the routes file may have moved the route since):
@@ -152,7 +162,7 @@ class Starter:
                     waits_on.add(head.engine)
                     continue
                 progressed = True
-                result = self._start_from_queue(queue.popleft(), head, blocked, at_cap)
+                result = self._start_from_queue(queue.popleft(), head, blocked, at_cap, room)
                 if result is not None:
                     results.append(result)
                     started += result.status in ("started", "recovered")
@@ -175,12 +185,31 @@ class Starter:
                 self._pacer.backlog_cleared(engine)
         return results
 
+    def _kept_by(self, first: str | None, room: Room) -> str | None:
+        """The route a freed slot goes back to first: the one whose job ended, when the slot is really its own, i.e.
+        its own cap (max_concurrent) was full. Under an overall cap too, a route with own slots to spare freed only an
+        overall slot, which goes to the oldest head job across routes (the reviewer's note after F5): the drain's
+        read of the counters tells (a consistent read of the route's counter if the drain did not read it), asked
+        only when both caps apply."""
+        freed = self._routes.get(first) if first is not None else None
+        if freed is None or freed.max_concurrent is None:
+            return None
+        if self._routes.max_concurrent_jobs is not None:
+            free = room.free.get(freed.name)
+            if free is None:
+                free = freed.max_concurrent - self._capacity.active(freed.name)
+            if free > 1:
+                return None  # two or more of its own slots free: its own cap was not what held its jobs back
+        return freed.name
+
     def _read_queue(
-        self, name: str, queues: dict[str, deque[Job]], more: dict[str, bool], queues_read: set[str]
+        self, name: str, queues: dict[str, deque[Job]], more: dict[str, bool], queues_read: set[str], room: Room
     ) -> None:
         """The next jobs of a route's queue, oldest first: a small first read (most requests start a job or two),
-        the full one when jobs do start."""
+        the full one when jobs do start; never more than the overall cap has free slots."""
         size = DRAIN_PER_ROUTE if name in queues_read else DRAIN_FIRST_READ
+        left = room.left()
+        size = max(min(size, left), 1) if left is not None else size
         queues_read.add(name)
         jobs, more[name] = self._capacity.queued(name, size)
         queues.setdefault(name, deque()).extend(jobs)
@@ -221,11 +250,15 @@ class Starter:
         return found
 
     def _start_from_queue(
-        self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str]
+        self, job: Job, route: Route, blocked: dict[str, float], at_cap: set[str], room: Room
     ) -> LaunchResult | None:
         """Take a queued job and start it under ``route``, its snapshot (the engine it was queued for)."""
         correlate(job.job_id)
-        taken, status = self._capacity.take_from_queue(job, self._caps(route))
+        caps = self._caps(route)
+        status = room.refuses(caps)  # the drain's own takes used the free slots it read: no take to be refused
+        taken = None
+        if status is None:
+            taken, status = self._capacity.take_from_queue(job, caps)
         if taken is None:
             if status == "cap":
                 at_cap.add(route.name)  # its later jobs wait too (FIFO per route)
@@ -235,10 +268,18 @@ class Starter:
         uri = taken.input_uris[0] if taken.input_uris else ""
         engine = self._engines[route.engine]
         metrics.seconds(metrics.QUEUE_WAIT, seconds_between(job.updated_at, taken.updated_at), route=route.name)
+        room.took(caps)
         result = self._paced_start(taken, route, engine, uri, behind_backlog=False)
         if result.status == "queued":
             blocked[route.engine] = epoch_now() + result.retry_after
+        if result.status in ("queued", "failed"):
+            room.took(caps, -1)  # parked or ended: its slots were given back in the same write
         return result
+
+    def _room(self, order: list[Route], more: dict[str, bool]) -> Room:
+        """The free slots of the caps of the routes whose queues may hold jobs (one read; none when uncapped)."""
+        limits = {counter: limit for route in order if more[route.name] for counter, limit in self._caps(route).slots()}
+        return self._capacity.room(limits)
 
     def _caps(self, route: Route) -> Caps:
         """The caps of the routes file in force (a cap edited while jobs wait applies to them)."""
@@ -259,34 +300,57 @@ class Starter:
     def _recover(self, held: Job, route: Route, engine: Engine, uri: str) -> LaunchResult:
         """An earlier delivery claimed this job and died before recording an engine id: finish its work
         without starting the engine twice (EMR on EC2 is found by name; job runs by their token)."""
-        job = self._ledger.take_over(held)
-        if job is None:
+        result = self._resume(held, route, engine, uri, "recovering an abandoned claim")
+        if result is None:
             logger.info("duplicate arrival", job_id=held.job_id, route=route.name, uri=uri)
             return LaunchResult("duplicate", "another delivery is recovering this job", held.job_id, route.name, uri)
-        found, unknown = self._look_up(job, route, engine, uri)
+        return result
+
+    def _resume(self, job: Job, route: Route, engine: Engine, uri: str, why: str) -> LaunchResult | None:
+        """Take a pending attempt's start in hand and finish it (None: another delivery took it first). An attempt
+        whose start call never went out (a retry's, ``Job.start_never_sent``) starts at once; any other is looked
+        up first: found, it is recorded; not found, its new send time is recorded, then it starts; no answer (a
+        lookup throttled or out of time), it stays in hand for the sweeper to ask again (its deadline:
+        jobs.MAX_START_REQUESTS)."""
+        never_sent = job.start_never_sent
+        taken = self._ledger.take_over(job, why=why, sends=never_sent)
+        if taken is None:
+            return None
+        if never_sent:
+            return self._paced_start(taken, route, engine, uri, behind_backlog=True)
+        found, unknown = self._look_up(taken, route, engine, uri)
         if unknown is not None:
             return unknown
-        if found is None:
-            logger.warning("recovering abandoned claim: starting", job_id=job.job_id, route=route.name)
-            return self._paced_start(job, route, engine, uri, behind_backlog=True)
-        self._ledger.record_submitted(job, found.engine_id, found.details, found.step_names)
-        logger.warning("recovered abandoned claim", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
-        return LaunchResult("recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id)
+        if found is not None:
+            self._ledger.record_submitted(taken, found.engine_id, found.details, found.step_names)
+            logger.warning("recovered abandoned start", job_id=job.job_id, route=route.name, engine_id=found.engine_id)
+            return LaunchResult(
+                "recovered", "engine resource found by name", job.job_id, route.name, uri, found.engine_id
+            )
+        sending = self._ledger.send_start(taken)
+        if sending is None:
+            return LaunchResult("duplicate", "the attempt moved meanwhile", job.job_id, route.name, uri)
+        logger.warning("abandoned start not found: starting", job_id=job.job_id, route=route.name)
+        return self._paced_start(sending, route, engine, uri, behind_backlog=True)
 
     def _look_up(
         self, job: Job, route: Route, engine: Engine, uri: str
     ) -> tuple[StartedJob | None, LaunchResult | None]:
-        """The resource an abandoned start may have made, found by name; a lookup the engine throttles leaves the
-        attempt in hand, to be looked up again once abandoned (the sweeper asks): never a blind start, and never a
-        failed message that SQS would retry into the DLQ."""
+        """The resource an abandoned start may have made, found by name; a lookup the engine throttles, or that
+        cannot finish within its time (``invocation.lookup_until``), leaves the attempt in hand, to be looked up
+        again once abandoned (the sweeper asks): never a blind start, and never a failed message that SQS would
+        retry into the DLQ."""
         try:
-            return engine.find_started(job), None
+            return engine.find_started(job, lookup_until()), None
+        except EngineStartUnknownError as exc:
+            logger.warning("start lookup cut short: looked up again later", job_id=job.job_id, error=str(exc))
+            why = "lookup out of time: looked up again before any new start"
         except EngineError as exc:
             if exc.code not in THROTTLING_CODES:
                 raise
             logger.warning("start lookup throttled: looked up again later", job_id=job.job_id, error=str(exc))
             why = "lookup throttled: looked up again before any new start"
-            return None, LaunchResult("unknown", why, job.job_id, route.name, uri)
+        return None, LaunchResult("unknown", why, job.job_id, route.name, uri)
 
     def _paced_start(self, job: Job, route: Route, engine: Engine, uri: str, *, behind_backlog: bool) -> LaunchResult:
         """Start now if the engine's start rate has a token; otherwise the job waits QUEUED for its turn."""

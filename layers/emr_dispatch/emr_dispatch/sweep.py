@@ -19,6 +19,7 @@ and never stops the rest; the next sweep tries it again.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emr_dispatch import metrics, tagging
+from emr_dispatch import jobs, metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
@@ -37,7 +38,8 @@ from emr_dispatch.ledger import Ledger
 from emr_dispatch.observability import logger
 from emr_dispatch.orphans import OrphanMemory
 from emr_dispatch.outcomes import OutcomeRecorder
-from emr_dispatch.routes import ROUTE_REMOVED, RoutesFile, route_removed_message
+from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_removed_message
+from emr_dispatch.routes import RoutesFile
 from emr_dispatch.sweep_orphans import OrphanSweep
 from emr_dispatch.sweep_pace import ORPHAN_SEARCH_SECONDS, DescribePacer
 from emr_dispatch.timeutil import epoch_now, iso_seconds_ago, parse_iso, utc_now
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET = 60
 """Jobs described per sweep, beyond the overdue ones: at two EMR calls each, well inside DescribeCluster's 1/s and
 ListSteps' 0.5/s refill over a five-minute schedule, shared with the tracker."""
+SWEEP_PERIOD_SECONDS = 300
+"""The sweeper's schedule (template.yaml: rate(5 minutes))."""
 RETRY_GRACE_SECONDS = 60
 """A retry this far past its time that no launcher took had its start request lost."""
 DEFAULT_TIMEOUT_MINUTES = 120
@@ -66,6 +70,7 @@ class SweepReport:
     alerts_resent: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     starts_requested: list[str] = field(default_factory=list)
+    starts_abandoned: list[str] = field(default_factory=list)  # pending starts ended after MAX_START_REQUESTS
     counters_corrected: list[str] = field(default_factory=list)
     route_removed: list[str] = field(default_factory=list)
     batches_closed: list[str] = field(default_factory=list)  # overdue batches whose close was asked for
@@ -133,7 +138,8 @@ class Sweeper:
         self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
         self._pending_starts(submitting, report)
-        self._isolated(report, "audit", "capacity", lambda: self._audit(report))
+        holding = [*active, *submitting]
+        self._isolated(report, "audit", "capacity", lambda: self._audit(report, holding))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
         self._resume_tags(report)
         self._stop_orphans(report)
@@ -144,6 +150,7 @@ class Sweeper:
             timed_out=len(report.timed_out),
             alerts_resent=len(report.alerts_resent),
             starts_requested=len(report.starts_requested),
+            starts_abandoned=len(report.starts_abandoned),
             counters_corrected=report.counters_corrected,
             route_removed=len(report.route_removed),
             batches_closed=len(report.batches_closed),
@@ -245,36 +252,76 @@ class Sweeper:
 
     def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
         """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
-        start abandoned by a dead invocation. The launcher is asked again; starting is idempotent (a removed
-        route's attempt ends ROUTE_REMOVED there)."""
+        start abandoned by a dead invocation or left unresolved (its lookup throttled or out of time). The launcher
+        is asked again; starting is idempotent (a removed route's attempt ends ROUTE_REMOVED there). Each request is
+        counted on the attempt; one still pending after MAX_START_REQUESTS of them ends FAILED START_ABANDONED
+        (its deadline: DESIGN.md invariant 8)."""
         due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
         for job in submitting:
             if job.engine_id is not None:
                 continue
             retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
-            if retry_overdue or job.start_abandoned:
-                sent = self._isolated(
-                    report,
-                    "pending-start",
-                    job.job_id,
-                    partial(self._request_start, job),
+            if not (retry_overdue or job.start_abandoned):
+                continue
+            if job.start_requests >= jobs.MAX_START_REQUESTS:
+                self._isolated(report, "pending-start", job.job_id, partial(self._give_up_start, job, report))
+                continue
+            sent = self._isolated(report, "pending-start", job.job_id, partial(self._request_start, job))
+            if sent:
+                report.starts_requested.append(job.job_id)
+                logger.warning(
+                    "pending start requested again",
+                    job_id=job.job_id,
+                    attempt=job.attempt,
+                    requests=job.start_requests + 1,
                 )
-                if sent:
-                    report.starts_requested.append(job.job_id)
-                    logger.warning("pending start requested again", job_id=job.job_id, attempt=job.attempt)
 
     def _request_start(self, job: Job) -> bool:
+        if not self._ledger.ask_start_again(job):
+            return False  # taken in hand or started since it was read
         self._signal.start_job(job.job_id, job.attempt)
         return True
 
-    def _audit(self, report: SweepReport) -> None:
+    def _give_up_start(self, job: Job, report: SweepReport) -> None:
+        """An attempt whose start was asked for MAX_START_REQUESTS times and is still neither started nor ruled out:
+        FAILED START_ABANDONED, alerted once, its slots given back. Not retried automatically: a cluster its start
+        call may have created is still named and tagged for this attempt, so the orphan search stops it (its job
+        ended), while a new attempt could run the same inputs beside it; ``emr-dispatch jobs retry`` starts one."""
+        message = (
+            f"attempt {job.attempt} was asked to start {job.start_requests} times by the sweeper and never got an "
+            "engine id: its start call went unanswered or its lookup could not finish (throttled or out of time). "
+            "Whatever it may have started is an orphan the sweeper stops; `emr-dispatch jobs retry` starts a new "
+            "attempt"
+        )
+        update = StateUpdate(JobState.FAILED, "sweeper", jobs.START_ABANDONED, message)
+        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
+        if applied.status == "moved":
+            report.starts_abandoned.append(job.job_id)
+            logger.error("pending start given up", job_id=job.job_id, attempt=job.attempt, requests=job.start_requests)
+
+    def _audit(self, report: SweepReport, holding: list[Job]) -> None:
         """Capacity counters checked against the slot items they count (a strongly consistent count; a
         correction applies only if no slot moved meanwhile). Slots move only with their job's state, in one
-        transaction, so a difference means an item edited by hand or written before slot items existed."""
+        transaction, so a difference means an item edited by hand or written before slot items existed.
+
+        Counted only when a counter disagrees with the slots of the active jobs this sweep listed (one read of every
+        counter): a counter that agrees is right for what it is for, the cap (a slot item no job holds is released
+        by the next count, which it does not change). A counter that says more or less than the jobs holding it is
+        counted in the same sweep, as every counter was before (the listing lags a little: a false alarm costs only
+        that count)."""
         counters = [route.name for route in self._routes.routes if route.max_concurrent is not None]
         if self._routes.max_concurrent_jobs is not None:
             counters.append(ALL_ROUTES)
-        report.counters_corrected = self._capacity.audit(counters)
+        if not counters:
+            return
+        # A job this sweep moved (ended: its slots given back) counts as holding or not: either agrees.
+        moved = {*report.moved, *report.timed_out}
+        held = Counter(counter for job in holding if job.job_id not in moved for counter in job.slots)
+        maybe = Counter(counter for job in holding if job.job_id in moved for counter in job.slots)
+        active = self._capacity.counted(counters)
+        counters = [c for c in counters if not held[c] <= active[c] <= held[c] + maybe[c]]
+        if counters:
+            report.counters_corrected = self._capacity.audit(counters)
 
     def _close_overdue_batches(self, now: datetime, report: SweepReport) -> None:
         """OPEN or CLOSING batches past their deadline: their close-batch message was never sent or was lost,

@@ -205,6 +205,7 @@ def decode_job(item: dict[str, Any]) -> Job:
     values["max_attempts"] = int(data.get("max_attempts", 1))
     values["inputs"] = inputs_from_items(data.get("inputs"))
     values["tags_cursor"] = int(data.get("tags_cursor", 0))
+    values["start_requests"] = int(data.get("start_requests", 0))
     values["tags_counts"] = {name: int(count) for name, count in (data.get("tags_counts") or {}).items()}
     if values.get("timeout_minutes") is not None:
         values["timeout_minutes"] = int(values["timeout_minutes"])

@@ -130,7 +130,22 @@ TAKE_OVER = Transition(
     (JobState.SUBMITTING,),
     JobState.SUBMITTING,
     requires=(NO_ENGINE_ID, UNCHANGED_SINCE_SEEN),
-    sets=frozenset({*_RECORD, "starting_at"}),
+    sets=frozenset({*_RECORD, "starting_at", "start_sent_at"}),  # start_sent_at: only when no lookup comes first
+)
+SEND_START = Transition(
+    "a start call goes out after a lookup found nothing",
+    (JobState.SUBMITTING,),
+    JobState.SUBMITTING,
+    requires=(NO_ENGINE_ID, UNCHANGED_SINCE_SEEN),
+    sets=frozenset({*_RECORD, "start_sent_at"}),
+)
+ASK_START_AGAIN = Transition(
+    "the sweeper asks again for an abandoned start",
+    (JobState.SUBMITTING,),
+    JobState.SUBMITTING,
+    # Not recorded (updated_at unchanged): the start stays abandoned for the launcher that the request reaches.
+    requires=(NO_ENGINE_ID, UNCHANGED_SINCE_SEEN),
+    sets=frozenset({"start_requests"}),
 )
 RELEASE_START = Transition(
     "give back a start", (JobState.SUBMITTING,), JobState.SUBMITTING, requires=(NO_ENGINE_ID,), removes=("starting_at",)
@@ -151,7 +166,7 @@ START_FROM_QUEUE = Transition(
     JobState.SUBMITTING,
     # starting_at: the start is in hand (as TAKE_OVER's); a retried attempt's past retry_at no longer reads as
     # "a retry nobody took" (sweep._pending_starts, Launcher.start_job): only abandonment re-asks it.
-    sets=frozenset({*_RECORD, "slots", "starting_at"}),
+    sets=frozenset({*_RECORD, "slots", "starting_at", "start_sent_at"}),
     removes=("queue", "wait_until"),
 )
 PARK = Transition(
@@ -171,7 +186,16 @@ RETRY = Transition(
     sets=frozenset(
         {*_RECORD, "retry_at", "launch_options", "attempts", "actions", "reason_code", "reason_message"} | OUTBOX_FIELDS
     ),
-    removes=("engine_id", "engine_details", "submitted_at", "starting_at", "failure", "steps"),
+    removes=(
+        "engine_id",
+        "engine_details",
+        "submitted_at",
+        "starting_at",
+        "start_sent_at",
+        "start_requests",
+        "failure",
+        "steps",
+    ),
     backward=True,
 )
 BEGIN_ATTEMPT = Transition(
@@ -196,6 +220,8 @@ BEGIN_ATTEMPT = Transition(
         "slots",
         "retry_at",
         "starting_at",
+        "start_sent_at",
+        "start_requests",
         "log_locations",
         "steps",
     ),
@@ -208,6 +234,8 @@ CREATED_STATES = (JobState.SUBMITTING, JobState.QUEUED)
 TRANSITIONS: tuple[Transition, ...] = (
     *ADVANCE.values(),
     TAKE_OVER,
+    SEND_START,
+    ASK_START_AGAIN,
     RELEASE_START,
     ABANDON_CLAIM,
     SUBMIT,

@@ -18,6 +18,7 @@ from emr_dispatch import timeutil
 _MOTO_SQS_TIME = "unix_time_millis"  # moto's SQS reads "now" (delays, visibility) through this name
 _MOTO_SQS_SECONDS = "unix_time"  # ... and its retention check through this one: a message's sent time is virtual,
 # so a wall-clock "now" would expire every message once the wall clock passes the virtual start + retention
+_MOTO_EMR_TIME = "utcnow"  # moto's EMR stamps clusters and steps (CreationDateTime...) through this name
 
 
 class Clock(Protocol):
@@ -84,12 +85,15 @@ class VirtualClock:
 
 @contextlib.contextmanager
 def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
-    """emr-dispatch reads its time from ``clock`` inside the block, and so do moto's SQS queues: a message sent
+    """emr-dispatch reads its time from ``clock`` inside the block, and so do moto's SQS queues and EMR clusters
+    (their creation times): a message sent
     with DelaySeconds (a start-queued request for when the next start is due) and a visibility timeout
     become due on the virtual clock, and a message's retention period runs on it too."""
+    import moto.emr.models as emr_models
     import moto.sqs.models as sqs_models
 
     system_millis = getattr(sqs_models, _MOTO_SQS_TIME)
+    system_utcnow = getattr(emr_models, _MOTO_EMR_TIME)
     system_seconds = getattr(sqs_models, _MOTO_SQS_SECONDS)
 
     def virtual_millis(dt: datetime | None = None) -> float:
@@ -103,9 +107,13 @@ def virtual_time(clock: VirtualClock) -> Iterator[VirtualClock]:
     timeutil.use_sleep(clock.sleep)
     setattr(sqs_models, _MOTO_SQS_TIME, virtual_millis)
     setattr(sqs_models, _MOTO_SQS_SECONDS, virtual_seconds)
+    # EMR stamps clusters and steps with its own "now" (ListClusters' CreatedAfter/CreatedBefore filter on it): moto's
+    # naive UTC, read on the virtual clock, so a lookup by creation time agrees with emr-dispatch's times.
+    setattr(emr_models, _MOTO_EMR_TIME, lambda: clock.now().astimezone(UTC).replace(tzinfo=None))
     try:
         yield clock
     finally:
+        setattr(emr_models, _MOTO_EMR_TIME, system_utcnow)
         timeutil.use_clock(None)
         timeutil.use_sleep(previous_sleep)
         setattr(sqs_models, _MOTO_SQS_TIME, system_millis)

@@ -147,9 +147,11 @@ class Engine(Protocol):
 
     def start(self, job: Job, route: Route) -> StartedJob: ...
 
-    def find_started(self, job: Job) -> StartedJob | None:
+    def find_started(self, job: Job, until: float | None = None) -> StartedJob | None:
         """The engine resource an earlier, interrupted start of this attempt created, if any. Engines with
-        an idempotency token return None: starting again with the same token returns the same run."""
+        an idempotency token return None: starting again with the same token returns the same run. A lookup that
+        cannot finish by ``until`` (epoch seconds; default: invocation.lookup_until) raises EngineStartUnknownError:
+        not an answer either way."""
         ...
 
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:

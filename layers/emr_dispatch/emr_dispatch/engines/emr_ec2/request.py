@@ -113,7 +113,9 @@ def snapshot_step_names(job: Job) -> tuple[str, ...]:
     """The EMR names of the steps a job's attempt runs, from the route it was created under (its snapshot)."""
     if not job.route_snapshot:
         return ()
-    from emr_dispatch.routes import route_from_snapshot  # the launcher and sweeper load routes; the tracker never
+    from emr_dispatch.route_snapshots import (
+        route_from_snapshot,  # the launcher and sweeper load routes; the tracker never
+    )
 
     return tuple(step_name(step) for step in route_from_snapshot(job.route_snapshot).run_steps())
 

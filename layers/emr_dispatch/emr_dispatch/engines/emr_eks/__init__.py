@@ -152,8 +152,8 @@ class EmrEksEngine:
             },
         )
 
-    def find_started(self, job: Job) -> StartedJob | None:
-        return None  # StartJobRun with the same clientToken returns the original run
+    def find_started(self, job: Job, until: float | None = None) -> StartedJob | None:
+        return None  # StartJobRun with the same clientToken returns the original run: nothing is listed
 
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
         """Defensive: AWS has not published a sample of this event, so several field names are accepted."""

@@ -204,8 +204,8 @@ class EmrServerlessEngine:
             },
         )
 
-    def find_started(self, job: Job) -> StartedJob | None:
-        return None  # StartJobRun with the same clientToken returns the original run
+    def find_started(self, job: Job, until: float | None = None) -> StartedJob | None:
+        return None  # StartJobRun with the same clientToken returns the original run: nothing is listed
 
     def _ensure_started(self, application_id: str) -> bool:
         """Start the application if it is stopped; whether it was (a refused submission is then worth repeating)."""
