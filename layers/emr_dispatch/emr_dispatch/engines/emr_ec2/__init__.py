@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError, ReadTimeoutError
@@ -19,23 +18,21 @@ from emr_dispatch.engines.base import (
 )
 from emr_dispatch.engines.emr_ec2.declaration import DECLARATION, SERVICE, TAG_RULES
 from emr_dispatch.engines.emr_ec2.events import ALIVE_STATES, parse_event, s3_uri, text
+from emr_dispatch.engines.emr_ec2.lookup import LOOKUP_MARGIN, find_cluster, lookup_window
 from emr_dispatch.engines.emr_ec2.request import (
     NAME,
     ON_DEMAND,
     build_run_job_flow_request,
     cluster_name,
     log_uri,
-    snapshot_step_names,
     spark_step_args,
 )
 from emr_dispatch.engines.emr_ec2.steps import describe_steps, interpret_steps, list_steps_pages, step_statuses
 from emr_dispatch.errors import EngineError, EngineStartUnknownError
-from emr_dispatch.invocation import lookup_until
 from emr_dispatch.job_steps import ordered_steps
-from emr_dispatch.jobs import ABANDONED_START_SECONDS, ALERTING_STATES, Job, StateUpdate
+from emr_dispatch.jobs import ALERTING_STATES, Job, StateUpdate
 from emr_dispatch.observability import logger
 from emr_dispatch.settings import Settings
-from emr_dispatch.timeutil import parse_iso
 from emr_dispatch.token_bucket import CallPacer, ListPacer
 
 if TYPE_CHECKING:
@@ -46,12 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DECLARATION",
+    "LOOKUP_MARGIN",
     "ON_DEMAND",
     "SERVICE",
     "TAG_RULES",
     "EmrEc2Engine",
     "build_run_job_flow_request",
     "cluster_name",
+    "lookup_window",
     "spark_step_args",
 ]
 
@@ -65,24 +64,6 @@ def run_job_flow_client() -> EMRClient:
     """The EMR client RunJobFlow is sent with (never retried by the SDK); every other EMR call uses ``client()``."""
     typed: EMRClient = aws.client_sending_once(SERVICE)
     return typed
-
-
-LOOKUP_MARGIN = timedelta(minutes=5)
-"""Around the attempt's send time, for the clock of the launcher and EMR's (CreationDateTime) to differ."""
-
-
-def lookup_window(job: Job) -> dict[str, datetime]:
-    """ListClusters' CreatedAfter and CreatedBefore for the cluster an attempt's start call may have created: the
-    call went out after ``start_sent_at`` and within one launcher invocation (less than ABANDONED_START_SECONDS), and
-    EMR stamps the cluster's creation while it answers; a margin either side. A job written before
-    ``start_sent_at`` existed: every cluster since its creation, as before."""
-    if job.start_sent_at is None:
-        return {"CreatedAfter": parse_iso(job.created_at) - LOOKUP_MARGIN}
-    sent = parse_iso(job.start_sent_at)
-    return {
-        "CreatedAfter": sent - LOOKUP_MARGIN,
-        "CreatedBefore": sent + timedelta(seconds=ABANDONED_START_SECONDS) + LOOKUP_MARGIN,
-    }
 
 
 def build(settings: Settings, active_jobs: ActiveJobs) -> EmrEc2Engine:
@@ -185,40 +166,8 @@ class EmrEc2Engine:
 
     def find_started(self, job: Job, until: float | None = None) -> StartedJob | None:
         """RunJobFlow has no client token: find the cluster by its name, unique to the job's attempt, among the
-        clusters created around the attempt's start call (``lookup_window``). ListClusters answers in no order, so
-        every page of the window is read, paced, until ``until`` (default: ``invocation.lookup_until()``); a listing
-        cut short there is no answer: EngineStartUnknownError (the attempt stays in hand, looked up again later)."""
-        name = cluster_name(job)
-        window = lookup_window(job)
-
-        def fetch(marker: str | None) -> Mapping[str, Any]:
-            request: dict[str, Any] = {**window, "Marker": marker} if marker else {**window}
-            return self._client.list_clusters(**request)
-
-        limit = until if until is not None else lookup_until()
-        complete = False
-        try:
-            for page in self._list_pace.pages(fetch, "Marker", limit):  # paced like the orphan search's pages
-                complete = not page.get("Marker")
-                for cluster in page.get("Clusters", []):
-                    if cluster.get("Name") == name:
-                        return StartedJob(
-                            engine_id=cluster["Id"],
-                            details={
-                                "cluster_id": cluster["Id"],
-                                "cluster_name": name,
-                                "log_uri": log_uri(self._settings),
-                                "recovered": True,
-                            },
-                            step_names=snapshot_step_names(job),
-                        )
-        except ClientError as exc:
-            raise EngineError(f"ListClusters failed while recovering job {job.job_id}: {exc}", error_code(exc)) from exc
-        if not complete:
-            raise EngineStartUnknownError(
-                f"the lookup of job {job.job_id}'s cluster {name} ran out of time before the last ListClusters page"
-            )
-        return None
+        clusters created around the attempt's start call (lookup.py), paced like the orphan search's pages."""
+        return find_cluster(self._client, self._list_pace, job, log_uri(self._settings), until)
 
     # ------------------------------------------------------------------ events
     def parse_event(self, event: dict[str, Any]) -> EngineEvent | None:
