@@ -226,7 +226,7 @@ def test_item_sizes_are_moto_own_for_every_attribute_type() -> None:
     # lists and maps among them, multi-byte characters and a large number
     from emr_dispatch_tools.offline.moto_speed import item_sizes
 
-    attributes = {
+    attributes: dict[str, Any] = {
         "pk": {"S": "JOB#a"},
         "sk": {"S": "JOB"},
         "name": {"S": "raw/orders/2026-11-23/orders café+x-100%.csv"},
@@ -787,3 +787,81 @@ def test_random_strings_drawn_at_once_have_moto_own_forms() -> None:
     # Then lengths and alphabets are moto's (every character of the alphabet turns up)
     assert answered == expected
     assert len(expected["(52, True, False)"][1]) == 62
+
+
+def _streamed_updates(faster: bool) -> list[Any]:
+    """Old and new images a table's stream records for UpdateItems, and the updates' ReturnValues."""
+    told: list[Any] = []
+    with mock_aws(), faster_moto() if faster else contextlib.nullcontext():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        description = client.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]
+        client.put_item(TableName="streamed", Item={"pk": {"S": "a"}, "n": {"N": "1"}, "m": {"M": {"x": {"L": []}}}})
+        for returned in ("UPDATED_OLD", "ALL_OLD", "UPDATED_NEW", "NONE"):
+            answer = client.update_item(
+                TableName="streamed",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="ADD n :one SET m.x = list_append(m.x, :l)",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":l": {"L": [{"S": returned}]}},
+                ReturnValues=returned,
+            )
+            told.append(answer.get("Attributes"))
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        assert description["StreamSpecification"]["StreamEnabled"]
+        shard: Any = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["streamed"].stream_shard
+        records = [record.record for record in shard.items]  # what moto's DynamoDB Streams hands out
+        told += [(r["eventName"], r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records]
+    return told
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_updates_without_unread_copies_answer_and_stream_as_moto_does() -> None:
+    # Given a table with a stream of old and new images, updated in place (a number, a list inside a map)
+    # When the updates run against moto as it is and without the copies nothing reads
+    expected, answered = _streamed_updates(False), _streamed_updates(True)
+    # Then the ReturnValues and every stream record's old and new image are moto's
+    assert answered == expected
+    assert expected[-1][1] != expected[-1][2]  # an update's old image is not its new one
+
+
+def test_regular_json_without_copies_is_moto_own_and_shares_nothing() -> None:
+    # Given an item holding every attribute type, maps and lists nested three deep, binary values among them
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from emr_dispatch_tools.offline.moto_speed import regular_json_without_copies
+
+    nested: dict[str, Any] = {
+        "M": {"l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"b": {"B": "AAE="}, "ss": {"SS": ["a", "b"]}}}]}}
+    }
+    attributes: dict[str, Any] = {
+        "s": {"S": "text"},
+        "n": {"N": "12.5"},
+        "b": {"B": "AAEC"},
+        "bool": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": ["AAE=", "AQI="]},
+        "l": {"L": [{"S": "x"}, nested, {"L": []}]},
+        "m": {"M": {"deep": nested, "empty": {"M": {}}}},
+    }
+    item = Item(DynamoType({"S": "JOB#a"}), DynamoType({"S": "JOB"}), attributes)
+    expected = (item.to_json(), [DynamoType(value).to_regular_json() for value in attributes.values()])
+
+    # When they are rendered without the copies
+    with regular_json_without_copies():
+        answered = (item.to_json(), [DynamoType(value).to_regular_json() for value in attributes.values()])
+        rendered = item.to_json()
+
+    # Then everything is moto's own, and changing what was rendered leaves the item as it was
+    assert answered == expected
+    rendered["Attributes"]["m"]["M"]["deep"]["M"]["l"]["L"].clear()
+    rendered["Attributes"]["l"]["L"][1]["M"]["l"]["L"][2]["M"]["ss"]["SS"].append("c")
+    assert item.to_json() == expected[0]

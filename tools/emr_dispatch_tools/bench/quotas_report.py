@@ -129,12 +129,16 @@ largest of: {bounds}) = {floor.seconds / 3600:.2f} h, set by **{floor.binding}**
   redelivers after 720 s and dead-letters after 5 receives. **naive**: one start per delivery, no claim.
 - The offline contract and IAM checks are **off** in this run (they are on in `make test`, where the same launcher,
   tracker and sweeper paths run against tight quotas: tests/integration/test_burst_at_quotas.py): at this size they
-  would take most of the budget. moto's DynamoDB runs in-process without HTTP (offline/moto_direct.py: moto's own
-  request parser, handler and backend; data-plane answers rendered with json.dumps instead of moto's serializer and
-  read back with json.loads instead of botocore's shape walk) and with item-level transaction backups, partition and
-  index queries, item sizes kept until the item is written, update expressions parsed and condition expressions
-  lexed once per text, handler method lists made once (offline/moto_speed.py); moto's SQS checks retention from the
-  queue itself. Tests hold each to moto's own answers (tests/integration/test_moto_direct.py, test_moto_speed.py).
+  would take most of the budget. The AWS calls are answered in-process by moto's own handlers (offline/moto_direct.py:
+  DynamoDB without HTTP, its data-plane answers rendered with json.dumps and read back with json.loads; SQS, EMR, EMR
+  Serverless, EMR on EKS and SNS without botocore's send loop, moto's URL lookup kept per URL), and moto's costs that
+  grow with the ledger or the queue are cut (offline/moto_speed.py): item-level transaction backups; queries of an
+  index read only the run of the partition moto's loop reads (partitions kept in moto's sort order); item sizes kept
+  until the item is written; update expressions parsed and condition expressions lexed once per text, the validator's
+  traversals asking their processing map once; no item copies that nothing reads; SQS receives that filter the queue
+  as they go and deletes that stop at the message; EMR Serverless GetJobRun by id; handler method lists made once;
+  random identifiers drawn at once. Tests hold each to moto's own answers (tests/integration/test_moto_direct.py,
+  test_moto_speed.py).
   The launcher, tracker and sweeper are the deployed code, unchanged. emr-dispatch runs in one process, started
   beside figures 1–7; the two baselines and the sweep below in another once figures 1–7 are done (two cores):
   "wall s" and "CPU s" are each variant's own time in its process.

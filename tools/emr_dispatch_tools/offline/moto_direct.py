@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, create_request_object
 from botocore.client import BaseClient
 from botocore.endpoint import convert_to_response_dict
 
@@ -178,16 +178,36 @@ class _Stubbed:
         return False
 
 
+def _known_to_iam(access_key: str) -> bool:
+    """Whether moto's IAM holds this access key in any account (moto.iam.models.get_account_id_from's search)."""
+    from moto.iam import models as iam_models
+
+    iam: Any = iam_models  # moto's module does not export PARTITION_NAMES
+    return any(
+        access_key in account[partition].access_keys
+        for _, account in list(iam.iam_backends.items())
+        for partition in iam.PARTITION_NAMES
+    )
+
+
 DIRECT_SERVICES = frozenset({"sqs", "emr", "emr-serverless", "emr-containers", "sns"})
 """Services whose requests go to moto's handlers without botocore's send loop (``_Stubbed``)."""
 
 
 def _answer_stubbed(client: BaseClient, operation_model: Any, request_dict: dict[str, Any], stubbed: _Stubbed) -> Any:
     """(http response, parsed) as botocore's endpoint returns them, or None where moto would not answer. The
-    request is made (and signed) by the endpoint's own ``create_request``; the answer is parsed by its parser, with
-    the modeled error fields an error gets there."""
+    request is made by the endpoint's own ``create_request_object`` and ``prepare_request``, unsigned unless moto's
+    IAM knows the caller's access key (then signed by ``create_request``: moto would read the signature); the answer
+    is parsed by its parser, with the modeled error fields an error gets there."""
     endpoint: Any = getattr(client, "_endpoint")  # noqa: B009 - botocore's private endpoint
-    request = endpoint.create_request(request_dict, operation_model)
+    credentials = client._get_credentials()  # type: ignore[attr-defined]
+    if credentials is not None and not _known_to_iam(credentials.access_key):
+        # moto reads the signature only for the caller's access key (get_access_key); an access key its IAM does not
+        # hold maps to the default account and records nothing, as the unsigned request's "AKIAEXAMPLE" does
+        request = endpoint.prepare_request(create_request_object(request_dict))
+        request.stream_output = False  # DIRECT_SERVICES: no streaming output (make_request checks)
+    else:
+        request = endpoint.create_request(request_dict, operation_model)
     answer = stubbed(request)
     if answer is None:
         return None

@@ -22,6 +22,7 @@ and filters them (both make new items or only read; the handler renders them at 
 
 from __future__ import annotations
 
+import base64
 import bisect
 import collections
 import contextlib
@@ -953,6 +954,91 @@ def random_strings_drawn_at_once() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def no_unread_item_copies() -> Iterator[None]:
+    """Two deep copies of the item every UpdateItem makes (also each Update of a transaction), read by nothing here:
+
+    - moto's backend copies the item before updating it (``orig_item``) only to hand the old image to the table's
+      stream (``table.stream_shard.add``): inside the block the copy is skipped while the table has no stream;
+    - moto's UpdateItem handler copies the stored item before the update only to take ``to_json()`` of it at once
+      (the changed attributes and the old values of ReturnValues): ``to_json`` builds new dicts and lists, nested
+      values through ``to_regular_json``, which deep-copies them itself, so ``to_json`` of the item itself is the
+      same. Inside the block that copy is the item itself.
+
+    Profiled at 1,000 arrivals: 3.7 s of 146 s."""
+    import moto.dynamodb.models as models
+    import moto.dynamodb.responses as responses_module
+
+    responses: Any = responses_module  # moto's module does not export the name
+    module_copies = {module: getattr(module, "copy") for module in (models, responses)}  # noqa: B009
+    update_item: Callable[..., Any] = DynamoDBBackend.update_item
+    streamless: list[bool] = []
+
+    def update_item_streamless(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        streamless.append(table is not None and table.stream_shard is None)
+        try:
+            return update_item(self, table_name, *args, **kwargs)
+        finally:
+            streamless.pop()
+
+    def shim(module_copy: Any, skip: Callable[[Any], bool]) -> Any:
+        deepcopy = module_copy.deepcopy
+
+        def copied(value: Any, memo: Any = None) -> Any:
+            return value if skip(value) else deepcopy(value, memo)
+
+        return types.SimpleNamespace(copy=module_copy.copy, deepcopy=copied)
+
+    setattr(  # noqa: B010
+        models, "copy", shim(module_copies[models], lambda v: type(v) is Item and bool(streamless) and streamless[-1])
+    )
+    setattr(responses, "copy", shim(module_copies[responses], lambda v: type(v) is Item))  # noqa: B010
+    DynamoDBBackend.update_item = update_item_streamless  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        for module, module_copy in module_copies.items():
+            setattr(module, "copy", module_copy)  # noqa: B010
+
+
+@contextlib.contextmanager
+def regular_json_without_copies() -> Iterator[None]:
+    """moto's ``DynamoType.to_regular_json`` (every map and list attribute of every item rendered: ``Item.to_json``)
+    deep-copies its value, then replaces each nested DynamoType of the copy by that copy's own ``to_regular_json``,
+    which deep-copies again: a map three levels deep is copied three times over. Inside the block each level builds
+    its new dict or list from the nested values' ``to_regular_json`` directly, and deep-copies only what is not a
+    DynamoType (as moto's copy does): the same plain values, in new containers, sharing nothing mutable with the
+    item. Binary values are decoded as moto decodes them. Profiled at 1,000 arrivals: 5.4 s of 146 s."""
+    dynamo_type = _dynamo_type.DynamoType
+    original = dynamo_type.__dict__["to_regular_json"]
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {
+                key: nested.to_regular_json() if isinstance(nested, dynamo_type) else copy.deepcopy(nested)
+                for key, nested in value.items()
+            }
+        elif isinstance(value, list):
+            value = [
+                nested.to_regular_json() if isinstance(nested, dynamo_type) else copy.deepcopy(nested)
+                for nested in value
+            ]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    setattr(dynamo_type, "to_regular_json", to_regular_json)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(dynamo_type, "to_regular_json", original)  # noqa: B010
+
+
+@contextlib.contextmanager
 def faster_moto() -> Iterator[None]:
     with (
         item_level_rollback(),
@@ -967,5 +1053,7 @@ def faster_moto() -> Iterator[None]:
         queues_read_lazily(),
         job_runs_by_id(),
         random_strings_drawn_at_once(),
+        no_unread_item_copies(),
+        regular_json_without_copies(),
     ):
         yield
