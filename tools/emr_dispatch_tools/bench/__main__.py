@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-QUOTA_ARRIVALS = 2_000
+QUOTA_ARRIVALS = 10_000
 SWEEP_JOBS = 2_000
 
 
