@@ -14,6 +14,7 @@ import pytest
 
 from capped_routes import arrive, capped_routes
 from emr_dispatch.capacity import Capacity
+from emr_dispatch.capacity_audit import CapacityAudit
 from emr_dispatch_tools.moto_stack import DeployedStack
 
 REGION = "us-east-1"
@@ -45,13 +46,14 @@ def test_a_counter_is_not_corrected_if_a_slot_moved_since_the_count(stack: Deplo
     overrides = capped_routes(tmp_path, "capped", cap=10)
     _set_active(stack, "capped", 3)
     capacity = _capacity(stack)
-    counted = capacity._count("capped")
+    audit = CapacityAudit(stack.outputs["LedgerTableName"], boto3.client("dynamodb", region_name=REGION))
+    counted = audit._count("capped")
     assert (counted[0], counted[2]) == (3, [])
     assert arrive(stack, overrides, "capped/file-0.csv")["status"] == "started"
 
     # When the audit corrects from that count, then the correction is refused: the counter moved since
-    with _stale_count(capacity, counted):
-        assert capacity.audit(["capped"]) == []
+    with _stale_count(audit, counted):
+        assert audit.audit(["capped"]) == []
     assert capacity.active("capped") == 4
 
     # When the audit counts again, then the counter holds exactly the one slot truly held
@@ -83,13 +85,13 @@ def _sweep(stack: DeployedStack, overrides: dict[str, str], monkeypatch: pytest.
 
 
 @contextlib.contextmanager
-def _stale_count(capacity: Capacity, counted: Any) -> Iterator[None]:
-    original = capacity._count
-    capacity._count = lambda counter: counted  # type: ignore[method-assign]
+def _stale_count(audit: CapacityAudit, counted: Any) -> Iterator[None]:
+    original = audit._count
+    audit._count = lambda counter: counted  # type: ignore[method-assign]
     try:
         yield
     finally:
-        capacity._count = original  # type: ignore[method-assign]
+        audit._count = original  # type: ignore[method-assign]
 
 
 def test_a_slot_left_by_a_job_that_is_gone_is_given_back(stack: DeployedStack, tmp_path: Path) -> None:

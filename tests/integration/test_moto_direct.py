@@ -292,7 +292,7 @@ def _script(client: Any) -> Iterator[Callable[[], Any]]:
         ExpressionAttributeValues={":pk": {"S": "CAP#orders"}},
     )
     yield partial(_all_pages, client.scan, TableName=TABLE, Limit=4, ConsistentRead=True)
-    # The sweeper's audit reads the jobs holding a counter's slots a hundred at a time (capacity._get_jobs).
+    # The sweeper's audit reads the jobs holding a counter's slots a hundred at a time (CapacityAudit._get_jobs).
     yield partial(
         client.batch_get_item,
         RequestItems={

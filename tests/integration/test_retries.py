@@ -14,8 +14,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from emr_dispatch import sweep as sweep_module
-from emr_dispatch import wiring
+from emr_dispatch import sweep_starts, wiring
 from emr_dispatch.engines import emr_ec2
 from emr_dispatch.jobs import Job, JobState
 from emr_dispatch.ledger import Ledger
@@ -224,7 +223,7 @@ def test_with_every_event_and_the_start_request_lost_sweeps_still_finish_the_ret
     assert _start_requests(world.control_messages())  # taken off the queue and dropped
 
     # Then the next sweep (once the retry is overdue) asks again, and attempt 2 starts from it
-    monkeypatch.setattr(sweep_module, "RETRY_GRACE_SECONDS", -1)
+    monkeypatch.setattr(sweep_starts, "RETRY_GRACE_SECONDS", -1)
     second = world.sweep(monkeypatch)
     assert second.starts_requested == [job_id]
     assert world.deliver(world.control_messages())["batchItemFailures"] == []

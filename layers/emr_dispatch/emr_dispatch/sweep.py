@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emr_dispatch import jobs, metrics, tagging
+from emr_dispatch import metrics, tagging
 from emr_dispatch.capacity import ALL_ROUTES, Capacity
 from emr_dispatch.control import QueueSignal
 from emr_dispatch.engines.base import Engine, EngineEvent, RunningResource
@@ -42,7 +42,8 @@ from emr_dispatch.route_snapshots import ROUTE_REMOVED, route_removed_message
 from emr_dispatch.routes import RoutesFile
 from emr_dispatch.sweep_orphans import OrphanSweep
 from emr_dispatch.sweep_pace import ORPHAN_SEARCH_SECONDS, DescribePacer
-from emr_dispatch.timeutil import epoch_now, iso_seconds_ago, parse_iso, utc_now
+from emr_dispatch.sweep_starts import PendingStarts
+from emr_dispatch.timeutil import epoch_now, parse_iso, utc_now
 
 if TYPE_CHECKING:
     from emr_dispatch.batches import Batches, WaitingBatch
@@ -52,8 +53,6 @@ DEFAULT_BUDGET = 60
 ListSteps' 0.5/s refill over a five-minute schedule, shared with the tracker."""
 SWEEP_PERIOD_SECONDS = 300
 """The sweeper's schedule (template.yaml: rate(5 minutes))."""
-RETRY_GRACE_SECONDS = 60
-"""A retry this far past its time that no launcher took had its start request lost."""
 DEFAULT_TIMEOUT_MINUTES = 120
 """The timeout of a job created before jobs carried their route's (Route.timeout_minutes' default)."""
 
@@ -102,6 +101,7 @@ class Sweeper:
         self._signal = signal
         self._budget = budget
         self._orphan_sweep = OrphanSweep(routes, ledger, outcomes, orphans)
+        self._pending_starts = PendingStarts(ledger, signal, outcomes, engines)
 
     @property
     def orphan_memory(self) -> OrphanMemory | None:
@@ -137,7 +137,7 @@ class Sweeper:
         self._resend_alerts(report)
         self._close_overdue_batches(now, report)
         submitting = self._isolated(report, "ledger", "submitting jobs", self._submitting) or []
-        self._pending_starts(submitting, report)
+        self._pending_starts.ask_again(submitting, report, self._isolated)
         holding = [*active, *submitting]
         self._isolated(report, "audit", "capacity", lambda: self._audit(report, holding))
         self._isolated(report, "queued", "queued jobs", lambda: self._queued(report))
@@ -249,55 +249,6 @@ class Sweeper:
             self._isolated(
                 report, "orphan", resource.engine_id, partial(self._orphan_sweep.stop, engine, resource, report)
             )
-
-    def _pending_starts(self, submitting: list[Job], report: SweepReport) -> None:
-        """Attempts waiting to start whose request was lost: a retry past its time that nobody took, or a
-        start abandoned by a dead invocation or left unresolved (its lookup throttled or out of time). The launcher
-        is asked again; starting is idempotent (a removed route's attempt ends ROUTE_REMOVED there). Each request is
-        counted on the attempt; one still pending after MAX_START_REQUESTS of them ends FAILED START_ABANDONED
-        (its deadline: DESIGN.md invariant 8)."""
-        due_before = iso_seconds_ago(RETRY_GRACE_SECONDS)
-        for job in submitting:
-            if job.engine_id is not None:
-                continue
-            retry_overdue = job.retry_at is not None and job.starting_at is None and job.retry_at < due_before
-            if not (retry_overdue or job.start_abandoned):
-                continue
-            if job.start_requests >= jobs.MAX_START_REQUESTS:
-                self._isolated(report, "pending-start", job.job_id, partial(self._give_up_start, job, report))
-                continue
-            sent = self._isolated(report, "pending-start", job.job_id, partial(self._request_start, job))
-            if sent:
-                report.starts_requested.append(job.job_id)
-                logger.warning(
-                    "pending start requested again",
-                    job_id=job.job_id,
-                    attempt=job.attempt,
-                    requests=job.start_requests + 1,
-                )
-
-    def _request_start(self, job: Job) -> bool:
-        if not self._ledger.ask_start_again(job):
-            return False  # taken in hand or started since it was read
-        self._signal.start_job(job.job_id, job.attempt)
-        return True
-
-    def _give_up_start(self, job: Job, report: SweepReport) -> None:
-        """An attempt whose start was asked for MAX_START_REQUESTS times and is still neither started nor ruled out:
-        FAILED START_ABANDONED, alerted once, its slots given back. Not retried automatically: a cluster its start
-        call may have created is still named and tagged for this attempt, so the orphan search stops it (its job
-        ended), while a new attempt could run the same inputs beside it; ``emr-dispatch jobs retry`` starts one."""
-        message = (
-            f"attempt {job.attempt} was asked to start {job.start_requests} times by the sweeper and never got an "
-            "engine id: its start call went unanswered or its lookup could not finish (throttled or out of time). "
-            "Whatever it may have started is an orphan the sweeper stops; `emr-dispatch jobs retry` starts a new "
-            "attempt"
-        )
-        update = StateUpdate(JobState.FAILED, "sweeper", jobs.START_ABANDONED, message)
-        applied = self._outcomes.apply(job, update, self._engines[job.engine], None)
-        if applied.status == "moved":
-            report.starts_abandoned.append(job.job_id)
-            logger.error("pending start given up", job_id=job.job_id, attempt=job.attempt, requests=job.start_requests)
 
     def _audit(self, report: SweepReport, holding: list[Job]) -> None:
         """Capacity counters checked against the slot items they count (a strongly consistent count; a

@@ -165,7 +165,7 @@ START_FROM_QUEUE = Transition(
     (JobState.QUEUED,),
     JobState.SUBMITTING,
     # starting_at: the start is in hand (as TAKE_OVER's); a retried attempt's past retry_at no longer reads as
-    # "a retry nobody took" (sweep._pending_starts, Launcher.start_job): only abandonment re-asks it.
+    # "a retry nobody took" (sweep_starts.PendingStarts, Launcher.start_job): only abandonment re-asks it.
     sets=frozenset({*_RECORD, "slots", "starting_at", "start_sent_at"}),
     removes=("queue", "wait_until"),
 )
